@@ -1,0 +1,59 @@
+"""The `python -m lmcore` command line: a thin layer over the library (DESIGN §4).
+
+Every command prints JSON on stdout (one object, or JSON lines where it streams); errors go to
+stderr as one line with a non-zero exit. Commands live in `lmcore/commands/<name>.py`, each
+exposing `register(subparsers)` which adds its parser and sets `func(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+from lmcore.errors import LmcoreError
+
+# Modules under lmcore/commands/, in the order their commands appear in --help.
+COMMAND_MODULES = ["tokenizer", "train", "eval", "sample", "score"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags as one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {self.prog}: {message}\n")
+        raise SystemExit(2)
+
+
+def emit(obj: dict[str, Any]) -> None:
+    """Print one JSON object as a line on stdout and flush (streams stay live through pipes)."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m lmcore", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"lmcore.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"lmcore.commands.{name}":
+                continue  # not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LmcoreError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
