@@ -1,0 +1,76 @@
+"""Fixtures for real services: a private Redis per test session and a real Celery worker.
+
+Nothing here is a mock: `redis_server` is a redis-server process on its own port,
+`services` points Django, Channels and Celery at it, and `celery_worker` is Celery's embedded
+test worker (a real consumer, in a thread) serving every queue.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from webapp.localredis import LocalRedis, start_local_redis
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_binary(path_or_name: str, why: str) -> str:
+    """The binary's path; skip where it is missing, except in CI, where that fails the run."""
+    found = shutil.which(path_or_name) or (
+        path_or_name if os.access(path_or_name, os.X_OK) else None
+    )
+    if found:
+        return found
+    message = f"{path_or_name} is not installed ({why}); .ci/run installs it"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> LocalRedis:
+    if IN_CI:
+        require_binary("redis-server", "CI must test against the system Redis")
+    server = start_local_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def services(redis_server: LocalRedis, django_test_environment: None) -> str:
+    """Point Django settings, the channel layer and Celery at the private Redis."""
+    from django.test.utils import override_settings
+
+    from workers.app import app
+
+    url = redis_server.url
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [url], "capacity": 1000, "expiry": 30},
+        }
+    }
+    with override_settings(
+        REDIS_URL=url, CELERY_BROKER_URL=url, CELERY_RESULT_BACKEND=url, CHANNEL_LAYERS=layers
+    ):
+        app.conf.update(broker_url=url, result_backend=url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def celery_worker(services: str):
+    """A real Celery worker consuming all of Bottega's queues for the whole session."""
+    from celery.contrib.testing.worker import start_worker
+
+    from workers.app import QUEUES, app
+    from workers.tasks import ping
+
+    # Celery's own start check uses celery.ping, whose result our settings don't keep.
+    with start_worker(
+        app, pool="solo", queues=list(QUEUES), perform_ping_check=False, shutdown_timeout=30
+    ) as worker:
+        assert ping.apply_async(kwargs={"queue": "cpu", "sent_at": 0.0}).get(timeout=20)
+        yield worker

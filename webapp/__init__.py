@@ -1,0 +1,1 @@
+"""Bottega's Django project: settings, URLs, the ASGI app and the product apps."""

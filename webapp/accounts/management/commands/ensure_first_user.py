@@ -1,0 +1,38 @@
+"""Make sure somebody can sign in: create a staff superuser when the database has no user.
+
+The password comes from BOTTEGA_ADMIN_PASSWORD, else a random one printed once. Running it
+again with users present changes nothing.
+"""
+
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Create the first (staff) user if there is none, and print how to sign in."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--username", default=os.environ.get("BOTTEGA_ADMIN_USER", "admin"))
+        parser.add_argument("--url", default="http://127.0.0.1:8000/")
+
+    def handle(self, *args, username: str, url: str, **options) -> None:
+        User = get_user_model()
+        if User.objects.exists():
+            self.stdout.write(
+                f"Sign in at {url} with an existing user "
+                "(add one: python manage.py createsuperuser)."
+            )
+            return
+        password = os.environ.get("BOTTEGA_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        User.objects.create_superuser(username=username, password=password, email="")
+        shown = (
+            password if "BOTTEGA_ADMIN_PASSWORD" not in os.environ else "(BOTTEGA_ADMIN_PASSWORD)"
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created the first user. Sign in at {url} as {username!r} with password {shown}"
+            )
+        )

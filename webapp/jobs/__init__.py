@@ -1,0 +1,1 @@
+"""The job state machine every long-running task shares (DESIGN §5)."""

@@ -1,0 +1,89 @@
+"""The run command: one process that brings up all of Bottega for development.
+
+`python -m webapp.launcher` (what `make run` calls) checks the configuration, starts a private
+Redis when REDIS_URL is unset, migrates, makes sure a first user exists, then runs every process
+of the `Procfile` (web, one Celery worker per queue, beat) under honcho's process manager.
+Ctrl-C (or SIGTERM) stops them all: honcho signals each process group, then kills what is left
+after a few seconds, and the private Redis is stopped last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from honcho.environ import parse_procfile
+from honcho.manager import Manager
+
+from webapp import preflight
+from webapp.localredis import start_local_redis
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m webapp.launcher", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    return parser.parse_args(argv)
+
+
+def _environment(args: argparse.Namespace, redis_url: str, var_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)  # the virtualenv's daphne and celery
+    env.update(
+        PATH=bin_dir + os.pathsep + env.get("PATH", ""),
+        DJANGO_SETTINGS_MODULE="webapp.settings",
+        REDIS_URL=redis_url,
+        HOST=args.host,
+        PORT=str(args.port),
+        BOTTEGA_VAR_DIR=str(var_dir),
+        CPU_CONCURRENCY=env.get("CPU_CONCURRENCY", str(min(4, os.cpu_count() or 1))),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _prepare(url: str) -> None:
+    """Settings, database, migrations and the first user; ConfigError on bad configuration."""
+    preflight.check_settings()
+    preflight.check_database()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("ensure_first_user", url=url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    var_dir = Path(os.environ.get("BOTTEGA_VAR_DIR", BASE_DIR / "var")).resolve()
+    local_redis = None
+    try:
+        redis_url = os.environ.get("REDIS_URL", "")
+        if redis_url:
+            preflight.check_redis(redis_url)
+        else:
+            local_redis = start_local_redis(var_dir / "redis")
+            redis_url = local_redis.url
+            print(f"Started a private Redis at {redis_url} (set REDIS_URL to use your own).")
+        os.environ["REDIS_URL"] = redis_url  # for this process's Django settings too
+        _prepare(f"http://{args.host}:{args.port}/")
+        manager = Manager()
+        env = _environment(args, redis_url, var_dir)
+        procfile = parse_procfile((BASE_DIR / "Procfile").read_text())
+        for name, command in procfile.processes.items():
+            manager.add_process(name, command, env=env, cwd=str(BASE_DIR))
+        manager.loop()
+        return manager.returncode or 0
+    except preflight.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if local_redis is not None:
+            local_redis.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Playground: Generate with streamed token probabilities, and score any text."""

@@ -1,0 +1,1 @@
+"""Models: Keep, compare, promote and export model versions."""

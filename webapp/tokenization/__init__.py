@@ -1,0 +1,1 @@
+"""Tokenizers: Train byte-level BPE tokenizers and inspect their vocabularies and merges."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TokenizationConfig(AppConfig):
+    name = "webapp.tokenization"
+    verbose_name = "Tokenizers"

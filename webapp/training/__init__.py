@@ -1,0 +1,1 @@
+"""Training: Train GPT models and watch their loss fall live."""

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/", include("webapp.accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("corpora/", include("webapp.corpora.urls")),
+    path("tokenizers/", include("webapp.tokenization.urls")),
+    path("training/", include("webapp.training.urls")),
+    path("playground/", include("webapp.playground.urls")),
+    path("models/", include("webapp.registry.urls")),
+    path("", include("webapp.system.urls")),
+]

@@ -1,0 +1,39 @@
+"""Celery tasks: thin adapters between Django rows and lmcore (STYLE "Distilled" §2)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from workers.events import EventPublisher
+
+
+@shared_task(name="workers.tasks.ping", ignore_result=False)
+def ping(queue: str, sent_at: float, reply_channel: str | None = None) -> dict:
+    """Answer a round-trip probe through `queue` (system status page and /healthz).
+
+    With a `reply_channel` the answer also goes back through the channel layer, proving the
+    whole path browser → Django → Celery → Redis → Channels → browser.
+    """
+    reply = {
+        "queue": queue,
+        "sent_at": sent_at,
+        "worker": ping.request.hostname or socket.gethostname(),
+        "handled_at": time.time(),
+    }
+    if reply_channel:
+        with EventPublisher() as publisher:
+            publisher.send(reply_channel, {"type": "ping.reply", **reply})
+    return reply
+
+
+@shared_task(name="workers.tasks.sweep_stale_jobs")
+def sweep_stale_jobs() -> int:
+    """Beat task: fail running jobs whose worker stopped beating (DESIGN §2, long jobs)."""
+    from webapp.jobs.models import sweep_stale_jobs as sweep
+
+    return sweep(timedelta(seconds=settings.JOB_HEARTBEAT_STALE_SECONDS))
