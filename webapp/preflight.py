@@ -39,7 +39,10 @@ def check_database() -> None:
 def check_redis(url: str) -> None:
     import redis
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    except ValueError as exc:
+        raise ConfigError(f"REDIS_URL: cannot reach {url} ({exc})") from None
     try:
         client.ping()
     except (redis.RedisError, ValueError) as exc:

@@ -1,0 +1,104 @@
+"""Run the whole of Bottega as `make run` does (the launcher), for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from webapp.localredis import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_PASSWORD = "stack-admin-password-1"
+
+
+def processes_marked(mark: str) -> list[int]:
+    """PIDs of live processes whose environment carries `mark` (every child inherits it)."""
+    pids = []
+    needle = f"BOTTEGA_RUN_MARK={mark}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in environ.split(b"\0") and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+@dataclass
+class Stack:
+    var_dir: Path
+    port: int = field(default_factory=free_port)
+    mark: str = field(default_factory=lambda: uuid.uuid4().hex)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> dict:
+        """Start the launcher and wait until /healthz reports every service up."""
+        env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+        env.update(
+            BOTTEGA_VAR_DIR=str(self.var_dir),
+            BOTTEGA_RUN_MARK=self.mark,
+            BOTTEGA_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            CPU_CONCURRENCY="1",
+        )
+        self.log_path = self.var_dir / "launcher.log"
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "webapp.launcher", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, like a shell's foreground job
+        )
+        deadline = time.monotonic() + timeout
+        body: dict = {}
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"launcher exited early:\n{self.log()}")
+            body = self.healthz()
+            if body.get("ok"):
+                return body
+            time.sleep(0.5)
+        raise RuntimeError(f"stack not healthy after {timeout:g} s: {body}\n{self.log()}")
+
+    def healthz(self) -> dict:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=10) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            return json.load(exc)
+        except (OSError, ValueError):
+            return {}
+
+    def ctrl_c(self, timeout: float = 30.0) -> int:
+        """Send SIGINT to the launcher's process group, as a terminal's Ctrl-C does."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
+
+    def kill_leftovers(self) -> None:
+        for pid in processes_marked(self.mark):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,37 @@
+"""The run command serves Bottega on real services, and Ctrl-C leaves nothing behind."""
+
+import time
+
+import pytest
+
+from tests.stack import Stack, processes_marked
+
+pytestmark = pytest.mark.slow
+
+
+def test_it_serves_every_queue_and_stops_every_process_on_ctrl_c(tmp_path):
+    stack = Stack(tmp_path / "var")
+    try:
+        health = stack.start()
+        assert [q["queue"] for q in health["queues"] if q["ok"]] == [
+            "cpu",
+            "gpu_train",
+            "gpu_infer",
+        ]
+        # one worker per queue, each named after it
+        assert [q["worker"].split("@")[0] for q in health["queues"]] == [
+            "cpu",
+            "gpu_train",
+            "gpu_infer",
+        ]
+        # web, 3 workers (+ a prefork child), beat, redis, and the launcher itself
+        assert len(processes_marked(stack.mark)) >= 7
+
+        assert stack.ctrl_c() == 130, stack.log()  # 128 + SIGINT, the shell's convention
+        deadline = time.monotonic() + 10
+        while processes_marked(stack.mark) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert processes_marked(stack.mark) == [], stack.log()
+        assert "Created the first user" in stack.log_path.read_text()
+    finally:
+        stack.kill_leftovers()
