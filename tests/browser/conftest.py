@@ -14,7 +14,9 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+# Module scope: sync Playwright keeps an event loop running in the main thread while it is
+# open, which would break later async and async_to_sync tests in the same session.
+@pytest.fixture(scope="module")
 def browser():
     executable = require_binary(CHROMIUM, "browser tests drive Debian's chromium")
     from playwright.sync_api import sync_playwright
