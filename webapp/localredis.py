@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 
 def redis_server_binary() -> str:
     found = shutil.which("redis-server")
@@ -30,6 +32,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _answers_as(port: int, pid: int) -> bool:
+    """True when the server on `port` is the process `pid` (not another one on that port)."""
+    client = redis.Redis(
+        host="127.0.0.1", port=port, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+    try:
+        return client.info("server").get("process_id") == pid
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 @dataclass
@@ -81,12 +96,8 @@ def start_local_redis(workdir: Path, port: int | None = None, timeout: float = 1
         if process.poll() is not None:
             err = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
             raise RuntimeError(f"redis-server exited at start: {err or process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return server
-        except OSError:
-            time.sleep(0.05)
+        if _answers_as(port, process.pid):
+            return server
+        time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"redis-server did not answer on port {port} within {timeout:g} s")
