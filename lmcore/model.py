@@ -1,0 +1,250 @@
+"""A decoder-only transformer (GPT) in the current style, plus the KV cache the engine drives.
+
+Token embedding -> n_layer x [RMSNorm -> causal self-attention with rotary positions -> residual,
+RMSNorm -> MLP -> residual] -> RMSNorm -> linear to the vocabulary. No biases; the norms have
+no learned gain (nanochat's choice: fewer parameters, no measurable loss at these sizes);
+queries and keys are RMS-normalised before attention, which keeps high learning rates stable
+on tiny models. Attention goes through `F.scaled_dot_product_attention`, so CUDA picks a
+flash kernel and CPU a fused one.
+
+KV cache (the interface lmcore/engine.py relies on):
+
+    cache = KVCache.for_model(model, batch_size=1)             # or max_len=... <= context
+    logits, _ = model(prompt_ids, kv_cache=cache)               # prefill: (B, T) -> (B, T, V)
+    logits, _ = model(next_id.view(1, 1), kv_cache=cache)       # decode one token: (B, 1, V)
+
+Each forward call with a cache appends its keys/values at `cache.pos`, offsets the rotary
+positions by `cache.pos`, attends to everything cached so far, then advances `cache.pos` by T.
+Prefill of many tokens, one-token decode and multi-token chunks on a non-empty cache all give
+the logits a full forward over the whole sequence gives (tests/lmcore/test_model_kv_cache.py).
+`cache.rewind(n)` drops everything after position n (branching from an earlier token).
+Positions are limited to `config.context`: the engine must crop and re-prefill beyond it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lmcore.config import GPTConfig
+
+
+class KVCache:
+    """Keys and values of every layer for positions [0, pos), preallocated to `max_len`.
+
+    Storage per layer is (B, n_kv_head, max_len, head_dim), allocated on the first insert with
+    the dtype and device of the keys it receives (bf16 under CUDA autocast, fp32 on CPU).
+    """
+
+    def __init__(self, n_layer: int, batch_size: int, max_len: int) -> None:
+        self.n_layer, self.batch_size, self.max_len = n_layer, batch_size, max_len
+        self.pos = 0
+        self.k: list[torch.Tensor] = []
+        self.v: list[torch.Tensor] = []
+
+    @classmethod
+    def for_model(cls, model: GPT, batch_size: int = 1, max_len: int | None = None) -> KVCache:
+        cfg = model.config
+        max_len = cfg.context if max_len is None else max_len
+        if not 0 < max_len <= cfg.context:
+            raise ValueError(f"cache length {max_len} must be in 1..{cfg.context} (the context)")
+        return cls(cfg.n_layer, batch_size, max_len)
+
+    def insert(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Store k, v (B, n_kv_head, T, hs) at `pos`; return all keys/values up to pos + T."""
+        B, H, T, hs = k.shape
+        if not self.k:
+            shape = (self.batch_size, H, self.max_len, hs)
+            for _ in range(self.n_layer):
+                self.k.append(torch.empty(shape, dtype=k.dtype, device=k.device))
+                self.v.append(torch.empty(shape, dtype=v.dtype, device=v.device))
+        end = self.pos + T
+        self.k[layer][:, :, self.pos : end] = k
+        self.v[layer][:, :, self.pos : end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]  # (B, H, pos+T, hs)
+
+    def advance(self, n: int) -> None:
+        self.pos += n
+
+    def rewind(self, pos: int) -> None:
+        """Forget positions >= pos (later inserts overwrite them)."""
+        if not 0 <= pos <= self.pos:
+            raise ValueError(f"cannot rewind to {pos}: cache holds {self.pos} positions")
+        self.pos = pos
+
+    def reset(self) -> None:
+        self.pos = 0
+
+
+def rms_norm(x: torch.Tensor) -> torch.Tensor:
+    return F.rms_norm(x, (x.size(-1),))
+
+
+def rotary_tables(cfg: GPTConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of shape (1, context, 1, head_dim / 2) for rotating query/key channel pairs."""
+    half = cfg.head_dim // 2
+    inv_freq = cfg.rope_base ** (-torch.arange(half, dtype=torch.float32) / half)
+    angles = torch.outer(torch.arange(cfg.context, dtype=torch.float32), inv_freq)  # (T, hs/2)
+    return angles.cos()[None, :, None, :], angles.sin()[None, :, None, :]
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x1[i], x2[i]) of x (B, T, nh, hs) by position-dependent angles."""
+    half = x.size(-1) // 2
+    x1, x2 = x[..., :half], x[..., half:]  # (B, T, nh, hs/2) each
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat([x1 * cos + x2 * sin, x2 * cos - x1 * sin], dim=-1)  # (B, T, nh, hs)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig, layer: int) -> None:
+        super().__init__()
+        self.layer, self.n_head, self.n_kv_head = layer, cfg.n_head, cfg.n_kv_head
+        self.head_dim, self.dropout = cfg.head_dim, cfg.dropout
+        self.c_q = nn.Linear(cfg.d_model, cfg.n_head * cfg.head_dim, bias=False)
+        self.c_kv = nn.Linear(cfg.d_model, 2 * cfg.n_kv_head * cfg.head_dim, bias=False)
+        self.c_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, cos, sin, kv_cache: KVCache | None) -> torch.Tensor:
+        B, T, C = x.shape
+        q = self.c_q(x).view(B, T, self.n_head, self.head_dim)  # (B, T, nh, hs)
+        k, v = self.c_kv(x).view(B, T, 2, self.n_kv_head, self.head_dim).unbind(2)  # (B,T,nkv,hs)
+        q, k = rms_norm(apply_rotary(q, cos, sin)), rms_norm(apply_rotary(k, cos, sin))
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh|nkv, T, hs)
+        mask, causal = None, True
+        if kv_cache is not None:
+            start = kv_cache.pos
+            k, v = kv_cache.insert(self.layer, k, v)  # (B, nkv, start+T, hs)
+            if start > 0 and T == 1:  # decoding one token: it sees every cached key
+                causal = False
+            elif start > 0:  # a chunk after a prefix: query i sits at start + i, sees 0..start+i
+                causal = False
+                key_pos = torch.arange(start + T, device=x.device)
+                query_pos = torch.arange(start, start + T, device=x.device)
+                mask = key_pos[None, :] <= query_pos[:, None]  # (T, start+T)
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=causal,
+            dropout_p=self.dropout if self.training else 0.0,
+            enable_gqa=self.n_kv_head != self.n_head,
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """Squared-ReLU MLP (Primer; nanochat): as good as GELU here and cheaper on CPU."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(cfg.d_model, cfg.d_hidden, bias=False)
+        self.c_proj = nn.Linear(cfg.d_hidden, cfg.d_model, bias=False)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(F.relu(self.c_fc(x)).square()))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig, layer: int) -> None:
+        super().__init__()
+        self.attn = CausalSelfAttention(cfg, layer)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin, kv_cache: KVCache | None) -> torch.Tensor:
+        x = x + self.attn(rms_norm(x), cos, sin, kv_cache)
+        return x + self.mlp(rms_norm(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.d_model)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if config.tie_weights:
+            self.lm_head.weight = self.wte.weight
+        cos, sin = rotary_tables(config)
+        # Not persistent: derived from the config, so checkpoints hold only learned weights.
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """GPT-2 init: N(0, 0.02), residual projections scaled by 1/sqrt(2 n_layer) so the
+        residual stream's variance does not grow with depth."""
+        for name, p in self.named_parameters():
+            std = 0.02
+            if name.endswith("c_proj.weight"):
+                std = 0.02 / math.sqrt(2 * self.config.n_layer)
+            torch.nn.init.normal_(p, mean=0.0, std=std)
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        n = sum(p.numel() for p in self.parameters())  # a tied weight is counted once
+        if non_embedding:
+            n -= self.wte.weight.numel()
+        return n
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """idx (B, T) token ids -> (logits (B, T, V) float32, mean cross-entropy or None).
+
+        Targets equal to -1 are ignored in the loss. See the module docstring for kv_cache.
+        """
+        B, T = idx.shape
+        start = kv_cache.pos if kv_cache is not None else 0
+        limit = kv_cache.max_len if kv_cache is not None else self.config.context
+        if start + T > limit:
+            raise ValueError(f"sequence of {start + T} tokens exceeds the limit of {limit}")
+        cos, sin = self.cos[:, start : start + T], self.sin[:, start : start + T]
+        x = self.drop(rms_norm(self.wte(idx)))  # (B, T, C)
+        for block in self.blocks:
+            x = block(x, cos, sin, kv_cache)
+        logits = self.lm_head(rms_norm(x)).float()  # (B, T, V)
+        if kv_cache is not None:
+            kv_cache.advance(T)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T), ignore_index=-1)
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """A plain sampler (greedy when temperature == 0) for training-time samples; stops at
+        the context length. The streaming engine with top-k/top-p lives in lmcore/engine.py."""
+        B, T = idx.shape
+        max_new_tokens = min(max_new_tokens, self.config.context - T)
+        cache = KVCache.for_model(self, batch_size=B)
+        logits, _ = self(idx, kv_cache=cache)
+        out = [idx]
+        for i in range(max_new_tokens):
+            last = logits[:, -1, :]  # (B, V)
+            if temperature == 0:
+                nxt = last.argmax(dim=-1, keepdim=True)  # (B, 1)
+            else:
+                probs = F.softmax(last / temperature, dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+            out.append(nxt)
+            if i + 1 < max_new_tokens:
+                logits, _ = self(nxt, kv_cache=cache)
+        return torch.cat(out, dim=1)  # (B, T + new)

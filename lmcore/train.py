@@ -1,0 +1,317 @@
+"""Training: AdamW with warmup + cosine decay on batches drawn from an encoded corpus on disk.
+
+`train()` runs one process's share of a run (DDP under torchrun, see lmcore/distributed.py)
+and reports through `on_event`: {"event": "start"}, "step", "eval", "sample", "checkpoint",
+and a final "done". It stops at `max_steps`, at `max_seconds` of wall clock (periodic
+evaluation included, so "3 minutes" means 3 minutes), or when `should_cancel()` turns true;
+each of these stops saves a checkpoint in `checkpoint_dir` that `resume=True` continues
+exactly (a resumed run keeps counting steps and seconds from where it stopped).
+
+Schedule: linear warmup over `warmup_steps`, then cosine decay to `min_lr_ratio x lr`, driven
+by progress = max(step / max_steps, elapsed / max_seconds). A run limited only by time
+therefore decays against the clock and always ends at the low learning rate, whatever the
+machine's speed; the price is that such a run is not bit-reproducible (its learning rates
+depend on timing). Runs limited by steps are deterministic given the seed: batch offsets and
+dropout masks come from generators seeded by (seed, rank, step), which is also why resuming
+needs no saved RNG state.
+
+On CUDA: bf16 autocast, TF32 matmuls, fused AdamW, optional torch.compile. A NaN loss or an
+out-of-memory error ends the run with an LmcoreError saying what to change; the last good
+checkpoint stays as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lmcore import device as devices
+from lmcore import distributed
+from lmcore.checkpoint import load_checkpoint, load_optimizer, save_checkpoint
+from lmcore.config import TrainConfig
+from lmcore.data import EncodedCorpus
+from lmcore.device import DEVICES, resolve_device  # noqa: F401 (re-exported for commands)
+from lmcore.errors import LmcoreError
+from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths
+from lmcore.model import GPT, GPTConfig
+from lmcore.tokenizer import Tokenizer
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainResult:
+    step: int
+    val_loss: float
+    val_bpb: float
+    tokens_per_s: float  # training tokens (all ranks) per second of training steps
+    seconds: float  # wall clock of the whole run, resumed sessions included
+    params: int
+    reason: str  # "max_steps" | "max_seconds" | "cancelled"
+    checkpoint: str
+
+    def to_event(self) -> dict[str, Any]:
+        return {"event": "done", **asdict(self)}
+
+
+def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices only (norms have no weights; biases do not exist)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda"
+    )
+
+
+def progress_of(cfg: TrainConfig, step: int, elapsed: float) -> float:
+    """Fraction of the run done, by whichever limit is closer."""
+    by_steps = step / cfg.max_steps if cfg.max_steps else 0.0
+    by_time = elapsed / cfg.max_seconds if cfg.max_seconds else 0.0
+    return max(by_steps, by_time)
+
+
+def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Warmup (by steps) times cosine decay (by progress), e.g. lr_at(cfg, 0, 0) = lr / warmup."""
+    warmup = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.lr * warmup * (cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * cosine)
+
+
+def get_batch(
+    data: np.ndarray, batch_size: int, context: int, seed: tuple[int, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random windows of context + 1 tokens from a token array: inputs and next-token targets."""
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(data) - context, size=batch_size)
+    rows = np.stack([data[s : s + context + 1] for s in starts]).astype(np.int64)  # (B, T+1)
+    batch = torch.from_numpy(rows)
+    if device.type == "cuda":
+        batch = batch.pin_memory().to(device, non_blocking=True)
+    return batch[:, :-1], batch[:, 1:]  # (B, T), (B, T)
+
+
+class _Run:
+    """One session of a run: the model, its optimizer and the counters a resume restores."""
+
+    def __init__(self, model_config, cfg, corpus, tokenizer, out_dir, resume, ctx, device):
+        self.cfg, self.tokenizer, self.ctx, self.device = cfg, tokenizer, ctx, device
+        self.out_dir = Path(out_dir)
+        self.step, self.prior_seconds, self.tokens_seen = 0, 0.0, 0
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        self.model = GPT(model_config).to(device)
+        self.optimizer = make_optimizer(self.model, cfg, device)
+        if resume:
+            self._restore()
+        compiled = torch.compile(self.model) if cfg.compile else self.model
+        self.ddp_model = distributed.wrap(compiled, ctx, device)
+        self.train_data, self.val_data = corpus.split("train"), corpus.split("val")
+        self.byte_lengths = token_byte_lengths(tokenizer.bytes_table())
+        self.tokens_per_step = cfg.batch_size * cfg.grad_accum * model_config.context
+        self.tokens_per_step *= ctx.world_size
+
+    def _restore(self) -> None:
+        ck = load_checkpoint(self.out_dir, self.device)
+        if ck.model_config != self.model.config:
+            raise LmcoreError(
+                f"{self.out_dir}: the checkpoint's model config differs from this run's"
+            )
+        if ck.tokenizer.to_str() != self.tokenizer.to_str():
+            raise LmcoreError(f"{self.out_dir}: the checkpoint was trained with another tokenizer")
+        self.model.load_state_dict(ck.model.state_dict())
+        load_optimizer(self.out_dir, self.optimizer)
+        self.step = ck.step
+        self.prior_seconds = float(ck.state.get("elapsed_seconds", 0.0))
+        self.tokens_seen = int(ck.state.get("tokens_seen", 0))
+
+    def train_step(self, lr: float) -> torch.Tensor:
+        """Forward/backward over grad_accum micro-batches, then one AdamW update."""
+        cfg, ctx, device = self.cfg, self.ctx, self.device
+        torch.manual_seed(hash((cfg.seed, ctx.rank, self.step)) % 2**62)  # dropout masks
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        context = self.model.config.context
+        for micro in range(cfg.grad_accum):
+            seed = (cfg.seed, ctx.rank, self.step, micro)
+            x, y = get_batch(self.train_data, cfg.batch_size, context, seed, device)
+            # Under DDP, all-reduce the gradients once, after the last micro-batch.
+            skip_sync = ctx.enabled and micro < cfg.grad_accum - 1
+            sync = self.ddp_model.no_sync() if skip_sync else contextlib.nullcontext()
+            with sync, devices.autocast(device):
+                _, loss = self.ddp_model(x, y)
+                (loss / cfg.grad_accum).backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.tokens_seen += self.tokens_per_step
+        return loss.detach()
+
+    def evaluate(self, max_tokens: int | None) -> EvalResult:
+        batch_size = self.cfg.batch_size
+        return evaluate(self.model, self.val_data, self.byte_lengths, batch_size=batch_size,
+                        max_tokens=max_tokens)  # fmt: skip
+
+    def samples(self) -> list[tuple[str, str]]:
+        """(prompt, continuation) for each fixed prompt, at temperature 0.8 with a fixed seed."""
+        out = []
+        generator = torch.Generator(self.device).manual_seed(self.cfg.seed)
+        self.model.eval()
+        for prompt in self.cfg.sample_prompts:
+            ids = self.tokenizer.encode(prompt)[-(self.model.config.context // 2) :]
+            if ids:
+                idx = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, T)
+                new = self.model.generate(idx, self.cfg.sample_tokens, 0.8, generator)
+                out.append((prompt, self.tokenizer.decode(new[0, len(ids) :].tolist())))
+        self.model.train()
+        return out
+
+    def save(self, elapsed: float, metrics: dict[str, Any]) -> str:
+        state = {"elapsed_seconds": elapsed, "tokens_seen": self.tokens_seen}
+        path = save_checkpoint(
+            self.out_dir, self.model, self.tokenizer, train_config=self.cfg.to_dict(),
+            step=self.step, metrics=metrics, state=state, optimizer=self.optimizer,
+        )  # fmt: skip
+        return str(path)
+
+
+def train(
+    model_config: GPTConfig,
+    cfg: TrainConfig,
+    corpus: EncodedCorpus,
+    tokenizer: Tokenizer,
+    checkpoint_dir: str | Path,
+    *,
+    resume: bool = False,
+    on_event: EventCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train (or resume) a model, checkpointing into `checkpoint_dir`; see the module docstring.
+
+    The main loop: each iteration rank 0 decides whether to stop (limits, cancel, NaN) and
+    how far the schedule has progressed, all ranks take one step, and every `eval_every`
+    steps rank 0 evaluates, samples and checkpoints. `seconds` is plain wall clock.
+    """
+    cfg.validate()
+    _check_compatible(model_config, corpus, tokenizer)
+    device = devices.resolve_device(cfg.device, distributed.context_from_env().local_rank)
+    ctx = distributed.init_distributed(device.type)
+    devices.configure(device)
+    emit = on_event if (on_event is not None and ctx.is_main) else (lambda event: None)
+    run = _Run(model_config, cfg, corpus, tokenizer, checkpoint_dir, resume, ctx, device)
+    first_step = run.step
+    emit({"event": "start", "step": run.step, "params": run.model.num_params(),
+          "tokens_per_step": run.tokens_per_step, "device": str(device),
+          "world_size": ctx.world_size, "resumed": resume})  # fmt: skip
+    started = time.perf_counter()
+    clock = lambda: run.prior_seconds + time.perf_counter() - started  # noqa: E731
+    train_seconds, window_seconds, window_tokens, loss_value = 0.0, 0.0, 0, None
+    try:
+        while True:
+            elapsed = clock()
+            progress = progress_of(cfg, run.step, elapsed)
+            reason = _stop_reason(cfg, run.step, elapsed, should_cancel, loss_value)
+            progress, reason = distributed.sync_control(ctx, progress, reason, device)
+            if reason:
+                break
+            lr = lr_at(cfg, run.step, progress)
+            t0 = time.perf_counter()
+            loss = run.train_step(lr)
+            report_due = run.step % cfg.log_every == 0 or run.step % cfg.eval_every == 0
+            if device.type == "cpu" or report_due:
+                loss_value = loss.item()  # a GPU sync: on CUDA only when reported
+            dt = time.perf_counter() - t0
+            train_seconds, window_seconds = train_seconds + dt, window_seconds + dt
+            window_tokens += run.tokens_per_step
+            if run.step % cfg.log_every == 0:
+                emit({"event": "step", "step": run.step, "loss": loss_value, "lr": lr,
+                      "tokens_per_s": round(window_tokens / window_seconds, 1),
+                      "seconds": round(elapsed, 2), "eta_s": _eta(elapsed, progress)})  # fmt: skip
+                window_seconds, window_tokens = 0.0, 0
+            # The last step's report comes after the loop, on the whole validation split.
+            eval_due = run.step % cfg.eval_every == 0 and run.step != cfg.max_steps
+            if eval_due and ctx.is_main and math.isfinite(loss_value):
+                _report(run, emit, clock(), cfg.eval_tokens, loss_value)
+    except torch.OutOfMemoryError:
+        raise LmcoreError(
+            f"out of GPU memory at batch size {cfg.batch_size} x context {model_config.context}: "
+            "lower --batch-size (raise grad_accum to keep the batch), --context or the preset"
+        ) from None
+    if reason == "nan":
+        raise LmcoreError(
+            f"the loss became NaN or infinite by step {run.step}: training diverged. Try a lower "
+            f"learning rate (--lr, now {cfg.lr:g}) or more warmup; the last good checkpoint is kept"
+        )
+    # A cancelled run should stop promptly: score a bounded sample rather than the whole split.
+    final_tokens = cfg.eval_tokens if reason == "cancelled" else None
+    metrics = _report(run, emit, clock(), final_tokens, loss_value) if ctx.is_main else {}
+    distributed.barrier(ctx)
+    result = TrainResult(
+        step=run.step, val_loss=metrics.get("val_loss", math.nan),
+        val_bpb=metrics.get("val_bpb", math.nan),
+        tokens_per_s=round(run.tokens_per_step * (run.step - first_step) / max(train_seconds, 1e-9), 1),
+        seconds=round(clock(), 2), params=run.model.num_params(), reason=reason,
+        checkpoint=str(run.out_dir),
+    )  # fmt: skip
+    emit(result.to_event())
+    return result
+
+
+def _check_compatible(model_config: GPTConfig, corpus: EncodedCorpus, tokenizer: Tokenizer) -> None:
+    if not model_config.vocab_size == corpus.vocab_size == tokenizer.vocab_size:
+        raise LmcoreError(
+            f"vocabulary sizes differ: model {model_config.vocab_size}, corpus "
+            f"{corpus.vocab_size}, tokenizer {tokenizer.vocab_size} (re-encode the corpus?)"
+        )
+    if corpus.train_tokens <= model_config.context:
+        raise LmcoreError(
+            f"the training split has {corpus.train_tokens} tokens, not more than the context "
+            f"({model_config.context}): use more text or a smaller --context"
+        )
+    if corpus.val_tokens < 2:
+        raise LmcoreError("the validation split is empty: raise --val-fraction or add text")
+
+
+def _stop_reason(cfg, step, elapsed, should_cancel, loss_value) -> str:
+    if loss_value is not None and not math.isfinite(loss_value):
+        return "nan"
+    if cfg.max_steps is not None and step >= cfg.max_steps:
+        return "max_steps"
+    if cfg.max_seconds is not None and elapsed >= cfg.max_seconds:
+        return "max_seconds"
+    if should_cancel is not None and should_cancel():
+        return "cancelled"
+    return ""
+
+
+def _eta(elapsed: float, progress: float) -> float | None:
+    return round(elapsed * (1.0 - progress) / progress, 1) if progress > 0 else None
+
+
+def _report(
+    run: _Run, emit: EventCallback, elapsed: float, max_tokens, loss_value
+) -> dict[str, Any]:
+    """Evaluate, sample and checkpoint (rank 0); returns the metrics stored with the checkpoint."""
+    result = run.evaluate(max_tokens)
+    emit({"event": "eval", "step": run.step, "val_loss": round(result.loss, 4),
+          "val_bpb": round(result.bpb, 4), "tokens": result.tokens})  # fmt: skip
+    if not math.isfinite(result.loss):
+        return {"val_loss": result.loss, "val_bpb": result.bpb}  # never overwrite a good checkpoint
+    for prompt, text in run.samples():
+        emit({"event": "sample", "step": run.step, "prompt": prompt, "text": text})
+    metrics = {"val_loss": result.loss, "val_bpb": result.bpb, "eval_tokens": result.tokens,
+               "eval_bytes": result.bytes, "train_loss": loss_value}  # fmt: skip
+    path = run.save(elapsed, metrics)
+    emit({"event": "checkpoint", "step": run.step, "path": path})
+    return metrics

@@ -1,0 +1,75 @@
+"""Loss and bits per byte: the DESIGN §4 definition, exact byte counts, bounded evaluation."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths
+from lmcore.model import GPT
+
+
+@pytest.fixture
+def uniform_model(small_tokenizer, tiny_gpt_config):
+    """All weights zero: every logit is 0, so p(token) = 1 / vocab everywhere."""
+    model = GPT(tiny_gpt_config(small_tokenizer.vocab_size))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    return model
+
+
+def test_uniform_model_scores_log2_vocab_over_bytes_per_token(
+    uniform_model, small_tokenizer, verse_corpus
+):
+    val = verse_corpus.split("val")
+    lengths = token_byte_lengths(small_tokenizer.bytes_table())
+    result = evaluate(uniform_model, val, lengths, batch_size=3)
+    vocab = small_tokenizer.vocab_size
+    assert result.tokens == len(val) - 1  # every token but the first is a target once
+    # The scored tokens decode to the split's bytes, less the first token's.
+    assert result.bytes == verse_corpus.val_bytes - len(small_tokenizer.token_bytes(int(val[0])))
+    assert result.loss == pytest.approx(math.log(vocab), rel=1e-5)
+    bytes_per_token = result.bytes / result.tokens
+    assert result.bpb == pytest.approx(math.log2(vocab) / bytes_per_token, rel=1e-5)
+
+
+def test_it_equals_a_direct_computation_window_by_window(tiny_gpt_config):
+    torch.manual_seed(0)
+    model = GPT(tiny_gpt_config(40, context=8)).eval()
+    tokens = np.random.default_rng(0).integers(0, 40, size=29).astype(np.uint16)
+    lengths = np.arange(40) % 3 + 1  # token i is (i % 3) + 1 bytes long
+    result = evaluate(model, tokens, lengths, batch_size=2)
+    ids = torch.from_numpy(tokens.astype(np.int64))
+    nats = 0.0
+    for start in range(0, 28, 8):  # windows of 8 targets, the last one of 4
+        x, y = ids[start : min(start + 8, 28)], ids[start + 1 : min(start + 9, 29)]
+        nats += F.cross_entropy(model(x[None])[0][0], y, reduction="sum").item()
+    assert result.tokens == 28
+    assert result.bytes == int(lengths[tokens[1:]].sum())
+    assert result.loss == pytest.approx(nats / 28, rel=1e-5)
+
+
+def test_bounded_evaluation_counts_only_the_scored_tokens(tiny_gpt_config):
+    model = GPT(tiny_gpt_config(40, context=8))
+    tokens = np.arange(100) % 40
+    lengths = np.arange(40) + 1
+    result = evaluate(model, tokens, lengths, max_tokens=10)
+    assert (result.tokens, result.bytes) == (10, int(lengths[tokens[1:11]].sum()))
+    assert model.training  # the caller's mode is restored
+
+
+def test_results_combine_by_summing_nats_tokens_and_bytes():
+    a = EvalResult.from_totals(nats=10.0, tokens=5, nbytes=20)
+    b = EvalResult.from_totals(nats=30.0, tokens=15, nbytes=20)
+    total = a + b
+    assert (total.tokens, total.bytes, total.loss) == (20, 40, 2.0)
+    assert total.bpb == pytest.approx(40.0 / (math.log(2) * 40))
+    assert set(total.to_dict()) == {"loss", "bpb", "tokens", "bytes"}
+
+
+def test_an_array_with_no_targets_gives_nan(tiny_gpt_config):
+    result = evaluate(GPT(tiny_gpt_config(40)), np.array([3]), np.ones(40, dtype=np.int64))
+    assert result.tokens == 0 and math.isnan(result.bpb)

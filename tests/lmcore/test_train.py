@@ -1,0 +1,121 @@
+"""The training loop: learning, exact resume, cancel, limits, divergence, schedule."""
+
+import math
+
+import pytest
+import torch
+
+from lmcore.checkpoint import load_checkpoint, read_config
+from lmcore.errors import LmcoreError
+from lmcore.train import TrainConfig, _Run, lr_at, train
+
+
+def _losses(events):
+    return [e["loss"] for e in events if e["event"] == "step"]
+
+
+def _run(tmp_path, name, tokenizer, corpus, model_cfg, train_cfg, **kwargs):
+    events = []
+    result = train(model_cfg, train_cfg, corpus, tokenizer, tmp_path / name,
+                   on_event=events.append, **kwargs)  # fmt: skip
+    return result, events
+
+
+def test_a_two_layer_model_learns_a_short_text_by_heart(
+    tmp_path, small_tokenizer, verse_corpus, tiny_gpt_config, tiny_train_config
+):
+    model_cfg = tiny_gpt_config(small_tokenizer.vocab_size)
+    train_cfg = tiny_train_config(batch_size=16, max_steps=150, warmup_steps=10, lr=2e-2)
+    result, events = _run(tmp_path, "ck", small_tokenizer, verse_corpus, model_cfg, train_cfg)
+    losses = _losses(events)
+    assert losses[0] > 3.0 and losses[-1] < 0.5
+    assert result.val_loss < 0.5 and result.reason == "max_steps" and result.step == 150
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "eval" in kinds and "sample" in kinds
+
+
+def test_a_resumed_run_repeats_the_uninterrupted_run_exactly(
+    tmp_path, small_tokenizer, verse_corpus, tiny_gpt_config, tiny_train_config
+):
+    # Dropout and gradient accumulation on: their randomness and batches must resume too.
+    model_cfg = tiny_gpt_config(small_tokenizer.vocab_size, dropout=0.1)
+    args = (small_tokenizer, verse_corpus, model_cfg, tiny_train_config(max_steps=8, grad_accum=2))
+    _, whole = _run(tmp_path, "whole", *args)
+    first = []
+    train(model_cfg, args[3], verse_corpus, small_tokenizer, tmp_path / "split",
+          on_event=first.append, should_cancel=_cancel_after(first, steps=3))  # fmt: skip
+    assert read_config(tmp_path / "split")["step"] == 3
+    _, rest = _run(tmp_path, "split", *args, resume=True)
+    assert _losses(first) + _losses(rest) == _losses(whole)
+    resumed = load_checkpoint(tmp_path / "split").model.state_dict()
+    uninterrupted = load_checkpoint(tmp_path / "whole").model.state_dict()
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+
+
+def _cancel_after(events, steps):
+    """A should_cancel that turns true once `steps` step events have been seen."""
+    return lambda: sum(e["event"] == "step" for e in events) >= steps
+
+
+def test_cancel_saves_a_resumable_checkpoint(
+    tmp_path, small_tokenizer, verse_corpus, tiny_gpt_config, tiny_train_config
+):
+    events = []
+    result = train(tiny_gpt_config(small_tokenizer.vocab_size), tiny_train_config(max_steps=100),
+                   verse_corpus, small_tokenizer, tmp_path / "ck", on_event=events.append,
+                   should_cancel=_cancel_after(events, steps=2))  # fmt: skip
+    assert (result.reason, result.step) == ("cancelled", 2)
+    assert events[-1] == {**result.to_event(), "event": "done"}
+    assert math.isfinite(result.val_bpb)
+    assert (tmp_path / "ck" / "optimizer.pt").is_file()
+    assert load_checkpoint(tmp_path / "ck").step == 2
+
+
+def test_a_time_limit_stops_the_run(
+    tmp_path, small_tokenizer, verse_corpus, tiny_gpt_config, tiny_train_config
+):
+    train_cfg = tiny_train_config(max_steps=None, max_seconds=0.5, log_every=1000)
+    result, events = _run(tmp_path, "ck", small_tokenizer, verse_corpus,
+                          tiny_gpt_config(small_tokenizer.vocab_size), train_cfg)  # fmt: skip
+    assert result.reason == "max_seconds" and result.step > 0 and result.tokens_per_s > 0
+    assert result.seconds >= 0.5
+
+
+def test_a_diverging_run_fails_clearly_and_keeps_the_last_good_checkpoint(
+    tmp_path, monkeypatch, small_tokenizer, verse_corpus, tiny_gpt_config, tiny_train_config
+):
+    real_step = _Run.train_step
+
+    def step_that_diverges(self, lr):
+        loss = real_step(self, lr)
+        return loss * math.nan if self.step >= 5 else loss
+
+    monkeypatch.setattr(_Run, "train_step", step_that_diverges)
+    with pytest.raises(LmcoreError, match="NaN.*lower learning rate"):
+        _run(tmp_path, "ck", small_tokenizer, verse_corpus,
+             tiny_gpt_config(small_tokenizer.vocab_size), tiny_train_config(eval_every=3))  # fmt: skip
+    assert load_checkpoint(tmp_path / "ck").step == 3
+
+
+def test_mismatched_vocabularies_are_refused(
+    tmp_path, small_tokenizer, verse_corpus, tiny_gpt_config, tiny_train_config
+):
+    with pytest.raises(LmcoreError, match="vocabulary sizes differ"):
+        _run(tmp_path, "ck", small_tokenizer, verse_corpus, tiny_gpt_config(512),
+             tiny_train_config())  # fmt: skip
+
+
+def test_the_schedule_warms_up_then_decays_to_the_floor():
+    cfg = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1, max_steps=100)
+    assert lr_at(cfg, 0, 0.0) == pytest.approx(0.1)
+    assert lr_at(cfg, 9, 0.09) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.09)) * 0.9 + 0.1)
+    assert lr_at(cfg, 50, 0.5) == pytest.approx(0.55)
+    assert lr_at(cfg, 100, 1.0) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(max_steps=None), dict(batch_size=0), dict(lr=0.0), dict(device="tpu")]
+)
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(LmcoreError):
+        TrainConfig(**{"max_steps": 10, **bad}).validate()
