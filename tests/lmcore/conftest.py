@@ -43,3 +43,94 @@ def small_tokenizer(corpus_file):
     from lmcore.tokenizer import TokenizerConfig, train_tokenizer
 
     return train_tokenizer([corpus_file], TokenizerConfig(vocab_size=400, min_frequency=2))
+
+
+# --- model and training (issue 4) ---------------------------------------------------------
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine, two OpenMP threads that spin-wait for
+    each other made tiny-model steps 10-20x slower than one thread."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+# A short text repeated: a 2-layer model can learn it by heart in a few dozen steps.
+VERSE = (
+    "Shall I compare thee to a summer's day?\nThou art more lovely and more temperate:\n"
+    "Rough winds do shake the darling buds of May,\nAnd summer's lease hath all too short a date.\n"
+)
+
+
+@pytest.fixture(scope="session")
+def verse_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("verse") / "verse.txt"
+    path.write_text(VERSE * 40, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def verse_corpus(small_tokenizer, verse_file, tmp_path_factory):
+    """`verse_file` encoded with `small_tokenizer` (10% held out for validation)."""
+    from lmcore.data import encode_corpus
+
+    return encode_corpus(small_tokenizer, [verse_file], tmp_path_factory.mktemp("verse-data"))
+
+
+def _tiny_gpt_config(vocab_size: int, **overrides):
+    """A 2-layer, 32-wide GPT: big enough to learn, small enough for milliseconds per step."""
+    from lmcore.model import GPTConfig
+
+    fields = dict(vocab_size=vocab_size, context=32, n_layer=2, n_head=2, d_model=32)
+    return GPTConfig(**{**fields, **overrides})
+
+
+def _tiny_train_config(**overrides):
+    from lmcore.train import TrainConfig
+
+    fields = dict(batch_size=4, lr=1e-2, warmup_steps=2, max_steps=8, eval_every=1000,
+                  eval_tokens=256, log_every=1, sample_tokens=4, device="cpu")  # fmt: skip
+    return TrainConfig(**{**fields, **overrides})
+
+
+@pytest.fixture
+def tiny_gpt_config():
+    """Factory: tiny_gpt_config(vocab_size, **GPTConfig overrides)."""
+    return _tiny_gpt_config
+
+
+@pytest.fixture
+def tiny_train_config():
+    """Factory: tiny_train_config(**TrainConfig overrides); 8 CPU steps by default."""
+    return _tiny_train_config
+
+
+# --- generation and scoring (issue 5) -----------------------------------------------------
+@pytest.fixture(scope="session")
+def gen_model(small_tokenizer):
+    """A 2-layer GPT with random weights over small_tokenizer's vocabulary, context 32.
+
+    Untied, with the output layer scaled up so that distributions are peaked: greedy choices
+    are then far from ties, and float noise cannot flip them. Shared: do not modify.
+    """
+    import torch
+
+    from lmcore.model import GPT, GPTConfig
+
+    config = GPTConfig(vocab_size=small_tokenizer.vocab_size, context=32, n_layer=2, n_head=2,
+                       d_model=32, tie_weights=False)  # fmt: skip
+    with torch.random.fork_rng():  # seeded weights without touching other tests' RNG
+        torch.manual_seed(0)
+        model = GPT(config).eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(20.0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def gen_checkpoint(gen_model, small_tokenizer, tmp_path_factory):
+    """`gen_model` saved as a checkpoint directory with small_tokenizer."""
+    from lmcore.checkpoint import save_checkpoint
+
+    directory = tmp_path_factory.mktemp("gen") / "checkpoint"
+    return save_checkpoint(directory, gen_model, small_tokenizer)

@@ -1,0 +1,223 @@
+"""Sampling controls: turn next-token logits into a choice, with the probabilities to show.
+
+Per step and per row the logits go through, in this order (Hugging Face's):
+repetition penalty -> temperature -> top-k -> top-p. Temperature 0 is greedy: the
+distribution actually sampled from is then a point mass on the (penalised) argmax.
+
+Two log-probabilities come out for the chosen token and for each shown alternative (natural
+log, as every figure in lmcore):
+- `logprob`: under the model's own distribution (temperature 1, no penalty, no filtering);
+  the number score mode and bits per byte use.
+- `sample_logprob`: under the distribution the token was drawn from; -inf (None on the wire)
+  for a token the filters removed.
+
+Randomness: each request owns a CPU `torch.Generator` seeded with its seed and draws one
+uniform number per sampled token; the token is found by inverse CDF over the vocabulary.
+So the same seed and prompt give the same text whatever else runs, batched or not, and a
+CPU and a GPU run draw the same numbers. The trade-off is one tiny host->device copy of
+the uniforms per step instead of a device-side `torch.multinomial`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+
+from lmcore.errors import LmcoreError
+
+MAX_NEW_TOKENS = 4096  # per request; the web app may pass a lower cap to validate()
+MAX_TOP_LOGPROBS = 20
+MIN_TEMPERATURE = 0.01
+MAX_STOP_STRINGS, MAX_STOP_CHARS = 8, 64
+MAX_SEED = 2**63 - 1
+
+
+@dataclass
+class SamplingParams:
+    """What one generation request asks for; `validate()` before use (the CLI and the web
+    app share it)."""
+
+    max_new_tokens: int = 256
+    temperature: float = 1.0  # 0 = greedy
+    top_k: int = 0  # keep the k most likely tokens; 0 = off
+    top_p: float = 1.0  # keep the smallest set with probability mass >= top_p; 1 = off
+    repetition_penalty: float = 1.0  # CTRL-style, on every token already in the sequence; 1 = off
+    seed: int | None = None  # None: the engine picks one and reports it
+    stop: list[str] = field(default_factory=list)  # end when the text contains one of these
+    top_logprobs: int = 0  # alternatives reported per token, up to MAX_TOP_LOGPROBS
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
+        """Settings from JSON (the playground's "params"), type-checked; then `validate()`.
+
+        Example: `SamplingParams.from_dict({"temperature": 0.7, "stop": ["\\n"]})`.
+        """
+        kinds = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(data) - set(kinds))
+        if unknown:
+            raise LmcoreError(f"unknown sampling settings: {', '.join(unknown)}")
+        for name, value in data.items():
+            kind = kinds[name]  # "int", "int | None", "float" or "list[str]"
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = (
+                (value is None and "None" in kind)
+                or (kind.startswith("int") and number and isinstance(value, int))
+                or (kind == "float" and number)
+                or (isinstance(value, list) and all(isinstance(v, str) for v in value)
+                    and kind == "list[str]")
+            )  # fmt: skip
+            if not ok:
+                raise LmcoreError(f"sampling setting {name} must be {kind}, not {value!r}")
+        return cls(**data)
+
+    def validate(self, max_new_tokens_cap: int = MAX_NEW_TOKENS) -> None:
+        """Raise LmcoreError naming the first setting out of range."""
+        checks = [
+            (1 <= self.max_new_tokens <= max_new_tokens_cap,
+             f"max_new_tokens must be between 1 and {max_new_tokens_cap}, "
+             f"not {self.max_new_tokens}"),
+            # Below MIN_TEMPERATURE the scaled logits overflow; it is greedy in all but name.
+            (math.isfinite(self.temperature)
+             and (self.temperature == 0 or self.temperature >= MIN_TEMPERATURE),
+             f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}, "
+             f"not {self.temperature}"),
+            (self.top_k >= 0, f"top_k must be 0 (off) or more, not {self.top_k}"),
+            (0 < self.top_p <= 1, f"top_p must be in (0, 1], not {self.top_p}"),
+            (math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0,
+             f"repetition_penalty must be more than 0, not {self.repetition_penalty}"),
+            (self.seed is None or 0 <= self.seed <= MAX_SEED,
+             f"seed must be between 0 and {MAX_SEED}, not {self.seed}"),
+            (0 <= self.top_logprobs <= MAX_TOP_LOGPROBS,
+             f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, not {self.top_logprobs}"),
+            (len(self.stop) <= MAX_STOP_STRINGS,
+             f"at most {MAX_STOP_STRINGS} stop strings, not {len(self.stop)}"),
+            (all(0 < len(s) <= MAX_STOP_CHARS for s in self.stop),
+             f"stop strings must be 1 to {MAX_STOP_CHARS} characters long"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise LmcoreError(message)
+
+
+@dataclass
+class BatchSampler:
+    """The per-row settings of a batch as tensors, so one step samples every row at once."""
+
+    temperature: torch.Tensor  # (B,) float
+    top_k: torch.Tensor  # (B,) long, 0 = off
+    top_p: torch.Tensor  # (B,) float
+    penalty: torch.Tensor  # (B,) float
+    greedy: torch.Tensor  # (B,) bool
+    needs_sort: bool  # any row uses top-k or top-p
+    needs_penalty: bool
+
+    @classmethod
+    def for_params(cls, params: list[SamplingParams], device: torch.device) -> BatchSampler:
+        def col(name: str, dtype: torch.dtype) -> torch.Tensor:
+            return torch.tensor([getattr(p, name) for p in params], dtype=dtype, device=device)
+
+        return cls(
+            temperature=col("temperature", torch.float32), top_k=col("top_k", torch.long),
+            top_p=col("top_p", torch.float32), penalty=col("repetition_penalty", torch.float32),
+            greedy=col("temperature", torch.float32) == 0,
+            needs_sort=any(p.top_k > 0 or p.top_p < 1 for p in params),
+            needs_penalty=any(p.repetition_penalty != 1 for p in params),
+        )  # fmt: skip
+
+    def sampling_logits(self, logits: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
+        """Logits (B, V) of the distribution actually sampled from; -inf = filtered out."""
+        x = logits
+        if self.needs_penalty and seen is not None:
+            pen = self.penalty[:, None]  # (B, 1)
+            # CTRL: a seen token is made less likely whatever the sign of its logit.
+            x = torch.where(seen, torch.where(x > 0, x / pen, x * pen), x)
+        greedy_pick = x.argmax(dim=-1, keepdim=True)  # (B, 1), before any rescaling
+        x = x / torch.where(self.greedy, 1.0, self.temperature)[:, None]
+        if self.needs_sort:
+            x = self._filter(x)
+        point_mass = torch.full_like(x, -math.inf).scatter(1, greedy_pick, 0.0)
+        return torch.where(self.greedy[:, None], point_mass, x)  # (B, V)
+
+    def _filter(self, x: torch.Tensor) -> torch.Tensor:
+        """Top-k then top-p on temperature-scaled logits (B, V)."""
+        V = x.size(-1)
+        sorted_x, order = x.sort(dim=-1, descending=True)  # (B, V) each
+        rank = torch.arange(V, device=x.device)[None, :]  # (1, V)
+        k = torch.where(self.top_k > 0, self.top_k, V)[:, None]  # (B, 1)
+        keep = rank < k
+        probs = torch.softmax(sorted_x.masked_fill(~keep, -math.inf), dim=-1)
+        mass_before = probs.cumsum(dim=-1) - probs  # (B, V): mass of the more likely tokens
+        # Smallest prefix with mass >= p: a token stays while the mass before it is < p.
+        keep &= (mass_before < self.top_p[:, None]) | (self.top_p[:, None] >= 1)
+        keep[:, 0] = True  # the most likely token always survives (guards rounding at p ~ 0)
+        filtered = sorted_x.masked_fill(~keep, -math.inf)
+        return torch.empty_like(x).scatter(1, order, filtered)  # back to vocabulary order
+
+
+@dataclass
+class StepResult:
+    """One sampling step for a batch; -inf in sample_logprob marks a filtered token."""
+
+    ids: torch.Tensor  # (B,) long
+    logprob: torch.Tensor  # (B,)
+    sample_logprob: torch.Tensor  # (B,)
+    top_ids: torch.Tensor | None  # (B, K) by model probability, or None when K == 0
+    top_logprob: torch.Tensor | None  # (B, K)
+    top_sample_logprob: torch.Tensor | None  # (B, K)
+
+    def to_host(self) -> tuple[list[list[int]], list[list[float]]]:
+        """Per row: [id, top ids...] and [logprob, sample_logprob, top logprobs..., top sample
+        logprobs...]; two device->host copies per step whatever the batch size."""
+        ids, floats = [self.ids[:, None]], [self.logprob[:, None], self.sample_logprob[:, None]]
+        if self.top_ids is not None:
+            ids.append(self.top_ids)
+            floats += [self.top_logprob, self.top_sample_logprob]
+        return torch.cat(ids, dim=1).tolist(), torch.cat(floats, dim=1).float().tolist()
+
+
+def sample_step(
+    logits: torch.Tensor,
+    sampler: BatchSampler,
+    uniforms: torch.Tensor,
+    seen: torch.Tensor | None = None,
+    top_n: int = 0,
+) -> StepResult:
+    """Choose a token per row from logits (B, V) with uniforms (B,) in [0, 1)."""
+    model_lp = torch.log_softmax(logits.float(), dim=-1)  # (B, V), T = 1, unfiltered
+    sample_lp = torch.log_softmax(sampler.sampling_logits(logits.float(), seen), dim=-1)
+    ids = inverse_cdf(sample_lp.exp(), uniforms)  # (B,)
+    pick = ids[:, None]
+    result = StepResult(ids, model_lp.gather(1, pick)[:, 0], sample_lp.gather(1, pick)[:, 0],
+                        None, None, None)  # fmt: skip
+    if top_n:
+        result.top_logprob, result.top_ids = model_lp.topk(top_n, dim=-1)  # (B, K) each
+        result.top_sample_logprob = sample_lp.gather(1, result.top_ids)
+    return result
+
+
+def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """The first id whose cumulative probability exceeds u (B,): a draw from probs (B, V).
+
+    Double precision keeps u * total below the last cumulative value, and a zero-probability
+    id never has a cumulative value above the one before it, so it is never chosen.
+    """
+    cdf = probs.double().cumsum(dim=-1)  # (B, V)
+    target = (uniforms.to(cdf) * cdf[:, -1])[:, None]  # (B, 1)
+    ids = torch.searchsorted(cdf, target, right=True)[:, 0]
+    return ids.clamp_(max=probs.size(-1) - 1)
+
+
+def make_generator(seed: int) -> torch.Generator:
+    return torch.Generator("cpu").manual_seed(seed)
+
+
+def draw_uniforms(generators: list[torch.Generator | None], device: torch.device) -> torch.Tensor:
+    """One uniform per row from its own generator; rows given None draw nothing (u = 0)."""
+    values = [
+        torch.rand((), generator=g, dtype=torch.float64).item() if g is not None else 0.0
+        for g in generators
+    ]
+    return torch.tensor(values, dtype=torch.float64).to(device, non_blocking=True)

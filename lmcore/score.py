@@ -1,0 +1,127 @@
+"""Scoring: how likely a model finds a text, token by token (the playground's score mode).
+
+For ids x1..xn the model gives each token's conditional log-probability ln p(xi | x<i)
+(natural log, temperature 1, as `logprob` in generation). From those:
+total_logprob = sum of the scored ones, bits = -total_logprob / ln 2, and bits per byte =
+bits / the UTF-8 bytes of the scored tokens: the definition `lmcore.evaluate` uses.
+
+The first token. A model can only condition on what precedes a token, so x1 is scored only
+when there is a beginning-of-text token to put before it. lmcore's training concatenates
+files with no separator, so its models have never seen one: conditioning on an untrained
+<|endoftext|> embedding would produce a number that looks meaningful and is not. So by
+default x1 is not scored (its logprob is None) and the figures cover x2..xn, which is
+exactly what `evaluate` computes on the same ids; a model trained with a BOS passes
+`bos_id`, which is prepended and makes every token scored (evaluate then agrees on
+[bos] + ids). See `bos_id_for` for how a checkpoint says which case it is.
+
+Long texts are cut into windows of `context` inputs exactly as `evaluate` cuts them (each
+window's first target sees one token of context), so the two agree on any length; the
+trade-off is the same slightly pessimistic estimate near window starts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, TypedDict
+
+import torch
+
+from lmcore.device import autocast
+from lmcore.errors import LmcoreError
+from lmcore.model import GPT
+from lmcore.textstream import token_texts
+
+WINDOW_LOGITS = 1 << 25  # floats of logits per forward (128 MiB): bounds memory on long texts
+
+
+class ScoredToken(TypedDict):
+    id: int
+    bytes: str  # raw bytes, lowercase hex
+    text: str  # UTF-8 safe: a cut character shows on the token that completes it
+    logprob: float | None  # ln p(token | everything before); None for an unscored first token
+
+
+class ScoreResult(TypedDict):
+    tokens: list[ScoredToken]
+    total_logprob: float  # sum of the scored tokens' logprobs (nats)
+    bits: float  # -total_logprob / ln 2
+    bpb: float  # bits per UTF-8 byte of the scored tokens
+    scored: int  # tokens scored
+    bytes: int  # UTF-8 bytes of the scored tokens
+
+
+def bos_id_for(train_config: dict[str, Any], special_tokens: dict[str, int]) -> int | None:
+    """The id a checkpoint's model was trained to start texts with, or None.
+
+    Training records it as `bos_token` in its train config (e.g. "<|endoftext|>") once it
+    separates documents with one; today's training does not, so this returns None.
+    """
+    name = train_config.get("bos_token")
+    return special_tokens.get(name) if isinstance(name, str) else None
+
+
+@torch.inference_mode()
+def score(
+    model: GPT, bytes_table: Sequence[bytes], ids: Sequence[int], bos_id: int | None = None
+) -> ScoreResult:
+    """Per-token log-probabilities of `ids` and their totals; see the module docstring."""
+    ids = list(ids)
+    seq = [bos_id, *ids] if bos_id is not None else ids
+    if len(seq) < 2:
+        raise LmcoreError(
+            "nothing to score: the text needs at least two tokens, since this model has no "
+            "beginning-of-text token to condition the first one on"
+            if ids
+            else "nothing to score: the text is empty"
+        )
+    if min(ids) < 0 or max(ids) >= len(bytes_table):
+        raise LmcoreError(f"ids outside the vocabulary 0..{len(bytes_table) - 1}")
+    target_lp = _target_logprobs(model, seq)  # ln p(seq[i + 1] | seq[: i + 1]) per i
+    unscored = len(ids) - len(target_lp)  # 1 without a BOS, else 0
+    pieces = [bytes_table[i] for i in ids]
+    texts = token_texts(pieces)
+    tokens: list[ScoredToken] = [
+        {"id": t, "bytes": p.hex(), "text": s, "logprob": None if i < unscored else
+         target_lp[i - unscored]}
+        for i, (t, p, s) in enumerate(zip(ids, pieces, texts, strict=True))
+    ]  # fmt: skip
+    total = math.fsum(target_lp)
+    nbytes = sum(len(p) for p in pieces[unscored:])
+    bits = -total / math.log(2)
+    return {
+        "tokens": tokens, "total_logprob": total, "bits": bits,
+        "bpb": bits / nbytes if nbytes else float("nan"), "scored": len(target_lp),
+        "bytes": nbytes,
+    }  # fmt: skip
+
+
+def _target_logprobs(model: GPT, seq: list[int]) -> list[float]:
+    """ln p of seq[1:], each given what precedes it inside evaluate's windows."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    context = model.config.context
+    ids = torch.tensor(seq, dtype=torch.long)  # (N + 1,)
+    n_targets = len(seq) - 1
+    rows = max(1, WINDOW_LOGITS // (context * model.config.vocab_size))
+    out: list[float] = []
+    try:
+        for lo in range(0, n_targets, rows * context):
+            hi = min(lo + rows * context, n_targets)
+            full = (hi - lo) // context * context  # whole windows batch together
+            for a, b, width in ((lo, lo + full, context), (lo + full, hi, hi - lo - full)):
+                if b > a:
+                    x = ids[a:b].view(-1, width).to(device)  # (R, T)
+                    y = ids[a + 1 : b + 1].view(-1, width).to(device)  # (R, T)
+                    out += _logprobs_of(model, x, y, device).flatten().tolist()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _logprobs_of(model: GPT, x: torch.Tensor, y: torch.Tensor, device: torch.device):
+    """ln p(y | x) for a batch of windows (R, T) -> (R, T)."""
+    with autocast(device):
+        logits, _ = model(x)  # (R, T, V) float32
+    return torch.log_softmax(logits, dim=-1).gather(2, y[..., None])[..., 0]
