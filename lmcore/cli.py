@@ -37,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m lmcore", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"lmcore.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"lmcore.commands.{name}":
-                continue  # not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"lmcore.commands.{name}").register(subparsers)
     return parser
 
 
