@@ -31,6 +31,17 @@ def require_binary(path_or_name: str, why: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """SQLite tests use a file, not memory: worker threads and worker *processes* (the crash
+    tests) must see the same database as the test."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> LocalRedis:
     if IN_CI:
         require_binary("redis-server", "CI must test against the system Redis")
@@ -44,17 +55,15 @@ def services(redis_server: LocalRedis, django_test_environment: None) -> str:
     """Point Django settings, the channel layer and Celery at the private Redis."""
     from django.test.utils import override_settings
 
+    from webapp.settings import channel_layers
     from workers.app import app
 
     url = redis_server.url
-    layers = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [url], "capacity": 1000, "expiry": 30},
-        }
-    }
     with override_settings(
-        REDIS_URL=url, CELERY_BROKER_URL=url, CELERY_RESULT_BACKEND=url, CHANNEL_LAYERS=layers
+        REDIS_URL=url,
+        CELERY_BROKER_URL=url,
+        CELERY_RESULT_BACKEND=url,
+        CHANNEL_LAYERS=channel_layers(url),
     ):
         app.conf.update(broker_url=url, result_backend=url)
         yield url

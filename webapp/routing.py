@@ -2,8 +2,15 @@
 
 from django.urls import path
 
+from webapp.corpora.consumers import CorpusConsumer
 from webapp.system.consumers import SystemStatusConsumer
+from webapp.tokenization.consumers import TokenizerRunConsumer
+from webapp.training.consumers import TrainingRunConsumer
 
 websocket_urlpatterns = [
     path("ws/system/", SystemStatusConsumer.as_asgi()),
+    path("ws/corpora/", CorpusConsumer.as_asgi()),
+    path("ws/corpora/<int:pk>/", CorpusConsumer.as_asgi()),
+    path("ws/tokenizers/<int:pk>/", TokenizerRunConsumer.as_asgi()),
+    path("ws/runs/<int:pk>/", TrainingRunConsumer.as_asgi()),
 ]

@@ -164,12 +164,27 @@ REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL: expected redis://host:port/db, got {REDIS_URL!r}")
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+
+def channel_layers(url: str) -> dict:
+    """The Channels layer on Redis `url` (the test fixtures point it at their own Redis).
+
+    No client-side read timeout: redis-py 8 defaults to 5 s, the length of channels_redis's
+    blocking BZPOPMIN, so every idle websocket's receive failed and dropped the socket every
+    ~5 s (redis/redis-py#4091, django/channels_redis#422).
+    """
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": url, "socket_timeout": None}],
+                "capacity": 1000,
+                "expiry": 30,
+            },
+        }
     }
-}
+
+
+CHANNEL_LAYERS = channel_layers(REDIS_URL)
 
 # Celery reads every CELERY_* setting (workers/app.py); queues and pools: DESIGN §2.
 CELERY_BROKER_URL = REDIS_URL
@@ -177,6 +192,10 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in the database; only pings keep results
 CELERY_RESULT_EXPIRES = 300
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_ROUTES = {
+    "workers.training.*": {"queue": "gpu_train"},
+    "workers.playground.*": {"queue": "gpu_infer"},
+}
 CELERY_TASK_ACKS_LATE = False  # long jobs are acknowledged at start: never re-run by Redis
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -185,13 +204,61 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {
         "task": "workers.tasks.sweep_stale_jobs",
-        "schedule": float(_env_int("BOTTEGA_SWEEP_SECONDS", 30)),
-        "options": {"queue": "cpu", "expires": 25},
+        "schedule": float(_env_int("BOTTEGA_SWEEP_SECONDS", 15)),
+        "options": {"queue": "cpu", "expires": 14},
+    },
+    "sweep-abandoned-uploads": {
+        "task": "workers.corpora.sweep_abandoned_uploads",
+        "schedule": float(_env_int("BOTTEGA_UPLOAD_SWEEP_SECONDS", 300)),
+        "options": {"queue": "cpu", "expires": 250},
     },
 }
 
-# A running job whose heartbeat is older than this is marked failed by the sweep.
-JOB_HEARTBEAT_STALE_SECONDS = _env_int("BOTTEGA_HEARTBEAT_STALE_SECONDS", 120)
+# A running job whose heartbeat is older than this is marked failed by the sweep. Tasks beat
+# every 3 s from a thread (workers/reporting.py), so 30 s means a dead worker; with the sweep
+# every 15 s a lost job is failed within 45 s.
+JOB_HEARTBEAT_STALE_SECONDS = _env_int("BOTTEGA_HEARTBEAT_STALE_SECONDS", 30)
+
+# --- Corpora: chunked uploads (docs/architecture.md, "Corpora") ---------------------------
+CORPUS_MAX_UPLOAD_BYTES = _env_int("BOTTEGA_MAX_UPLOAD_BYTES", 1 << 30)  # per file
+CORPUS_USER_QUOTA_BYTES = _env_int("BOTTEGA_USER_QUOTA_BYTES", 5 << 30)  # all of a user's corpora
+# The largest chunk the server accepts and the size browsers send. Daphne queues a request's
+# whole body in memory before the view runs, so this bounds the web process's memory per upload.
+CORPUS_CHUNK_BYTES = _env_int("BOTTEGA_UPLOAD_CHUNK_BYTES", 8 << 20)
+# An upload with no chunk for this long is deleted by the sweep (its row stays, `rejected`).
+CORPUS_ABANDON_HOURS = _env_int("BOTTEGA_UPLOAD_ABANDON_HOURS", 24)
+for _name, _value in [
+    ("BOTTEGA_MAX_UPLOAD_BYTES", CORPUS_MAX_UPLOAD_BYTES),
+    ("BOTTEGA_USER_QUOTA_BYTES", CORPUS_USER_QUOTA_BYTES),
+    ("BOTTEGA_UPLOAD_CHUNK_BYTES", CORPUS_CHUNK_BYTES),
+]:
+    if _value <= 0:
+        raise ImproperlyConfigured(f"{_name}: expected a positive number of bytes, got {_value}")
+
+# --- Playground (docs/architecture.md, "Playground") -------------------------------------
+PLAYGROUND_MAX_NEW_TOKENS = _env_int("BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS", 1024)  # per request
+PLAYGROUND_MAX_PROMPT_CHARS = _env_int("BOTTEGA_PLAYGROUND_MAX_PROMPT_CHARS", 16_000)
+PLAYGROUND_MAX_SCORE_CHARS = _env_int("BOTTEGA_PLAYGROUND_MAX_SCORE_CHARS", 16_000)
+# A websocket message holds at most one prompt (or a chat history) plus settings.
+PLAYGROUND_MAX_MESSAGE_CHARS = _env_int("BOTTEGA_PLAYGROUND_MAX_MESSAGE_CHARS", 72_000)
+PLAYGROUND_REQUESTS_PER_MINUTE = _env_int("BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE", 30)
+# No worker start within this long: the request is withdrawn with a clear message.
+PLAYGROUND_PICKUP_TIMEOUT_S = _env_int("BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S", 5)
+PLAYGROUND_STREAM_TTL_S = _env_int("BOTTEGA_PLAYGROUND_STREAM_TTL_S", 600)  # resume window
+PLAYGROUND_FLUSH_MS = _env_int("BOTTEGA_PLAYGROUND_FLUSH_MS", 30)  # token batch interval
+PLAYGROUND_MODEL_CACHE = _env_int("BOTTEGA_PLAYGROUND_MODEL_CACHE", 4)  # models kept loaded
+PLAYGROUND_DEVICE = os.environ.get("BOTTEGA_PLAYGROUND_DEVICE", "auto")
+PLAYGROUND_TORCH_THREADS = _env_int("BOTTEGA_INFER_TORCH_THREADS", 0)  # 0: torch's default
+for _name, _value in [
+    ("BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS", PLAYGROUND_MAX_NEW_TOKENS),
+    ("BOTTEGA_PLAYGROUND_MAX_PROMPT_CHARS", PLAYGROUND_MAX_PROMPT_CHARS),
+    ("BOTTEGA_PLAYGROUND_MAX_MESSAGE_CHARS", PLAYGROUND_MAX_MESSAGE_CHARS),
+    ("BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE", PLAYGROUND_REQUESTS_PER_MINUTE),
+    ("BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S", PLAYGROUND_PICKUP_TIMEOUT_S),
+    ("BOTTEGA_PLAYGROUND_MODEL_CACHE", PLAYGROUND_MODEL_CACHE),
+]:
+    if _value <= 0:
+        raise ImproperlyConfigured(f"{_name}: expected a positive number, got {_value}")
 
 LOGGING = {
     "version": 1,

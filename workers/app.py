@@ -17,4 +17,9 @@ QUEUES = ("cpu", "gpu_train", "gpu_infer")
 app = Celery("bottega")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in QUEUES]
-app.conf.imports = ("workers.tasks",)
+app.conf.imports = (
+    "workers.tasks",
+    "workers.corpora",
+    "workers.tokenization",
+    "workers.training",
+)

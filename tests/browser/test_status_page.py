@@ -5,18 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.stack import ADMIN_PASSWORD
+from tests.browser.helpers import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def sign_in(page, stack):
-    page.goto(stack.url + "/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Welcome to Bottega")).to_be_visible()
 
 
 def test_it_shows_live_round_trips_for_every_queue(page, stack):

@@ -1,16 +1,78 @@
+"""Corpus pages: the list (with the upload area), a corpus's page, and their live fragments."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from webapp.corpora import display
+from webapp.corpora.access import access_corpus
+from webapp.corpora.actions import do_delete_corpus, do_rename_corpus
+from webapp.corpora.forms import RenameForm
+from webapp.corpora.models import Corpus, CorpusStatus
+
+
+def _limits(user) -> dict:
+    return {
+        "max_upload_bytes": settings.CORPUS_MAX_UPLOAD_BYTES,
+        "quota_bytes": settings.CORPUS_USER_QUOTA_BYTES,
+        "used_bytes": Corpus.objects.for_user(user).used_bytes(),
+        "chunk_bytes": settings.CORPUS_CHUNK_BYTES,
+    }
+
+
+def _detail_context(corpus: Corpus, form: RenameForm | None = None) -> dict:
+    context = {"corpus": corpus, "form": form or RenameForm(initial={"name": corpus.name})}
+    if corpus.status == CorpusStatus.READY:
+        context["stat_rows"] = display.stat_rows(corpus.stats, corpus.sha256)
+        context["characters"] = display.character_table(corpus.stats)
+        context["excerpts"] = display.excerpts(corpus.path, corpus.size_bytes)
+    return context
 
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    # The section's pages arrive with its issue; until then it says so plainly.
+    corpora = Corpus.objects.for_user(request.user)
     return render(
-        request,
-        "section_pending.html",
-        {
-            "section": "Corpora",
-            "blurb": "Upload UTF-8 text, see it validated, previewed and measured.",
-        },
+        request, "corpora/index.html", {"corpora": corpora, "limits": _limits(request.user)}
     )
+
+
+@require_GET
+def row(request: HttpRequest, pk: int) -> HttpResponse:
+    corpus = access_corpus(request.user, pk)
+    return render(request, "corpora/_corpus_row.html", {"corpus": corpus})
+
+
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    corpus = access_corpus(request.user, pk)
+    return render(request, "corpora/detail.html", _detail_context(corpus))
+
+
+@require_GET
+def detail_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    corpus = access_corpus(request.user, pk)
+    return render(request, "corpora/_detail_fragment.html", _detail_context(corpus))
+
+
+@require_POST
+def rename(request: HttpRequest, pk: int) -> HttpResponse:
+    corpus = access_corpus(request.user, pk)
+    form = RenameForm(request.POST)
+    if not form.is_valid():
+        return render(request, "corpora/detail.html", _detail_context(corpus, form), status=400)
+    do_rename_corpus(corpus, form.cleaned_data["name"])
+    messages.success(request, f"Renamed to “{corpus.name}”.")
+    return redirect(corpus)
+
+
+@require_POST
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    corpus = access_corpus(request.user, pk)
+    do_delete_corpus(corpus)
+    messages.success(request, f"Deleted “{corpus.name}” and its files.")
+    return redirect("corpora:index")

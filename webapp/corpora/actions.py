@@ -1,0 +1,341 @@
+"""What happens to corpora: start an upload, take a chunk, validate, rename, delete, sweep.
+
+Views and the management command validate their input, then call one of these; tasks call
+`do_validate_corpus`. Each keeps the row and the files in step: a refused or abandoned
+file leaves its row (`rejected`, with the reason) and no bytes on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from webapp.corpora import events
+from webapp.corpora.events import Send
+from webapp.corpora.forms import StartUploadForm
+from webapp.corpora.models import Corpus, CorpusStatus
+from webapp.corpora.sniff import HEAD_BYTES, Rejected, sniff_head
+from webapp.corpora.templatetags.corpora_format import format_bytes
+
+if TYPE_CHECKING:
+    from webapp.corpora.scan import ScanResult
+
+logger = logging.getLogger(__name__)
+
+COPY_BYTES = 1 << 20  # request body → partial file, a block at a time
+EVENT_EVERY_S = 0.5  # validation progress pushed to pages
+BEAT_EVERY_S = 2.0  # validation progress and liveness written to the row
+
+
+class UploadError(Exception):
+    """A request the upload protocol refuses; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400, **extra: Any) -> None:
+        super().__init__(message)
+        self.message, self.status, self.extra = message, status, extra
+
+
+def _publish(corpus: Corpus, send: Send | None) -> None:
+    events.publish(send, corpus.owner_id, corpus.pk, events.status_event(corpus))
+
+
+# --- uploads ---------------------------------------------------------------------------------
+def do_start_upload(
+    user: Any, name: str, size: int, last_modified: int | None = None
+) -> tuple[Corpus, bool]:
+    """A new upload of `size` bytes, or the unfinished one of the same file (to resume).
+
+    The browser identifies a file by name, size and modification time; the quota counts every
+    upload at its full size from the start, so parallel uploads cannot overshoot it.
+    """
+    fingerprint = f"{name}:{size}:{last_modified}" if last_modified is not None else ""
+    with transaction.atomic():
+        # One start at a time per user, so two can't both fit in the last of the quota.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        mine = Corpus.objects.for_user(user)
+        if fingerprint:
+            existing = mine.filter(status=CorpusStatus.UPLOADING, fingerprint=fingerprint).first()
+            if existing is not None:
+                existing.reconcile_received()
+                return existing, False
+        used, quota = mine.used_bytes(), settings.CORPUS_USER_QUOTA_BYTES
+        if used + size > quota:
+            raise UploadError(
+                f"“{name}” ({format_bytes(size)}) does not fit in your quota: you use "
+                f"{format_bytes(used)} of {format_bytes(quota)}. Delete corpora you no longer "
+                "need, or ask an administrator for more space.",
+                status=413,
+            )
+        corpus = Corpus.objects.create(
+            owner=user, name=name[:200], filename=name, size_bytes=size, fingerprint=fingerprint
+        )
+        corpus.directory.mkdir(parents=True, exist_ok=True)
+        corpus.upload_path.touch(exist_ok=False)
+    return corpus, True
+
+
+def _write_at(path: Path, offset: int, body: BinaryIO, length: int) -> None:
+    with path.open("r+b") as f:
+        f.seek(offset)
+        remaining = length
+        while remaining:
+            block = body.read(min(COPY_BYTES, remaining))
+            if not block:
+                raise UploadError(
+                    f"The chunk ended after {length - remaining:,} of its {length:,} bytes; "
+                    "send it again."
+                )
+            f.write(block)
+            remaining -= len(block)
+
+
+def _check_chunk(corpus: Corpus, offset: int, length: int) -> None:
+    if corpus.status != CorpusStatus.UPLOADING:
+        raise UploadError(
+            f"This upload is no longer receiving data (it is {corpus.get_status_display().lower()}).",
+            status=409,
+            state=corpus.status,  # `validating`: a retried last chunk already landed
+        )
+    if length <= 0:
+        raise UploadError("The chunk is empty.")
+    if length > settings.CORPUS_CHUNK_BYTES:
+        raise UploadError(
+            f"Chunks are at most {settings.CORPUS_CHUNK_BYTES:,} bytes; this one has {length:,}.",
+            status=413,
+        )
+    if offset + length > corpus.size_bytes:
+        raise UploadError(
+            f"This chunk ends at byte {offset + length:,}, past the file's declared size of "
+            f"{corpus.size_bytes:,} bytes."
+        )
+    if offset != corpus.received_bytes:
+        raise UploadError(
+            f"Expected the chunk at offset {corpus.received_bytes:,}, got {offset:,}: "
+            f"resume from {corpus.received_bytes:,}.",
+            status=409,
+            received_bytes=corpus.received_bytes,
+        )
+
+
+def do_receive_chunk(
+    corpus: Corpus,
+    offset: int,
+    body: BinaryIO,
+    length: int,
+    send: Send | None = events.web_send,
+    enqueue: bool = True,
+) -> Corpus:
+    """Store `length` bytes of `body` at `offset`; after the last one, queue the validation.
+
+    The byte range is claimed first with a conditional UPDATE, so of two requests for the same
+    offset exactly one writes; a write that fails gives its claim back.
+    """
+    _check_chunk(corpus, offset, length)
+    if not corpus.claim_chunk(offset, length):
+        corpus.refresh_from_db()
+        _check_chunk(corpus, offset, length)  # says why (moved on, or no longer uploading)
+        raise UploadError("Another request is storing this chunk.", 409)
+    try:
+        _write_at(corpus.upload_path, offset, body, length)
+    except (OSError, UploadError) as exc:
+        corpus.release_chunk(offset, length)
+        if isinstance(exc, UploadError):
+            raise
+        logger.exception("cannot write a chunk of corpus %s", corpus.pk)
+        raise UploadError("The server could not store this chunk; try again.", 503) from exc
+    if offset == 0:
+        _sniff_start(corpus, send)
+    if corpus.received_bytes == corpus.size_bytes and corpus.mark_uploaded() and enqueue:
+        from workers.corpora import enqueue_validation
+
+        transaction.on_commit(lambda: enqueue_validation(corpus.pk))
+    if corpus.status != CorpusStatus.UPLOADING or _crossed_tenth(corpus, length):
+        _publish(corpus, send)
+    return corpus
+
+
+def _crossed_tenth(corpus: Corpus, length: int) -> bool:
+    """True when this chunk took the upload past another 10 % (other pages see progress)."""
+    before = (corpus.received_bytes - length) * 10 // corpus.size_bytes
+    return corpus.received_bytes * 10 // corpus.size_bytes != before
+
+
+def _sniff_start(corpus: Corpus, send: Send | None) -> None:
+    """Refuse a file whose first bytes already show it isn't text, before the rest is sent."""
+    with corpus.upload_path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    try:
+        sniff_head(head, complete=corpus.received_bytes == corpus.size_bytes)
+    except Rejected as exc:
+        _reject(corpus, exc.message, send)
+        raise UploadError(exc.message, status=422) from None
+
+
+def _reject(corpus: Corpus, message: str, send: Send | None, **kwargs: Any) -> Corpus:
+    corpus.remove_files()  # first: once the row says `rejected`, no byte of it is left
+    if corpus.reject(message, **kwargs):
+        _publish(corpus, send)
+    return corpus
+
+
+# --- validation (the cpu task) ------------------------------------------------------------------
+class _Gone(Exception):
+    """The corpus was deleted (or swept) while it was being validated."""
+
+
+class _Reporter:
+    """Progress from the scan: pushed to pages every 0.5 s, written to the row every 2 s."""
+
+    def __init__(self, corpus: Corpus, send: Send | None) -> None:
+        self.corpus, self.send = corpus, send
+        self.last_event = self.last_beat = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        fraction = done / total if total else 1.0
+        if now - self.last_beat >= BEAT_EVERY_S:
+            self.last_beat = now
+            if not self.corpus.beat(fraction):
+                raise _Gone
+        if now - self.last_event >= EVENT_EVERY_S:
+            self.last_event = now
+            self.corpus.progress = fraction
+            _publish(self.corpus, self.send)
+
+
+def do_validate_corpus(corpus_id: int, send: Send | None = None) -> Corpus | None:
+    """Validate and measure an uploaded corpus: `validating → ready | rejected`.
+
+    Returns the corpus, or None when it no longer exists. Runs at most once per corpus.
+    """
+    from webapp.corpora.scan import scan_file  # numpy: only workers need it, not the web process
+
+    corpus = Corpus.objects.filter(pk=corpus_id).first()
+    if corpus is None or not corpus.start_validation():
+        return corpus
+    _publish(corpus, send)
+    try:
+        result = scan_file(corpus.upload_path, corpus.rewrite_path, _Reporter(corpus, send))
+    except Rejected as exc:
+        return _reject(corpus, exc.message, send)
+    except (_Gone, FileNotFoundError):
+        if Corpus.objects.filter(pk=corpus.pk, status=CorpusStatus.VALIDATING).exists():
+            message = (  # the row is there, its bytes aren't: a worker on another machine
+                "The uploaded bytes are missing on the worker's disk (MEDIA_ROOT must be storage "
+                "shared by the web and worker machines). Upload the file again."
+            )
+            return _reject(corpus, message, send)
+        corpus.remove_files()
+        return None
+    except Exception:
+        logger.exception("validation of corpus %s failed", corpus.pk)
+        message = "Validation failed because of an error on the server; upload the file again."
+        return _reject(corpus, message, send)
+    return _store(corpus, result, send)
+
+
+def _duplicate_message(twin: Corpus) -> str:
+    return (
+        f"You already have this text as “{twin.name}”; nothing new was stored. "
+        "Use that corpus, or delete it first to upload it again."
+    )
+
+
+def _store(corpus: Corpus, result: ScanResult, send: Send | None) -> Corpus | None:
+    twins = Corpus.objects.filter(owner_id=corpus.owner_id, status=CorpusStatus.READY)
+    twin = twins.filter(sha256=result.sha256).first()
+    if twin is not None:
+        return _reject(corpus, _duplicate_message(twin), send, duplicate_of=twin)
+    (corpus.rewrite_path if result.rewritten else corpus.upload_path).replace(corpus.path)
+    try:
+        with transaction.atomic():
+            stored = corpus.mark_ready(result.sha256, dict(result.stats), result.notice)
+    except IntegrityError:  # an identical upload became ready a moment ago
+        twin = twins.get(sha256=result.sha256)
+        return _reject(corpus, _duplicate_message(twin), send, duplicate_of=twin)
+    if not stored:  # deleted meanwhile
+        corpus.remove_files()
+        return None
+    corpus.upload_path.unlink(missing_ok=True)
+    _publish(corpus, send)
+    return corpus
+
+
+# --- everything else -----------------------------------------------------------------------------
+def do_rename_corpus(corpus: Corpus, name: str, send: Send | None = events.web_send) -> None:
+    corpus.name = name
+    corpus.save(update_fields=["name", "updated_at"])
+    _publish(corpus, send)
+
+
+def do_delete_corpus(corpus: Corpus, send: Send | None = events.web_send) -> None:
+    """Delete the row and every file; a validation in flight notices and cleans up after."""
+    pk, owner_id = corpus.pk, corpus.owner_id
+    corpus.delete()
+    corpus.remove_files()
+    events.publish(send, owner_id, pk, events.deleted_event(pk))
+
+
+def do_sweep_uploads(send: Send | None = None) -> dict[str, int]:
+    """Reject uploads idle for CORPUS_ABANDON_HOURS and validations whose worker died.
+
+    A validation that never started (its queue message was lost, e.g. Redis restarted) is
+    queued again; the task's claim makes a duplicate harmless.
+    """
+    from workers.corpora import enqueue_validation
+
+    now = timezone.now()
+    idle_since = now - timedelta(hours=settings.CORPUS_ABANDON_HOURS)
+    stale_since = now - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_SECONDS)
+    counts = {"abandoned": 0, "crashed": 0, "requeued": 0}
+    for corpus in Corpus.objects.filter(status=CorpusStatus.UPLOADING, updated_at__lt=idle_since):
+        message = (
+            f"Upload abandoned: nothing arrived for {settings.CORPUS_ABANDON_HOURS} hours, so the "
+            f"{format_bytes(corpus.received_bytes)} received were deleted. Upload the file again."
+        )
+        if corpus.abandon(message, idle_since):
+            counts["abandoned"] += 1
+            corpus.remove_files()  # after the UPDATE: it checked no chunk came meanwhile
+            _publish(corpus, send)
+    validating = Corpus.objects.filter(status=CorpusStatus.VALIDATING)
+    for corpus in validating.filter(heartbeat_at__lt=stale_since):
+        message = "Validation stopped: the worker crashed or was restarted. Upload the file again."
+        if corpus.give_up_validation(message, stale_since):
+            counts["crashed"] += 1
+            corpus.remove_files()  # its worker is gone; nothing reads them
+            _publish(corpus, send)
+    for corpus in validating.filter(heartbeat_at=None, updated_at__lt=stale_since):
+        if corpus.touch_queued(stale_since):
+            counts["requeued"] += 1
+            enqueue_validation(corpus.pk)
+    return counts
+
+
+def do_import_corpus(user: Any, source: Path, name: str = "") -> Corpus:
+    """Import a file from disk as `user`'s corpus, validating it in this process.
+
+    The same checks as a browser upload (size cap, quota, content); raises UploadError.
+    """
+    form = StartUploadForm({"name": source.name, "size": source.stat().st_size})
+    if not form.is_valid():
+        raise UploadError(form.first_error())
+    corpus, _ = do_start_upload(user, form.cleaned_data["name"], form.cleaned_data["size"])
+    if name:
+        corpus.name = name
+        corpus.save(update_fields=["name", "updated_at"])
+    chunk = settings.CORPUS_CHUNK_BYTES
+    with source.open("rb") as f:
+        for offset in range(0, corpus.size_bytes, chunk):
+            length = min(chunk, corpus.size_bytes - offset)
+            do_receive_chunk(corpus, offset, f, length, send=None, enqueue=False)
+    do_validate_corpus(corpus.pk)
+    corpus.refresh_from_db()
+    return corpus

@@ -1,0 +1,162 @@
+"""What the corpus pages show: statistics with units and definitions, excerpts, characters.
+
+Excerpts read a few KB from the stored file (never the whole file); everything else comes
+from `Corpus.stats`, measured once by the validation task.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from pathlib import Path
+from typing import TypedDict
+
+from webapp.corpora.templatetags.corpora_format import format_bytes, format_count, format_percent
+
+START_BYTES = 2000
+SAMPLE_BYTES = 600
+SAMPLES = 3
+
+
+class StatRow(TypedDict):
+    label: str
+    value: str  # with its unit
+    definition: str  # the tooltip
+
+
+class Excerpt(TypedDict):
+    label: str
+    offset: int  # bytes from the start of the stored text
+    text: str
+
+
+class CharacterRow(TypedDict):
+    char: str
+    shown: str  # the character, or a label for an invisible one: "SP", "LF", ...
+    invisible: bool
+    code_point: str  # U+0041
+    name: str
+    count: int
+    share: str  # with its unit
+
+
+def stat_rows(stats: dict, sha256: str) -> list[StatRow]:
+    chars = stats["characters"]
+    return [
+        StatRow(
+            label="Size",
+            value=format_bytes(stats["bytes"]),
+            definition=f"{stats['bytes']:,} bytes of UTF-8 text as stored "
+            "(1 kB = 1,000 bytes, 1 MB = 1,000,000 bytes).",
+        ),
+        StatRow(
+            label="Characters",
+            value=f"{format_count(chars)} characters",
+            definition="Unicode code points; an accented letter written as one code point "
+            "counts once.",
+        ),
+        StatRow(
+            label="Bytes per character",
+            value=f"{stats['bytes'] / chars:.3f} bytes/char",
+            definition="UTF-8 bytes ÷ characters: 1.0 for plain ASCII, up to 4.",
+        ),
+        StatRow(
+            label="Lines",
+            value=f"{format_count(stats['lines'])} lines",
+            definition="Newline-terminated lines, plus a final line without a newline. "
+            f"{stats['blank_lines']:,} of them are blank (empty or only whitespace).",
+        ),
+        StatRow(
+            label="Words",
+            value=f"{format_count(stats['words'])} words",
+            definition="Runs of characters between whitespace, as Python's str.split() counts them.",
+        ),
+        StatRow(
+            label="Distinct characters",
+            value=f"{format_count(stats['distinct_characters'])} characters",
+            definition="How many different code points occur at least once.",
+        ),
+        StatRow(
+            label="Duplicate lines",
+            value=format_percent(stats["duplicate_line_share"]),
+            definition="Share of non-blank lines that repeat an earlier line exactly "
+            "(percent of non-blank lines).",
+        ),
+        StatRow(
+            label="Scripts",
+            value=", ".join(f"{name} {share:.0%}" for name, share in stats["scripts"]) or "–",
+            definition="Share of letters in each writing system (percent of letters): a hint "
+            "of the language, not a detection.",
+        ),
+        StatRow(
+            label="SHA-256",
+            value=sha256,
+            definition="Hash of the stored UTF-8 text; the same text uploaded twice has the same "
+            "hash and is stored once.",
+        ),
+    ]
+
+
+def _decode_from(raw: bytes) -> tuple[int, str]:
+    """Text from bytes cut at an arbitrary place, and how many leading bytes were skipped.
+
+    A partial first character (continuation bytes) and a partial last one are dropped.
+    """
+    start = 0
+    while start < len(raw) and start < 4 and (raw[start] & 0xC0) == 0x80:
+        start += 1
+    return start, raw[start:].decode("utf-8", "ignore")
+
+
+def excerpts(path: Path, size: int, rng: random.Random | None = None) -> list[Excerpt]:
+    """The start of the text and a few places picked at random, each a few hundred bytes."""
+    rng = rng or random.Random()
+    found: list[Excerpt] = []
+    with path.open("rb") as f:
+        found.append(Excerpt(label="Start", offset=0, text=_decode_from(f.read(START_BYTES))[1]))
+        if size <= START_BYTES:
+            return found
+        offsets = sorted(rng.randrange(START_BYTES, size) for _ in range(SAMPLES))
+        for offset in offsets:
+            f.seek(offset)
+            skipped, text = _decode_from(f.read(SAMPLE_BYTES))
+            newline = text.find("\n", 0, SAMPLE_BYTES // 3)  # start at a line when one is near
+            offset += skipped + len(text[: newline + 1].encode())
+            text = text[newline + 1 :]
+            label = f"At {offset / size:.0%} (byte {offset:,})"
+            found.append(Excerpt(label=label, offset=offset, text=text))
+    return found
+
+
+# Characters that don't show themselves: a short label, and a name where Unicode has none.
+_SHOWN = {
+    " ": ("SP", "space"),
+    "\n": ("LF", "line feed (newline)"),
+    "\t": ("TAB", "character tabulation"),
+    "\r": ("CR", "carriage return"),
+    "\x0b": ("VT", "line tabulation"),
+    "\x0c": ("FF", "form feed"),
+    "\u00a0": ("NBSP", "no-break space"),
+    "\u3000": ("IDSP", "ideographic space"),
+}
+
+
+def character_table(stats: dict, limit: int = 120) -> list[CharacterRow]:
+    total = stats["characters"] or 1
+    rows = []
+    for char, count in stats["char_counts"][:limit]:
+        category = unicodedata.category(char)
+        invisible = category[0] in "CZ"
+        shown, name = _SHOWN.get(char, ("·" if invisible else char, ""))
+        rows.append(
+            CharacterRow(
+                char=char,
+                shown=shown,
+                invisible=invisible,
+                code_point=f"U+{ord(char):04X}",
+                name=name or unicodedata.name(char, f"<{category}>").lower(),
+                count=count,
+                share=format_percent(count / total, 2) if count / total >= 5e-5 else "< 0.01 %",
+            )
+        )
+    return rows

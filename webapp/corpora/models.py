@@ -1,0 +1,240 @@
+"""`Corpus`: one user's text file, from its first uploaded chunk to validated, measured text.
+
+Status: `uploading → validating → ready | rejected`. Like jobs (webapp.jobs.models), every
+transition and every chunk's byte count is a conditional UPDATE whose row count says whether
+this call made it happen, so two chunks, a worker and the sweep can race safely.
+
+Files live under MEDIA_ROOT/corpora/user-<owner id>/, named by a server-generated key (the
+client's file name is only ever a label): `<key>.part` while uploading and validating,
+`<key>.txt` once ready (always valid UTF-8, without a byte order mark).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q, Sum
+from django.urls import reverse
+from django.utils import timezone
+
+
+class CorpusStatus(models.TextChoices):
+    UPLOADING = "uploading", "Uploading"
+    VALIDATING = "validating", "Validating"
+    READY = "ready", "Ready"
+    REJECTED = "rejected", "Rejected"
+
+
+HOLDING_FILES = (CorpusStatus.UPLOADING, CorpusStatus.VALIDATING, CorpusStatus.READY)
+
+
+def _new_key() -> str:
+    return uuid.uuid4().hex
+
+
+class CorpusQuerySet(models.QuerySet):
+    def for_user(self, user: Any) -> CorpusQuerySet:
+        """The corpora `user` owns; nobody sees another's (staff use the admin)."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(owner=user)
+
+    def ready(self) -> CorpusQuerySet:
+        """Validated corpora: the ones tokenizers and training runs may use."""
+        return self.filter(status=CorpusStatus.READY)
+
+    def used_bytes(self) -> int:
+        """Bytes counted against a quota: files being uploaded (their full size) and kept."""
+        total = self.filter(status__in=HOLDING_FILES).aggregate(n=Sum("size_bytes"))["n"]
+        return total or 0
+
+
+class Corpus(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="corpora"
+    )
+    name = models.CharField(max_length=200)
+    filename = models.CharField(max_length=255, blank=True, help_text="As uploaded; a label.")
+    status = models.CharField(
+        max_length=16, choices=CorpusStatus.choices, default=CorpusStatus.UPLOADING, db_index=True
+    )
+    error = models.TextField(blank=True)
+    notice = models.TextField(blank=True, help_text="What validation changed, e.g. transcoding.")
+    size_bytes = models.BigIntegerField(
+        help_text="While uploading: the file's declared size. Once ready: the stored UTF-8 text."
+    )
+    received_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Of the stored UTF-8 text.")
+    stats = models.JSONField(default=dict, blank=True)
+    progress = models.FloatField(default=0.0, help_text="Validation: fraction done, 0 to 1.")
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    storage_key = models.CharField(max_length=32, unique=True, default=_new_key, editable=False)
+    fingerprint = models.CharField(
+        max_length=300, blank=True, help_text="The browser's name:size:lastModified, to resume."
+    )
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CorpusQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "corpora"
+        constraints = [
+            # The same text twice for one user is one corpus; the loser of a race is rejected.
+            models.UniqueConstraint(
+                fields=["owner", "sha256"],
+                condition=Q(status="ready"),
+                name="corpora_one_ready_copy_per_text",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("corpora:detail", args=[self.pk])
+
+    # --- files ------------------------------------------------------------------------------
+    @property
+    def directory(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "corpora" / f"user-{self.owner_id}"
+
+    @property
+    def path(self) -> Path:
+        """The validated UTF-8 text (exists once the corpus is READY)."""
+        return self.directory / f"{self.storage_key}.txt"
+
+    @property
+    def upload_path(self) -> Path:
+        """The bytes received so far, exactly as sent (while uploading and validating)."""
+        return self.directory / f"{self.storage_key}.part"
+
+    @property
+    def rewrite_path(self) -> Path:
+        """Where validation writes text it had to change (a BOM stripped, UTF-16 transcoded)."""
+        return self.directory / f"{self.storage_key}.tmp"
+
+    def remove_files(self) -> None:
+        for path in (self.upload_path, self.rewrite_path, self.path):
+            path.unlink(missing_ok=True)
+
+    # --- transitions: each returns True when this call made it happen ------------------------
+    def _transition(self, where: dict[str, Any], **fields: Any) -> bool:
+        fields["updated_at"] = timezone.now()
+        updated = type(self).objects.filter(pk=self.pk, **where).update(**fields)
+        if updated:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(updated)
+
+    def claim_chunk(self, offset: int, length: int) -> bool:
+        """Reserve bytes [offset, offset + length): only one request can claim an offset."""
+        where = {"status": CorpusStatus.UPLOADING, "received_bytes": offset}
+        return self._transition(where, received_bytes=offset + length)
+
+    def release_chunk(self, offset: int, length: int) -> bool:
+        """Undo a claim whose bytes could not be written."""
+        where = {"status": CorpusStatus.UPLOADING, "received_bytes": offset + length}
+        return self._transition(where, received_bytes=offset)
+
+    def reconcile_received(self) -> bool:
+        """Trust the file over the row: a crash between a claim and its write left a gap."""
+        on_disk = self.upload_path.stat().st_size if self.upload_path.exists() else 0
+        if on_disk >= self.received_bytes:
+            return False
+        where = {"status": CorpusStatus.UPLOADING, "received_bytes": self.received_bytes}
+        return self._transition(where, received_bytes=on_disk)
+
+    def mark_uploaded(self) -> bool:
+        where = {"status": CorpusStatus.UPLOADING, "received_bytes": self.size_bytes}
+        return self._transition(where, status=CorpusStatus.VALIDATING, progress=0.0)
+
+    def start_validation(self) -> bool:
+        """Claim the validation (one worker only, even if the task was delivered twice)."""
+        where = {"status": CorpusStatus.VALIDATING, "heartbeat_at": None}
+        return self._transition(where, heartbeat_at=timezone.now())
+
+    def beat(self, progress: float) -> bool:
+        where = {"status": CorpusStatus.VALIDATING}
+        return self._transition(where, progress=progress, heartbeat_at=timezone.now())
+
+    def mark_ready(self, sha256: str, stats: dict, notice: str) -> bool:
+        where = {"status": CorpusStatus.VALIDATING}
+        return self._transition(
+            where,
+            status=CorpusStatus.READY,
+            sha256=sha256,
+            stats=stats,
+            notice=notice,
+            size_bytes=stats["bytes"],
+            progress=1.0,
+        )
+
+    def reject(self, error: str, duplicate_of: Corpus | None = None) -> bool:
+        """Refuse the file with a message for the user; the caller removes its files."""
+        where = {"status__in": (CorpusStatus.UPLOADING, CorpusStatus.VALIDATING)}
+        return self._transition(
+            where, status=CorpusStatus.REJECTED, error=error, duplicate_of=duplicate_of
+        )
+
+    def touch_queued(self, queued_before: Any) -> bool:
+        """Note that a validation waiting since before `queued_before` was queued again."""
+        where = {
+            "status": CorpusStatus.VALIDATING,
+            "heartbeat_at": None,
+            "updated_at__lt": queued_before,
+        }
+        return self._transition(where)
+
+    def abandon(self, error: str, idle_since: Any) -> bool:
+        """Reject an upload that has had no chunk since `idle_since` (the sweep's move)."""
+        where = {"status": CorpusStatus.UPLOADING, "updated_at__lt": idle_since}
+        return self._transition(where, status=CorpusStatus.REJECTED, error=error)
+
+    def give_up_validation(self, error: str, stale_since: Any) -> bool:
+        """Reject a validation whose worker stopped beating (crashed) before `stale_since`."""
+        where = {"status": CorpusStatus.VALIDATING, "heartbeat_at__lt": stale_since}
+        return self._transition(where, status=CorpusStatus.REJECTED, error=error)
+
+    # --- reading ----------------------------------------------------------------------------
+    @property
+    def is_active(self) -> bool:
+        return self.status in (CorpusStatus.UPLOADING, CorpusStatus.VALIDATING)
+
+    @property
+    def upload_fraction(self) -> float:
+        return self.received_bytes / self.size_bytes if self.size_bytes else 0.0
+
+    def status_dict(self) -> dict[str, Any]:
+        """What a page needs to show this corpus's state (the websocket's `corpus.status`)."""
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "status": self.status,
+            "status_label": self.get_status_display(),
+            "error": self.error,
+            "notice": self.notice,
+            "size_bytes": self.size_bytes,
+            "received_bytes": self.received_bytes,
+            "progress": self.progress,
+            "url": self.get_absolute_url(),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.status_dict(),
+            "filename": self.filename,
+            "sha256": self.sha256,
+            "stats": self.stats,
+            "duplicate_of": self.duplicate_of_id,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
