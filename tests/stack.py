@@ -80,6 +80,22 @@ class Stack:
             time.sleep(0.5)
         raise RuntimeError(f"stack not healthy after {timeout:g} s: {body}\n{self.log()}")
 
+    def manage(self, *args: str) -> str:
+        """Run a manage.py command against this stack's database; its stdout."""
+        env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+        env.update(BOTTEGA_VAR_DIR=str(self.var_dir))
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed: {done.stderr[-2000:]}")
+        return done.stdout
+
     def healthz(self) -> dict:
         try:
             with urllib.request.urlopen(f"{self.url}/healthz", timeout=10) as response:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.webapp.fixtures_ml import corpus, tokenizer_run  # noqa: F401  (shared fixtures)
+
 
 @pytest.fixture(autouse=True)
 def _services(services: str) -> str:
@@ -29,3 +31,4 @@ def admin_user(django_user_model):
 def alice_client(client, alice):
     client.force_login(alice)
     return client
+

@@ -80,6 +80,10 @@ class Job(models.Model):
             ACTIVE, status=status, error=error, finished_at=timezone.now(), **extra
         )
 
+    def cancel_requested(self) -> bool:
+        """Read from the row: has somebody asked this running job to stop?"""
+        return type(self).objects.filter(pk=self.pk, status=JobStatus.CANCELLING).exists()
+
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE

@@ -3,4 +3,10 @@ from django.urls import path
 from webapp.registry import views
 
 app_name = "registry"
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/promote", views.promote, name="promote"),
+    path("<int:pk>/archive", views.archive, name="archive"),
+    path("<int:pk>/download", views.download, name="download"),
+]

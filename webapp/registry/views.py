@@ -1,13 +1,74 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""Models page: versions by name with their metrics, compare, promote/roll back, download."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from webapp.registry.access import access_model_version
+from webapp.registry.actions import KEPT_FILES
+from webapp.registry.models import ModelVersion, VersionStatus
 
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    # The section's pages arrive with its issue; until then it says so plainly.
-    return render(
-        request,
-        "section_pending.html",
-        {"section": "Models", "blurb": "Keep, compare, promote and export model versions."},
+    versions = ModelVersion.objects.for_user(request.user).select_related("owner", "run")
+    status = request.GET.get("status", "")
+    if status in VersionStatus.values:
+        versions = versions.filter(status=status)
+    compare_ids = [int(i) for i in request.GET.getlist("compare") if i.isdigit()]
+    compared = [v for v in versions if v.pk in compare_ids]
+    context = {"versions": versions, "compared": compared, "status": status,
+               "statuses": VersionStatus.choices}  # fmt: skip
+    return render(request, "registry/index.html", context)
+
+
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    version = access_model_version(request.user, pk)
+    siblings = ModelVersion.objects.for_user(request.user).filter(
+        owner=version.owner, name=version.name
+    )
+    return render(request, "registry/detail.html", {"version": version, "siblings": siblings})
+
+
+@staff_member_required
+@require_POST
+def promote(request: HttpRequest, pk: int) -> HttpResponse:
+    version = access_model_version(request.user, pk)
+    version.promote()
+    messages.success(request, f"{version} is now in production.")
+    return redirect(version)
+
+
+@staff_member_required
+@require_POST
+def archive(request: HttpRequest, pk: int) -> HttpResponse:
+    version = access_model_version(request.user, pk)
+    version.archive()
+    messages.success(request, f"{version} is archived.")
+    return redirect(version)
+
+
+@require_GET
+def download(request: HttpRequest, pk: int) -> FileResponse:
+    """The version as a zip: safetensors weights, config.json, tokenizer.json (no pickle)."""
+    version = access_model_version(request.user, pk)
+    buffer = io.BytesIO()
+    # Stored, not deflated: safetensors weights barely compress and this keeps it quick.
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in KEPT_FILES:
+            archive.write(
+                version.directory / name, arcname=f"{version.name}-v{version.version}/{name}"
+            )
+    buffer.seek(0)
+    filename = f"{version.name}-v{version.version}.zip"
+    return FileResponse(
+        buffer, as_attachment=True, filename=filename, content_type="application/zip"
     )

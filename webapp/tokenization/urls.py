@@ -3,4 +3,11 @@ from django.urls import path
 from webapp.tokenization import views
 
 app_name = "tokenization"
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/cancel", views.cancel, name="cancel"),
+    path("<int:pk>/vocab", views.vocab, name="vocab"),
+    path("<int:pk>/encode", views.encode, name="encode"),
+    path("<int:pk>/trace", views.trace, name="trace"),
+]

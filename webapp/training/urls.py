@@ -3,4 +3,10 @@ from django.urls import path
 from webapp.training import views
 
 app_name = "training"
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("estimate", views.estimate, name="estimate"),
+    path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/cancel", views.cancel, name="cancel"),
+    path("<int:pk>/resume", views.resume, name="resume"),
+]

@@ -1,13 +1,68 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""Training pages: runs list + launch form (with live estimates), a run's live page, actions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from webapp.jobs.models import JobStatus
+from webapp.training.access import access_training_run
+from webapp.training.actions import (
+    do_cancel_training_run,
+    do_resume_training_run,
+    do_start_training_run,
+)
+from webapp.training.estimates import estimate_run
+from webapp.training.forms import TrainingRunForm
+from webapp.training.models import TrainingRun
+
+
+@require_http_methods(["GET", "POST"])
+def index(request: HttpRequest) -> HttpResponse:
+    form = TrainingRunForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        return redirect(do_start_training_run(request.user, form))
+    runs = TrainingRun.objects.for_user(request.user).select_related("tokenizer")
+    status = request.GET.get("status", "")
+    if status in JobStatus.values:
+        runs = runs.filter(status=status)
+    context = {"form": form, "runs": runs.prefetch_related("corpora"), "status": status,
+               "statuses": JobStatus.choices}  # fmt: skip
+    return render(request, "training/index.html", context)
+
+
+@require_POST
+def estimate(request: HttpRequest) -> JsonResponse:
+    """The form's pre-launch figures, or its errors per field, as the user edits it."""
+    form = TrainingRunForm(request.POST, user=request.user)
+    if not form.is_valid() or form.configs is None:
+        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+        return JsonResponse({"ok": False, "errors": errors})
+    return JsonResponse({"ok": True, "estimate": dict(estimate_run(*form.configs))})
 
 
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
-    # The section's pages arrive with its issue; until then it says so plainly.
-    return render(
-        request,
-        "section_pending.html",
-        {"section": "Training", "blurb": "Train GPT models and watch their loss fall live."},
-    )
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = access_training_run(request.user, pk)
+    context = {"run": run, "versions": run.versions.order_by("-version")}
+    return render(request, "training/detail.html", context)
+
+
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = access_training_run(request.user, pk)
+    if not do_cancel_training_run(run):
+        messages.error(
+            request, f"This run is {run.get_status_display().lower()}: nothing to cancel."
+        )
+    return redirect(run)
+
+
+@require_POST
+def resume(request: HttpRequest, pk: int) -> HttpResponse:
+    run = access_training_run(request.user, pk)
+    if not do_resume_training_run(run):
+        messages.error(request, "Only a failed or cancelled run with a checkpoint can resume.")
+    return redirect(run)

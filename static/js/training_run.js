@@ -1,0 +1,122 @@
+// A training run's live page: the history first, then each metric as it arrives, drawn with
+// uPlot; train and validation curves share the x axis (steps, tokens or seconds).
+import { connectLive } from "./live.js";
+import { showJobStatus } from "./jobstatus.js";
+
+const root = document.getElementById("run");
+const tokensPerStep = Number(root.dataset.tokensPerStep) * Number(root.dataset.gradAccum) * Number(root.dataset.context);
+const rows = { train: [], val: [] }; // {step, seconds, value(s)}
+let lastId = 0;
+let lastSeconds = 0;
+
+function xOf(point, axis) {
+  if (axis === "tokens") return point.step * tokensPerStep;
+  if (axis === "seconds") return point.seconds;
+  return point.step;
+}
+
+let logScale = false;
+let lossChart = null;
+let bpbChart = null;
+
+function makeChart(element, series) {
+  element.replaceChildren();
+  const opts = {
+    width: element.clientWidth || 800, height: 260,
+    scales: { x: { time: false }, y: { distr: logScale ? 3 : 1 } },
+    series: [{ label: "x" }, ...series],
+    axes: [{}, { size: 60 }],
+  };
+  return new uPlot(opts, [[], ...series.map(() => [])], element);
+}
+
+function buildCharts() {
+  lossChart?.destroy();
+  bpbChart?.destroy();
+  lossChart = makeChart(document.getElementById("loss-chart"), [
+    { label: "train loss", stroke: "#8a4b14", width: 1.5, spanGaps: true },
+    { label: "val loss", stroke: "#2f5d9e", width: 2, points: { show: true }, spanGaps: true },
+  ]);
+  bpbChart = makeChart(document.getElementById("bpb-chart"), [
+    { label: "val bpb", stroke: "#2f7d32", width: 2, points: { show: true }, spanGaps: true },
+  ]);
+}
+buildCharts();
+
+function redraw() {
+  const axis = document.getElementById("x-axis").value;
+  const points = [...rows.train.map((p) => ({ ...p, kind: "train" })), ...rows.val.map((p) => ({ ...p, kind: "val" }))]
+    .sort((a, b) => xOf(a, axis) - xOf(b, axis));
+  const xs = points.map((p) => xOf(p, axis));
+  lossChart.setData([xs, points.map((p) => (p.kind === "train" ? p.loss : null)), points.map((p) => (p.kind === "val" ? p.val_loss : null))]);
+  const vals = rows.val.filter((p) => p.val_bpb !== null);
+  bpbChart.setData([vals.map((p) => xOf(p, axis)), vals.map((p) => p.val_bpb)]);
+}
+
+function setLog(on) {
+  logScale = on;
+  buildCharts();
+  redraw();
+}
+
+function showLive(event) {
+  for (const [key, value] of Object.entries(event)) {
+    const el = document.querySelector(`[data-live="${key}"]`);
+    if (!el || value === null || value === undefined) continue;
+    if (key === "eta_s") el.textContent = `${Math.round(value)} s`;
+    else if (key === "lr") el.textContent = Number(value).toExponential(2);
+    else if (typeof value === "number" && !Number.isInteger(value)) el.textContent = value.toFixed(key === "tokens_per_s" ? 0 : 4);
+    else el.textContent = value.toLocaleString();
+  }
+}
+
+function addSample(event) {
+  const li = document.createElement("li");
+  const head = document.createElement("span");
+  head.className = "hint";
+  head.textContent = `step ${event.step}, prompt ${JSON.stringify(event.prompt)}: `;
+  const text = document.createElement("pre");
+  text.textContent = event.prompt + event.text;
+  li.append(head, text);
+  document.getElementById("samples").prepend(li);
+}
+
+function apply(event, draw) {
+  if (event.id !== undefined) { if (event.id <= lastId) return; lastId = event.id; }
+  if (event.type === "run.metrics") {
+    if (event.seconds !== undefined && event.seconds !== null) lastSeconds = event.seconds;
+    const point = { ...event, seconds: event.seconds ?? lastSeconds };
+    if (event.loss !== undefined) rows.train.push(point); else rows.val.push(point);
+    showLive(event);
+    if (draw) redraw();
+  } else if (event.type === "run.sample") {
+    addSample(event);
+  }
+}
+
+function showStatus(event) {
+  showJobStatus(root, event);
+  const queue = root.querySelector('[data-field="queue"]');
+  queue.hidden = event.status !== "queued";
+  root.querySelector('[data-field="queue_position"]').textContent = event.queue_position ?? "";
+  root.querySelector('[data-show="active"]').hidden = !["queued", "running", "cancelling"].includes(event.status);
+  root.querySelector('[data-show="resumable"]').hidden = !event.can_resume;
+}
+
+connectLive(root.dataset.wsPath, {
+  onMessage: (message) => {
+    if (message.type === "run.status") showStatus(message);
+    else if (message.type === "run.history") { message.events.forEach((e) => apply(e, false)); redraw(); }
+    else apply(message, true);
+  },
+  stateElement: document.getElementById("socket-state"),
+});
+
+document.getElementById("x-axis").addEventListener("change", redraw);
+document.getElementById("log-scale").addEventListener("change", (e) => setLog(e.target.checked));
+window.addEventListener("resize", () => {
+  for (const id of ["loss-chart", "bpb-chart"]) {
+    const chart = id === "loss-chart" ? lossChart : bpbChart;
+    chart.setSize({ width: document.getElementById(id).clientWidth, height: 260 });
+  }
+});

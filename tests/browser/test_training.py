@@ -1,0 +1,60 @@
+"""A person trains a tokenizer and a model from the pages and watches the chart grow."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.helpers import sign_in
+from tests.webapp.fixtures_ml import corpus_text
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def corpus_in_stack(stack, tmp_path_factory):
+    source = tmp_path_factory.mktemp("text") / "words.txt"
+    source.write_text(corpus_text(lines=1500), encoding="utf-8")
+    stack.manage("import_corpus", "--user", "admin", "--name", "words", str(source))
+
+
+def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, corpus_in_stack):
+    sign_in(page, stack)
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Tokenizers").click()
+    page.get_by_label("Name").fill("words-tok")
+    page.get_by_label("words").check()
+    page.get_by_label("Vocab size").fill("320")
+    page.get_by_role("button", name="Train tokenizer").click()
+    expect(page).to_have_url(re.compile(r"/tokenizers/\d+/$"))
+    # The page follows the run live and reloads itself into the inspector when it is done.
+    expect(page.get_by_role("heading", name="Tokenize this text")).to_be_visible(timeout=60_000)
+    expect(page.locator("#tokenize-tokens .token").first).to_be_visible()
+    expect(page.locator("#trace-steps li").first).to_contain_text("bytes")
+
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Training").click()
+    page.get_by_label("Name").fill("tiny-words")
+    page.get_by_label("words").check()
+    page.get_by_label("Tokenizer").select_option(label="words-tok (320 tokens)")
+    for label, value in [("N layer", "1"), ("N head", "2"), ("D model", "32"), ("Context", "32"),
+                         ("Batch size", "8"), ("Max steps", "400"), ("Eval every", "20")]:  # fmt: skip
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_label("Device").select_option("cpu")
+    expect(page.locator('[data-estimate="tokens_per_step"]')).to_have_text("256")
+    page.get_by_role("button", name="Launch").click()
+    expect(page).to_have_url(re.compile(r"/training/\d+/$"))
+
+    step = page.locator('[data-live="step"]')
+    expect(step).not_to_have_text("–", timeout=60_000)
+    first = int(step.inner_text().replace(",", ""))
+    expect(page.locator('[data-live="val_bpb"]')).not_to_have_text("–", timeout=60_000)
+    page.wait_for_function(
+        "first => Number(document.querySelector('[data-live=step]').textContent.replace(/,/g, '')) > first",
+        arg=first,
+        timeout=60_000,
+    )
+    # uPlot drew a path for the train loss: the chart grows as metrics arrive.
+    assert page.locator("#loss-chart canvas").count() == 1
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#job-status .badge")).to_have_text(re.compile("Cancelled"), timeout=60_000)
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    page.screenshot(path=str(stack.var_dir / "training.png"), full_page=True)

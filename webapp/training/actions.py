@@ -1,0 +1,51 @@
+"""Side effects on training runs: start, cancel, resume (views validate, actions act)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.db import transaction
+
+from lmcore.estimate import estimate_params
+from webapp.jobs import cancel as cancel_flags
+from webapp.jobs.models import JobStatus
+from webapp.training.models import TrainingRun
+
+
+def _enqueue(run: TrainingRun, resume: bool) -> None:
+    from workers.training import train_model_run
+
+    transaction.on_commit(lambda: train_model_run.delay(run.pk, resume=resume))
+
+
+def do_start_training_run(user: Any, form: Any) -> TrainingRun:
+    model_config, train_config = form.configs
+    data = form.cleaned_data
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            owner=user, name=data["name"], tokenizer=data["tokenizer"], preset=data["preset"],
+            model_config=asdict(model_config), train_config=train_config.to_dict(),
+            params=estimate_params(model_config),
+        )  # fmt: skip
+        run.corpora.set(data["corpora"])
+        _enqueue(run, resume=False)
+    return run
+
+
+def do_cancel_training_run(run: TrainingRun) -> bool:
+    """Queued: cancelled now. Running: `cancelling` until the trainer's next step saves."""
+    if not run.request_cancel():
+        return False
+    if run.status == JobStatus.CANCELLING:
+        cancel_flags.raise_flag(run)
+    return True
+
+
+def do_resume_training_run(run: TrainingRun) -> bool:
+    if not run.has_checkpoint or not run.mark_resumed():
+        return False
+    cancel_flags.clear_flag(run)
+    with transaction.atomic():
+        _enqueue(run, resume=True)
+    return True

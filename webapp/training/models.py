@@ -1,0 +1,126 @@
+"""`TrainingRun`: training a GPT on corpora with a tokenizer, and its `RunEvent` history.
+
+The run's directory holds the encoded corpus (`data/`) and the latest checkpoint
+(`checkpoint/`, lmcore's format). Every metric, evaluation and sample the trainer reports is
+a `RunEvent` row, so the live chart replays from the database after a reload or a reconnect,
+and a resumed run continues the same curve.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from webapp.jobs.models import Job, JobStatus
+
+CHECKPOINT_SUBDIR = "checkpoint"  # lmcore.checkpoint.CHECKPOINT_SUBDIR (not imported: torch)
+
+
+def _new_key() -> str:
+    return uuid.uuid4().hex
+
+
+class TrainingRunQuerySet(models.QuerySet):
+    def for_user(self, user: Any) -> TrainingRunQuerySet:
+        return self.filter(owner=user) if user.is_authenticated else self.none()
+
+
+class TrainingRun(Job):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_runs"
+    )
+    name = models.CharField(max_length=100, help_text="The model's name; versions share it.")
+    corpora = models.ManyToManyField("corpora.Corpus", related_name="training_runs")
+    tokenizer = models.ForeignKey(
+        "tokenization.TokenizerRun", on_delete=models.PROTECT, related_name="training_runs"
+    )
+    preset = models.CharField(max_length=20)
+    model_config = models.JSONField()  # lmcore GPTConfig fields
+    train_config = models.JSONField()  # lmcore TrainConfig fields
+    params = models.BigIntegerField(null=True, blank=True)
+    best_val_bpb = models.FloatField(null=True, blank=True)
+    storage_key = models.CharField(max_length=32, unique=True, default=_new_key, editable=False)
+
+    objects = TrainingRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("training:detail", args=[self.pk])
+
+    @property
+    def group(self) -> str:
+        return f"runs.{self.pk}"
+
+    @property
+    def directory(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "runs" / f"user-{self.owner_id}" / self.storage_key
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.directory / CHECKPOINT_SUBDIR
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.checkpoint_dir / "config.json").is_file()
+
+    @property
+    def can_resume(self) -> bool:
+        return self.status in (JobStatus.FAILED, JobStatus.CANCELLED) and self.has_checkpoint
+
+    def queue_position(self) -> int | None:
+        """1 for the next run to start; None unless queued. Runs share the `gpu_train` queue."""
+        if self.status != JobStatus.QUEUED:
+            return None
+        ahead = TrainingRun.objects.filter(status=JobStatus.QUEUED, created_at__lt=self.created_at)
+        return ahead.count() + 1
+
+    def mark_resumed(self) -> bool:
+        """failed | cancelled → queued, keeping the history and checkpoint (a resume)."""
+        return self._transition(
+            (JobStatus.FAILED, JobStatus.CANCELLED),
+            status=JobStatus.QUEUED,
+            error="",
+            finished_at=None,
+        )
+
+    def status_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.pk,
+            "status": self.status,
+            "status_label": self.get_status_display(),
+            "progress": self.progress,
+            "error": self.error,
+            "queue_position": self.queue_position(),
+            "best_val_bpb": self.best_val_bpb,
+            "can_resume": self.can_resume,
+        }
+
+
+class RunEvent(models.Model):
+    """One thing the trainer said: a `run.metrics` or `run.sample` payload (DESIGN §6)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=20)  # run.metrics | run.sample
+    step = models.PositiveIntegerField()
+    data = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} at step {self.step} of run {self.run_id}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.pk, "step": self.step, **self.data}
