@@ -42,6 +42,18 @@ async function refresh() {
   showEstimate(result.ok ? result.estimate : null);
 }
 
+// Blank size fields take the preset's value: show it as the placeholder.
+const presets = JSON.parse(document.getElementById("preset-defaults").textContent);
+function showPresetDefaults() {
+  const defaults = presets[form.querySelector("[name=preset]").value] ?? {};
+  for (const input of form.querySelectorAll("input[type=number]")) {
+    const value = input.name === "max_minutes" ? (defaults.max_seconds ? defaults.max_seconds / 60 : null) : defaults[input.name];
+    input.placeholder = value === undefined || value === null || Number.isNaN(value) ? "" : String(value);
+  }
+}
+form.querySelector("[name=preset]").addEventListener("change", showPresetDefaults);
+showPresetDefaults();
+
 form.addEventListener("input", () => { clearTimeout(pending); pending = setTimeout(refresh, 250); });
 form.addEventListener("change", () => { clearTimeout(pending); pending = setTimeout(refresh, 50); });
 if (form.querySelector("[name=tokenizer]")?.value) refresh();

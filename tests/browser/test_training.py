@@ -35,7 +35,7 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
     page.get_by_label("Name").fill("tiny-words")
     page.get_by_label("words").check()
     page.get_by_label("Tokenizer").select_option(label="words-tok (320 tokens)")
-    for label, value in [("N layer", "1"), ("N head", "2"), ("D model", "32"), ("Context", "32"),
+    for label, value in [("Layers", "1"), ("Heads", "2"), ("Width", "32"), ("Context", "32"),
                          ("Batch size", "8"), ("Max steps", "400"), ("Eval every", "20")]:  # fmt: skip
         page.get_by_label(label, exact=True).fill(value)
     page.get_by_label("Device").select_option("cpu")

@@ -20,8 +20,12 @@ FIELD_WORDS = [("heads", "n_head"), ("n_head", "n_head"), ("d_model", "d_model")
                ("lr", "lr"), ("max_steps", "max_steps"), ("eval_every", "eval_every")]  # fmt: skip
 
 
-def _optional_int(low: int, high: int, help_text: str) -> forms.IntegerField:
-    return forms.IntegerField(required=False, min_value=low, max_value=high, help_text=help_text)
+def _optional_int(
+    low: int, high: int, help_text: str, label: str | None = None
+) -> forms.IntegerField:
+    return forms.IntegerField(
+        required=False, min_value=low, max_value=high, help_text=help_text, label=label
+    )
 
 
 class TrainingRunForm(forms.Form):
@@ -35,9 +39,9 @@ class TrainingRunForm(forms.Form):
     preset = forms.ChoiceField(
         choices=[(k, f"{k}: {p.description}") for k, p in PRESETS.items()], initial="tiny"
     )
-    n_layer = _optional_int(1, 96, "Transformer blocks. Blank: the preset's.")
-    n_head = _optional_int(1, 64, "Attention heads; must divide the width into even-sized heads.")
-    d_model = _optional_int(8, 8192, "Width of the residual stream.")
+    n_layer = _optional_int(1, 96, "Transformer blocks. Blank: the preset's.", "Layers")
+    n_head = _optional_int(1, 64, "Must split the width into even-sized heads.", "Heads")
+    d_model = _optional_int(8, 8192, "Width of the residual stream (d_model).", "Width")
     context = _optional_int(8, 8192, "Tokens the model attends over.")
     dropout = forms.FloatField(required=False, min_value=0, max_value=0.9)
     batch_size = _optional_int(1, 4096, "Sequences per micro-batch.")
@@ -55,6 +59,9 @@ class TrainingRunForm(forms.Form):
         self.fields["corpora"].queryset = ready
         self.fields["tokenizer"].queryset = TokenizerRun.objects.for_user(user).usable()
         self.configs: tuple[GPTConfig, TrainConfig] | None = None
+        self.preset_defaults = {  # shown as placeholders: blank fields take these
+            name: {**p.model, **p.train} for name, p in PRESETS.items()
+        }
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
