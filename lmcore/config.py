@@ -1,12 +1,13 @@
-"""Configurations as plain dataclasses: the model's shape and the training recipe.
+"""Configurations as plain dataclasses: the model's shape, the training recipe, sampling.
 
 Kept apart from model.py and train.py so that code which only describes or validates a run
-(the web form, pre-launch estimates, presets) imports no torch: the web process stays small
-and nothing that forks touches CUDA. model.py and train.py re-export these names.
+(the web forms, the playground's message checks, pre-launch estimates, presets) imports no torch: the web process stays small
+and nothing that forks touches CUDA. model.py, train.py and sampling.py re-export them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -104,3 +105,77 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+MAX_NEW_TOKENS = 4096  # per request; the web app may pass a lower cap to validate()
+MAX_TOP_LOGPROBS = 20
+MIN_TEMPERATURE = 0.01
+MAX_STOP_STRINGS, MAX_STOP_CHARS = 8, 64
+MAX_SEED = 2**63 - 1
+
+
+@dataclass
+class SamplingParams:
+    """What one generation request asks for; `validate()` before use (the CLI and the web
+    app share it)."""
+
+    max_new_tokens: int = 256
+    temperature: float = 1.0  # 0 = greedy
+    top_k: int = 0  # keep the k most likely tokens; 0 = off
+    top_p: float = 1.0  # keep the smallest set with probability mass >= top_p; 1 = off
+    repetition_penalty: float = 1.0  # CTRL-style, on every token already in the sequence; 1 = off
+    seed: int | None = None  # None: the engine picks one and reports it
+    stop: list[str] = field(default_factory=list)  # end when the text contains one of these
+    top_logprobs: int = 0  # alternatives reported per token, up to MAX_TOP_LOGPROBS
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
+        """Settings from JSON (the playground's "params"), type-checked; then `validate()`.
+
+        Example: `SamplingParams.from_dict({"temperature": 0.7, "stop": ["\\n"]})`.
+        """
+        kinds = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(data) - set(kinds))
+        if unknown:
+            raise LmcoreError(f"unknown sampling settings: {', '.join(unknown)}")
+        for name, value in data.items():
+            kind = kinds[name]  # "int", "int | None", "float" or "list[str]"
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = (
+                (value is None and "None" in kind)
+                or (kind.startswith("int") and number and isinstance(value, int))
+                or (kind == "float" and number)
+                or (isinstance(value, list) and all(isinstance(v, str) for v in value)
+                    and kind == "list[str]")
+            )  # fmt: skip
+            if not ok:
+                raise LmcoreError(f"sampling setting {name} must be {kind}, not {value!r}")
+        return cls(**data)
+
+    def validate(self, max_new_tokens_cap: int = MAX_NEW_TOKENS) -> None:
+        """Raise LmcoreError naming the first setting out of range."""
+        checks = [
+            (1 <= self.max_new_tokens <= max_new_tokens_cap,
+             f"max_new_tokens must be between 1 and {max_new_tokens_cap}, "
+             f"not {self.max_new_tokens}"),
+            # Below MIN_TEMPERATURE the scaled logits overflow; it is greedy in all but name.
+            (math.isfinite(self.temperature)
+             and (self.temperature == 0 or self.temperature >= MIN_TEMPERATURE),
+             f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}, "
+             f"not {self.temperature}"),
+            (self.top_k >= 0, f"top_k must be 0 (off) or more, not {self.top_k}"),
+            (0 < self.top_p <= 1, f"top_p must be in (0, 1], not {self.top_p}"),
+            (math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0,
+             f"repetition_penalty must be more than 0, not {self.repetition_penalty}"),
+            (self.seed is None or 0 <= self.seed <= MAX_SEED,
+             f"seed must be between 0 and {MAX_SEED}, not {self.seed}"),
+            (0 <= self.top_logprobs <= MAX_TOP_LOGPROBS,
+             f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, not {self.top_logprobs}"),
+            (len(self.stop) <= MAX_STOP_STRINGS,
+             f"at most {MAX_STOP_STRINGS} stop strings, not {len(self.stop)}"),
+            (all(0 < len(s) <= MAX_STOP_CHARS for s in self.stop),
+             f"stop strings must be 1 to {MAX_STOP_CHARS} characters long"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise LmcoreError(message)
