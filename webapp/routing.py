@@ -3,6 +3,7 @@
 from django.urls import path
 
 from webapp.corpora.consumers import CorpusConsumer
+from webapp.playground.consumers import PlaygroundConsumer
 from webapp.system.consumers import SystemStatusConsumer
 from webapp.tokenization.consumers import TokenizerRunConsumer
 from webapp.training.consumers import TrainingRunConsumer
@@ -13,4 +14,5 @@ websocket_urlpatterns = [
     path("ws/corpora/<int:pk>/", CorpusConsumer.as_asgi()),
     path("ws/tokenizers/<int:pk>/", TokenizerRunConsumer.as_asgi()),
     path("ws/runs/<int:pk>/", TrainingRunConsumer.as_asgi()),
+    path("ws/playground/", PlaygroundConsumer.as_asgi()),
 ]

@@ -243,7 +243,9 @@ PLAYGROUND_MAX_SCORE_CHARS = _env_int("BOTTEGA_PLAYGROUND_MAX_SCORE_CHARS", 16_0
 PLAYGROUND_MAX_MESSAGE_CHARS = _env_int("BOTTEGA_PLAYGROUND_MAX_MESSAGE_CHARS", 72_000)
 PLAYGROUND_REQUESTS_PER_MINUTE = _env_int("BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE", 30)
 # No worker start within this long: the request is withdrawn with a clear message.
-PLAYGROUND_PICKUP_TIMEOUT_S = _env_int("BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S", 5)
+# A request no worker starts within this is withdrawn with a message; long enough to wait for a
+# free thread of the gpu_infer worker (Procfile: 16) behind other generations.
+PLAYGROUND_PICKUP_TIMEOUT_S = _env_int("BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S", 30)
 PLAYGROUND_STREAM_TTL_S = _env_int("BOTTEGA_PLAYGROUND_STREAM_TTL_S", 600)  # resume window
 PLAYGROUND_FLUSH_MS = _env_int("BOTTEGA_PLAYGROUND_FLUSH_MS", 30)  # token batch interval
 PLAYGROUND_MODEL_CACHE = _env_int("BOTTEGA_PLAYGROUND_MODEL_CACHE", 4)  # models kept loaded

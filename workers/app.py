@@ -22,4 +22,5 @@ app.conf.imports = (
     "workers.corpora",
     "workers.tokenization",
     "workers.training",
+    "workers.playground",
 )

@@ -1,0 +1,62 @@
+"""A person plays with a model: tokens stream in, hover shows probabilities, Stop stops, and
+score mode shows per-token values."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.helpers import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+MAKE_VERSION = """
+import shutil, tempfile
+from pathlib import Path
+from django.contrib.auth import get_user_model
+from tests.webapp.playground.conftest import build_tiny_checkpoint
+from webapp.registry.models import ModelVersion
+admin = get_user_model().objects.get(username="admin")
+v, _ = ModelVersion.objects.get_or_create(owner=admin, name="browser-tiny", version=1,
+                                          defaults={"params": 1, "step": 0})
+if not v.directory.exists():
+    shutil.copytree(build_tiny_checkpoint(Path(tempfile.mkdtemp())), v.directory)
+"""
+
+
+@pytest.fixture(scope="module")
+def model_version(stack):
+    stack.manage("shell", "-c", MAKE_VERSION)
+
+
+def test_it_streams_inspects_stops_and_scores(page, stack, model_version):
+    sign_in(page, stack)
+    page.goto(stack.url + "/playground/")
+    expect(page.locator("[data-field=connection]")).to_have_text("Connected.")
+    page.get_by_label("Model version").select_option(label="browser-tiny v1 · Candidate")
+    page.get_by_label("Prompt").fill("the mouse")
+    page.get_by_label("Max new tokens (tokens)").fill("30")
+    page.get_by_role("button", name="Generate").click()
+    column = page.locator(".pg-column").first
+    expect(column.locator("[data-stat=reason]")).not_to_have_text("–", timeout=20_000)
+    assert column.locator(".pg-token").count() > 0
+    column.locator(".pg-token").first.hover()
+    inspector = page.locator("[data-role=inspector]")
+    expect(inspector).to_be_visible()
+    expect(inspector).to_contain_text("p (model)")
+    assert inspector.locator("[data-alt]").count() == 5  # "Alternatives per token" default
+
+    # Stop: a long greedy answer, stopped as soon as tokens arrive.
+    page.get_by_label("Temperature").fill("0")
+    page.get_by_label("Max new tokens (tokens)").fill("1000")
+    page.get_by_label("Prompt").fill("the")
+    page.get_by_role("button", name="Generate").click()
+    expect(column.locator(".pg-token").first).to_be_visible(timeout=20_000)
+    page.get_by_role("button", name="Stop").click()
+    expect(column.locator("[data-stat=reason]")).to_have_text("cancelled", timeout=10_000)
+    assert int(column.locator("[data-stat=tokens]").inner_text()) < 1000
+
+    page.get_by_label("Score").check()
+    page.get_by_role("button", name="Score", exact=True).click()
+    totals = page.locator("[data-score=total_logprob]")
+    expect(totals).to_have_count(2, timeout=20_000)
+    assert float(totals.first.inner_text()) < 0
+    expect(page.locator(".pg-score-table").first.locator("tbody tr")).not_to_have_count(0)

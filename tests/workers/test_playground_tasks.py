@@ -1,0 +1,93 @@
+"""The gpu_infer tasks on their own: what they write to a request's Redis Stream."""
+
+import json
+import shutil
+
+import pytest
+import redis
+
+from tests.webapp.playground.conftest import build_tiny_checkpoint
+from workers.tokenstream import active_key, cancel_key, decode_entry, stream_key
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("playground"))
+
+
+@pytest.fixture
+def version(django_user_model, settings, tmp_path):
+    from webapp.registry.models import ModelVersion
+    from workers.playground import clear_cache
+
+    clear_cache()
+    settings.MEDIA_ROOT = tmp_path / "media"
+    owner = django_user_model.objects.create_user("carol")
+    return owner, ModelVersion.objects.create(owner=owner, name="t", version=1, params=1, step=0)
+
+
+def _entries(url, key):
+    with redis.Redis.from_url(url) as conn:
+        return [decode_entry(fields) for _, fields in conn.xrange(key)]
+
+
+def test_it_writes_start_batches_done_end_and_frees_the_slot(version, tiny_checkpoint, services):
+    from workers.playground import generate_text
+
+    owner, row = version
+    shutil.copytree(tiny_checkpoint, row.directory)
+    with redis.Redis.from_url(services) as conn:
+        conn.set(active_key(owner.pk), "w1")
+        generate_text(owner.pk, "w1", [row.pk], "the cat", {"max_new_tokens": 30, "seed": 2})
+        assert conn.get(active_key(owner.pk)) is None
+        assert 0 < conn.ttl(stream_key(owner.pk, "w1")) <= 600
+    entries = _entries(services, stream_key(owner.pk, "w1"))
+    kinds = [k for k, _ in entries]
+    assert kinds[0] == "start" and kinds[-2:] == ["done", "end"]
+    tokens = [t for k, d in entries if k == "tokens" for t in d["tokens"]]
+    assert len(tokens) == entries[-2][1]["stats"]["tokens"] == 30
+    assert len(kinds) - 3 < 30  # batched: fewer entries than tokens once the model is quick
+
+
+def test_it_refuses_special_tokens_smuggled_in_as_ids(version, tiny_checkpoint, services):
+    from workers.playground import generate_text
+
+    owner, row = version
+    shutil.copytree(tiny_checkpoint, row.directory)
+    eot = json.loads((row.directory / "tokenizer.json").read_text())["added_tokens"][0]["id"]
+    generate_text(owner.pk, "w2", [row.pk], "the", {}, prefix_ids=[eot])
+    kind, data = _entries(services, stream_key(owner.pk, "w2"))[-2]
+    assert kind == "error" and "never special tokens" in data["message"]
+
+
+def test_a_typed_special_token_is_plain_text(version, tiny_checkpoint, services):
+    from workers.playground import _prompt_ids, load_model
+
+    owner, row = version
+    shutil.copytree(tiny_checkpoint, row.directory)
+    loaded = load_model(row.pk)
+    ids, _ = _prompt_ids(loaded, "<|endoftext|>", [], None)
+    assert loaded.tokenizer.eot_id not in ids and loaded.tokenizer.decode(ids) == "<|endoftext|>"
+
+
+def test_a_missing_checkpoint_is_a_clear_error(version, services):
+    from workers.playground import generate_text
+
+    owner, row = version
+    generate_text(owner.pk, "w3", [row.pk], "the", {})
+    kind, data = _entries(services, stream_key(owner.pk, "w3"))[-2]
+    assert kind == "error" and data["message"].startswith("t v1: the model cannot be loaded")
+
+
+def test_a_withdrawn_request_never_runs(version, tiny_checkpoint, services):
+    from workers.playground import generate_text
+
+    owner, row = version
+    shutil.copytree(tiny_checkpoint, row.directory)
+    with redis.Redis.from_url(services) as conn:
+        conn.set(cancel_key(owner.pk, "w4"), "1")
+    generate_text(owner.pk, "w4", [row.pk], "the", {"max_new_tokens": 50})
+    kinds = [k for k, d in _entries(services, stream_key(owner.pk, "w4"))]
+    assert kinds == ["start", "done", "end"]
