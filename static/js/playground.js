@@ -1,13 +1,16 @@
 // The playground page: one websocket (/ws/playground/, protocol in webapp/playground/consumers.py),
 // completion / chat / score modes, tokens coloured by probability, an inspector with the
-// top alternatives (click one to branch), Stop, side by side, and resume after a reconnect.
+// top alternatives (click one to branch), Stop, side by side, resume after a reconnect, and
+// saved conversations (conversations.js): each completed answer is saved; reopen restores it.
+import { Conversations } from "./conversations.js";
+
 const root = document.getElementById("playground");
 const $ = (sel, el = root) => el.querySelector(sel);
 const $$ = (sel, el = root) => [...el.querySelectorAll(sel)];
 const ACTIVE_KEY = "playground.active";
 let socket = null;
-let active = null; // the answer being received: {rid, lastId, titles, promptText, columns}
-let columns = []; // the answer on screen (kept after it ends, for the inspector): [{el, tokens, done}]
+let active = null; // the answer being received: {rid, lastId, titles, promptText, columns, sent}
+let columns = []; // the answer on screen (kept after it ends): [{el, title, tokens, done, stats, reason, tail}]
 let chat = []; // [{role, content}] of the current conversation (kept in the page)
 const scoreJobs = {}; // request_id -> {label, el}
 
@@ -92,11 +95,11 @@ function start({ prefix = null } = {}) {
     }
   }
   if (prefix) message.prefix_ids = prefix.map((t) => t.id);
-  begin(message.request_id, titles, promptText, prefix || []);
+  begin(message.request_id, titles, promptText, prefix || [], { model_version: message.model_version, params: message.params });
   send(message);
 }
 
-function begin(rid, titles, promptText, prefix) {
+function drawColumns(titles, promptText) {
   const box = $("[data-role=columns]");
   box.replaceChildren();
   columns = titles.map((title) => {
@@ -104,9 +107,13 @@ function begin(rid, titles, promptText, prefix) {
     $(".pg-column-title", el).textContent = title;
     $(".pg-prompt-text", el).textContent = promptText;
     box.append(el);
-    return { el, tokens: [], done: false };
+    return { el, title, tokens: [], done: false, stats: {}, reason: "", tail: "" };
   });
-  active = { rid, lastId: "0-0", titles, promptText, columns };
+}
+
+function begin(rid, titles, promptText, prefix, sent = null) {
+  drawColumns(titles, promptText);
+  active = { rid, lastId: "0-0", titles, promptText, columns, sent };
   prefix.forEach((t) => addToken(active.columns[0], t));
   $("[data-action=generate]").disabled = true;
   $("[data-action=stop]").disabled = false;
@@ -116,7 +123,7 @@ function begin(rid, titles, promptText, prefix) {
 function remember() {
   if (!active) { sessionStorage.removeItem(ACTIVE_KEY); return; }
   const { rid, titles, promptText } = active;
-  sessionStorage.setItem(ACTIVE_KEY, JSON.stringify({ rid, titles, promptText }));
+  sessionStorage.setItem(ACTIVE_KEY, JSON.stringify({ rid, titles, promptText, conversation: conversations.current }));
 }
 
 function addToken(column, t) {
@@ -129,21 +136,72 @@ function addToken(column, t) {
   $(".pg-out", column.el).append(span);
 }
 
-function finishColumn(column, m) {
+function showEnd(column, m) {
   if (m.text) $(".pg-out", column.el).append(document.createTextNode(m.text));
   for (const [key, value] of Object.entries(m.stats || {})) {
     const dd = $(`[data-stat=${key}]`, column.el);
     if (dd) dd.textContent = key === "seed" ? String(value) : num(value, key === "tokens" ? 0 : 1);
   }
   $("[data-stat=reason]", column.el).textContent = m.reason;
-  column.done = true;
-  if (active.columns.every((c) => c.done)) {
-    if (mode() === "chat") {
-      chat.push({ role: "assistant", content: active.columns[0].tokens.map((t) => t.text).join("") + (m.text || "") });
-      renderChat();
-    }
-    finish();
+  Object.assign(column, { done: true, stats: m.stats || {}, reason: m.reason, tail: m.text || "" });
+}
+
+const columnText = (c) => c.tokens.map((t) => t.text).join("") + c.tail;
+
+function finishColumn(column, m) {
+  showEnd(column, m);
+  if (!active.columns.every((c) => c.done)) return;
+  if (mode() === "chat") {
+    chat.push({ role: "assistant", content: columnText(active.columns[0]) });
+    renderChat();
   }
+  const answer = snapshot(active);
+  finish();
+  conversations.save(answer);
+}
+
+// What a saved conversation holds (webapp/playground/models.py has the shape).
+function snapshot({ promptText, sent }) {
+  const f = $("[data-role=controls]");
+  const { model_version, params } = sent ?? { model_version: Number(f.elements.model_version.value), params: readParams() };
+  if (mode() === "chat") return { mode: "chat", model_version, params, messages: chat.slice() };
+  const answers = columns.map((c) => ({ role: "completion", title: c.title, content: columnText(c), tokens: c.tokens, stats: c.stats, reason: c.reason }));
+  return { mode: "completion", model_version, params, messages: [{ role: "prompt", content: promptText }, ...answers] };
+}
+
+function reopen(c) {
+  if (active) { say("Stop the answer (or wait for it) before opening another conversation."); return false; }
+  const f = $("[data-role=controls]");
+  $(`input[name=mode][value=${c.mode === "chat" ? "chat" : "complete"}]`).checked = true;
+  showMode();
+  const known = [...f.elements.model_version.options].some((o) => Number(o.value) === c.model_version);
+  if (known) f.elements.model_version.value = String(c.model_version);
+  say(known ? "" : "This conversation's model version is gone or no longer shared with you; choose another to continue.");
+  const p = c.params;
+  for (const name of ["temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "top_logprobs"]) {
+    if (p[name] !== undefined) f.elements[name].value = p[name];
+  }
+  f.elements.seed.value = p.seed ?? "";
+  f.elements.stop.value = (p.stop || []).join("\n");
+  chat = c.mode === "chat" ? c.messages.slice() : [];
+  renderChat();
+  const [prompt, ...answers] = c.mode === "chat" ? [{ content: "" }] : c.messages;
+  $("#pg-prompt").value = prompt.content;
+  drawColumns(answers.map((a) => a.title), prompt.content);
+  answers.forEach((a, i) => {
+    a.tokens.forEach((t) => addToken(columns[i], t));
+    const tail = a.content.slice(columnText(columns[i]).length); // text kept without tokens
+    showEnd(columns[i], { ...a, text: tail });
+  });
+  return true;
+}
+
+function clearPage() {
+  chat = [];
+  renderChat();
+  drawColumns([], "");
+  $("#pg-prompt").value = "";
+  $("#pg-message").value = "";
 }
 
 function finish() {
@@ -255,11 +313,29 @@ $$("input[name=mode]").forEach((el) => el.addEventListener("change", showMode));
 $("[data-action=generate]").addEventListener("click", () => start());
 $("[data-action=stop]").addEventListener("click", () => { if (active) send({ type: "cancel", request_id: active.rid }); });
 $("[data-action=score]").addEventListener("click", score);
-$("[data-action=new-chat]").addEventListener("click", () => { chat = []; renderChat(); });
+$("[data-action=new]").addEventListener("click", () => {
+  if (active) return say("Stop the answer (or wait for it) before starting a new conversation.");
+  say("");
+  clearPage();
+  conversations.current = null;
+  conversations.refresh();
+});
 $("#pg-prompt").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) start(); });
 
-// A reload mid-answer: replay the stream from its start into fresh columns.
+const conversations = new Conversations($("[data-role=conversations]"), {
+  url: $("[data-role=conversations]").dataset.url,
+  maxBytes: Number($("[data-role=conversations]").dataset.maxBytes),
+  onOpen: reopen,
+  onDeleted: clearPage,
+  onError: say,
+});
+// A reload mid-answer: replay the stream from its start into fresh columns; it saves into the
+// conversation it belonged to.
 const saved = JSON.parse(sessionStorage.getItem(ACTIVE_KEY) || "null");
-if (saved) begin(saved.rid, saved.titles, saved.promptText, []);
+if (saved) {
+  conversations.current = saved.conversation ?? null;
+  begin(saved.rid, saved.titles, saved.promptText, []);
+}
 showMode();
+conversations.refresh();
 connect();

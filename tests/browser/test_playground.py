@@ -1,6 +1,8 @@
 """A person plays with a model: tokens stream in, hover shows probabilities, Stop stops, and
 score mode shows per-token values."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -60,3 +62,33 @@ def test_it_streams_inspects_stops_and_scores(page, stack, model_version):
     expect(totals).to_have_count(2, timeout=20_000)
     assert float(totals.first.inner_text()) < 0
     expect(page.locator(".pg-score-table").first.locator("tbody tr")).not_to_have_count(0)
+
+
+def test_it_saves_reopens_and_deletes_a_conversation(page, stack, model_version):
+    sign_in(page, stack)
+    page.goto(stack.url + "/playground/")
+    expect(page.locator("[data-field=connection]")).to_have_text("Connected.")
+    page.get_by_label("Model version").select_option(label="browser-tiny v1 · Candidate")
+    page.get_by_label("Prompt").fill("the cat ate")
+    page.get_by_label("Max new tokens (tokens)").fill("12")
+    page.get_by_label("Seed").fill("42")
+    page.get_by_role("button", name="Generate").click()
+    saved = page.locator(".pg-conv", has_text="the cat ate")
+    expect(saved).to_have_count(1, timeout=20_000)  # autosaved when the answer ended
+    expect(saved).to_have_class(re.compile(r"\bcurrent\b"))
+    text = page.locator(".pg-column .pg-out").first.inner_text()
+
+    page.reload()
+    expect(page.locator("[data-field=connection]")).to_have_text("Connected.")
+    page.get_by_role("button", name="the cat ate", exact=True).click()
+    expect(page.get_by_label("Prompt")).to_have_value("the cat ate")
+    expect(page.get_by_label("Seed")).to_have_value("42")
+    expect(page.locator(".pg-column .pg-out").first).to_have_text(text)
+    page.locator(".pg-column .pg-token").first.hover()
+    expect(page.locator("[data-role=inspector]")).to_contain_text("p (model)")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete “the cat ate”").click()
+    expect(saved).to_have_count(0)
+    page.reload()
+    expect(page.locator(".pg-conv", has_text="the cat ate")).to_have_count(0)

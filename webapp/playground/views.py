@@ -1,4 +1,5 @@
-"""The playground page: everything after the first render happens over /ws/playground/."""
+"""The playground page: after the first render, generation happens over /ws/playground/ and
+saved conversations through api.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from webapp.playground.access import playable_versions
+from webapp.playground.transcripts import MAX_CONVERSATION_BYTES
 
 
 @require_GET
@@ -18,5 +20,6 @@ def index(request: HttpRequest) -> HttpResponse:
         "max_prompt_chars": settings.PLAYGROUND_MAX_PROMPT_CHARS,
         "max_score_chars": settings.PLAYGROUND_MAX_SCORE_CHARS,
         "per_minute": settings.PLAYGROUND_REQUESTS_PER_MINUTE,
+        "max_conversation_bytes": MAX_CONVERSATION_BYTES,
     }
     return render(request, "playground/index.html", {"versions": versions, "limits": limits})
