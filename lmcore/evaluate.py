@@ -9,7 +9,8 @@ The array is cut into consecutive windows of `context` inputs, each window's tar
 the next tokens; windows overlap by one token so that every token but the first is scored
 exactly once. Early positions of a window see little context, so this is a slightly
 pessimistic (and cheap) estimate next to a sliding window with stride 1: the trade-off
-nanoGPT and most papers make.
+nanoGPT and most papers make. A bounded evaluation scores whole windows spread evenly over
+the array, so periodic evaluations during training sample all of the validation text.
 """
 
 from __future__ import annotations
@@ -54,6 +55,24 @@ def token_byte_lengths(bytes_table: Sequence[bytes]) -> np.ndarray:
     return np.fromiter((len(b) for b in bytes_table), dtype=np.int64, count=len(bytes_table))
 
 
+def window_starts(n_targets: int, context: int, max_tokens: int | None) -> list[tuple[int, int]]:
+    """(start, length) of the windows scoring targets 1..n_targets of an array.
+
+    Everything: consecutive windows. Bounded: max_tokens // context full windows spread evenly
+    over the array (a prefix would score only the start of the text, which can be easier or
+    harder than the rest). Example: `window_starts(10, 4, None) == [(0, 4), (4, 4), (8, 2)]`.
+    """
+    if max_tokens is None or max_tokens >= n_targets:
+        full = [(i * context, context) for i in range(n_targets // context)]
+        rest = n_targets % context
+        return full + ([(n_targets - rest, rest)] if rest else [])
+    if max_tokens < context:
+        return [(0, max_tokens)]
+    count = max_tokens // context
+    starts = np.linspace(0, n_targets - context, count).round().astype(int)
+    return [(int(s), context) for s in starts]
+
+
 @torch.no_grad()
 def evaluate(
     model: GPT,
@@ -69,36 +88,24 @@ def evaluate(
     Runs on the model's device, under bf16 autocast on CUDA; the model's train/eval mode is
     restored afterwards.
     """
-    context = context or model.config.context
-    n_targets = max(len(tokens) - 1, 0)
-    if max_tokens is not None:
-        n_targets = min(n_targets, max_tokens)
-    if n_targets == 0:
-        return EvalResult.from_totals(0.0, 0, 0)
+    windows = window_starts(max(len(tokens) - 1, 0), context or model.config.context, max_tokens)
     device = next(model.parameters()).device
-    ids = torch.from_numpy(np.asarray(tokens[: n_targets + 1], dtype=np.int64))  # (N+1,)
-    n_full = n_targets // context
     was_training = model.training
     model.eval()
-    nats = 0.0
+    nats, n_tokens, n_bytes = 0.0, 0, 0
     try:
-        for start in range(0, n_full, batch_size):
-            rows = min(batch_size, n_full - start)
-            lo, hi = start * context, (start + rows) * context
-            x = ids[lo:hi].view(rows, context)  # (B, T)
-            y = ids[lo + 1 : hi + 1].view(rows, context)  # (B, T)
-            nats += _nats(model, x, y, device)
-        rest = n_targets - n_full * context
-        if rest:
-            lo = n_full * context
-            nats += _nats(
-                model, ids[lo : lo + rest][None], ids[lo + 1 : lo + rest + 1][None], device
-            )
+        # Windows of one length are batched together; only the last one may be shorter.
+        for length in dict.fromkeys(n for _, n in windows):
+            starts = [s for s, n in windows if n == length]
+            for i in range(0, len(starts), batch_size):
+                rows = np.stack([tokens[s : s + length + 1] for s in starts[i : i + batch_size]])
+                rows = torch.from_numpy(rows.astype(np.int64))  # (B, T+1)
+                nats += _nats(model, rows[:, :-1], rows[:, 1:], device)
+                n_tokens += rows[:, 1:].numel()
+                n_bytes += int(byte_lengths[rows[:, 1:].numpy()].sum())
     finally:
         model.train(was_training)
-    targets = np.asarray(tokens[1 : n_targets + 1], dtype=np.int64)
-    nbytes = int(byte_lengths[targets].sum())
-    return EvalResult.from_totals(nats, n_targets, nbytes)
+    return EvalResult.from_totals(nats, n_tokens, n_bytes)
 
 
 def _nats(model: GPT, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:

@@ -35,19 +35,19 @@ PRESETS: dict[str, Preset] = {
         vocab_size=2048,
         model=dict(context=128, n_layer=4, n_head=4, d_model=128),
         train=dict(
-            batch_size=32,
-            lr=3e-3,
+            batch_size=8,
+            lr=2e-3,
             warmup_steps=50,
             max_seconds=180.0,
             eval_every=500,
-            eval_tokens=16384,
+            eval_tokens=8192,
             log_every=10,
         ),
     ),
     "small": Preset(
         description="~10M parameters (nanoGPT's Shakespeare model): minutes on a GPU",
         vocab_size=2048,
-        model=dict(context=256, n_layer=6, n_head=6, d_model=384, dropout=0.2),
+        model=dict(context=256, n_layer=6, n_head=6, d_model=384, dropout=0.2, tie_weights=False),
         train=dict(
             batch_size=64,
             lr=1e-3,
@@ -62,7 +62,7 @@ PRESETS: dict[str, Preset] = {
     "base": Preset(
         description="~124M parameters (GPT-2 small): hours on a GPU",
         vocab_size=32768,
-        model=dict(context=1024, n_layer=12, n_head=12, d_model=768),
+        model=dict(context=1024, n_layer=12, n_head=12, d_model=768, tie_weights=False),
         train=dict(
             batch_size=16,
             grad_accum=32,

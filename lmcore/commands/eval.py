@@ -16,7 +16,7 @@ from lmcore.checkpoint import load_checkpoint
 from lmcore.cli import emit
 from lmcore.commands.train import POSITIVE_INT, number_arg
 from lmcore.data import encode_corpus
-from lmcore.device import DEVICES, resolve_device
+from lmcore.device import DEVICES, configure, resolve_device
 from lmcore.evaluate import evaluate, token_byte_lengths
 
 
@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
+    configure(device)
     checkpoint = load_checkpoint(args.checkpoint, device)
     byte_lengths = token_byte_lengths(checkpoint.tokenizer.bytes_table())
     with tempfile.TemporaryDirectory(prefix="lmcore-eval-") as tmp:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths
+from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths, window_starts
 from lmcore.model import GPT
 
 
@@ -52,13 +52,18 @@ def test_it_equals_a_direct_computation_window_by_window(tiny_gpt_config):
     assert result.loss == pytest.approx(nats / 28, rel=1e-5)
 
 
-def test_bounded_evaluation_counts_only_the_scored_tokens(tiny_gpt_config):
+def test_bounded_evaluation_spreads_whole_windows_and_counts_their_bytes(tiny_gpt_config):
     model = GPT(tiny_gpt_config(40, context=8))
     tokens = np.arange(100) % 40
     lengths = np.arange(40) + 1
-    result = evaluate(model, tokens, lengths, max_tokens=10)
-    assert (result.tokens, result.bytes) == (10, int(lengths[tokens[1:11]].sum()))
+    result = evaluate(model, tokens, lengths, max_tokens=24)
+    # 3 windows of 8 targets, starting at 0, 46 and 91 (the last ends at the array's end).
+    targets = np.concatenate([tokens[1:9], tokens[47:55], tokens[92:100]])
+    assert (result.tokens, result.bytes) == (24, int(lengths[targets].sum()))
     assert model.training  # the caller's mode is restored
+    assert window_starts(10, 4, None) == [(0, 4), (4, 4), (8, 2)]
+    assert window_starts(99, 8, 24) == [(0, 8), (46, 8), (91, 8)]
+    assert window_starts(99, 8, 5) == [(0, 5)]
 
 
 def test_results_combine_by_summing_nats_tokens_and_bytes():

@@ -20,6 +20,13 @@ def test_it_maps_token_ids_to_next_token_logits(tiny_gpt_config):
     assert abs(loss.item() - math.log(100)) < 0.3
 
 
+def test_a_wide_untied_model_starts_near_uniform(tiny_gpt_config):
+    # Tied at this width, the input token's own logit would start near 0.02 x 768 = 15.
+    model = GPT(tiny_gpt_config(100, d_model=768, n_head=12, tie_weights=False))
+    idx, targets = torch.randint(0, 100, (2, 3, 16))
+    assert abs(model(idx, targets)[1].item() - math.log(100)) < 0.3
+
+
 def test_it_ignores_targets_of_minus_one(tiny_gpt_config):
     model = GPT(tiny_gpt_config(50))
     idx = torch.randint(0, 50, (1, 8))

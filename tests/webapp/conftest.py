@@ -31,4 +31,3 @@ def admin_user(django_user_model):
 def alice_client(client, alice):
     client.force_login(alice)
     return client
-
