@@ -38,7 +38,6 @@ from lmcore import distributed
 from lmcore.checkpoint import load_checkpoint, load_optimizer, save_checkpoint
 from lmcore.config import TrainConfig
 from lmcore.data import EncodedCorpus
-from lmcore.device import DEVICES, resolve_device  # noqa: F401 (re-exported for commands)
 from lmcore.errors import LmcoreError
 from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths
 from lmcore.model import GPT, GPTConfig
