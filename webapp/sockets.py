@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 class JsonSocketConsumer(AsyncWebsocketConsumer):
     max_message_bytes = 4096
     accepted_types: tuple[str, ...] = ()
+    unknown_message = ""  # the sentence for a message of another type; default names them
 
     async def connect(self) -> None:
         user = self.scope["user"]
@@ -61,7 +62,9 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
         kind = message.get("type") if isinstance(message, dict) else None
         if kind not in self.accepted_types:
             expected = ", ".join(repr(t) for t in self.accepted_types) or "nothing"
-            await self.error(f"unknown message type; this socket accepts {expected}")
+            await self.error(
+                self.unknown_message or f"unknown message type; this socket accepts {expected}"
+            )
             return
         await getattr(self, "handle_" + kind.replace(".", "_"))(message)
 

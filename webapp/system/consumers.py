@@ -7,13 +7,12 @@ for each queue as its worker answers through the channel layer, or `{"type": "er
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
+from webapp.sockets import JsonSocketConsumer
 from workers.app import QUEUES
 from workers.tasks import ping
 
@@ -21,30 +20,20 @@ MAX_MESSAGE_BYTES = 1024
 MIN_PING_INTERVAL_S = 0.5  # a page pings every few seconds; faster is a misbehaving client
 
 
-class SystemStatusConsumer(AsyncWebsocketConsumer):
-    async def connect(self) -> None:
-        if not self.scope["user"].is_authenticated:
-            await self.close(code=4401)
-            return
+class SystemStatusConsumer(JsonSocketConsumer):
+    max_message_bytes = MAX_MESSAGE_BYTES
+    accepted_types = ("ping",)
+    unknown_message = 'unknown message; send {"type": "ping"}'
+
+    async def authorize(self, user: Any, kwargs: dict[str, Any]) -> bool:
         self._last_ping = 0.0
         self._sent: dict[str, float] = {}
-        await self.accept()
+        return True
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
-            await self._error(f"messages are JSON text of at most {MAX_MESSAGE_BYTES} bytes")
-            return
-        try:
-            message = json.loads(text_data)
-        except json.JSONDecodeError:
-            await self._error("message is not valid JSON")
-            return
-        if not isinstance(message, dict) or message.get("type") != "ping":
-            await self._error('unknown message; send {"type": "ping"}')
-            return
+    async def handle_ping(self, message: dict[str, Any]) -> None:
         now = time.monotonic()
         if now - self._last_ping < MIN_PING_INTERVAL_S:
-            await self._error(f"at most one ping every {MIN_PING_INTERVAL_S} s")
+            await self.error(f"at most one ping every {MIN_PING_INTERVAL_S} s")
             return
         self._last_ping = now
         await self._enqueue_pings()
@@ -64,7 +53,7 @@ class SystemStatusConsumer(AsyncWebsocketConsumer):
                     ignore_result=True,
                 )
             except Exception as exc:  # broker down: say so, keep the socket
-                await self._error(f"cannot enqueue a ping on {queue}: {type(exc).__name__}")
+                await self.error(f"cannot enqueue a ping on {queue}: {type(exc).__name__}")
 
     async def ping_reply(self, event: dict[str, Any]) -> None:
         queue = event["queue"]
@@ -78,9 +67,3 @@ class SystemStatusConsumer(AsyncWebsocketConsumer):
                 "worker": event["worker"],
             }
         )
-
-    async def send_json(self, payload: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(payload))
-
-    async def _error(self, message: str) -> None:
-        await self.send_json({"type": "error", "message": message})
