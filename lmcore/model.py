@@ -221,13 +221,18 @@ class GPT(nn.Module):
         x = self.drop(rms_norm(self.wte(idx)))  # (B, T, C)
         for block in self.blocks:
             x = block(x, cos, sin, kv_cache)
-        logits = self.lm_head(rms_norm(x)).float()  # (B, T, V)
+        logits = self.readout(x)  # (B, T, V)
         if kv_cache is not None:
             kv_cache.advance(T)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T), ignore_index=-1)
         return logits, loss
+
+    def readout(self, x: torch.Tensor) -> torch.Tensor:
+        """Residual stream (..., C) -> logits (..., V) float32: the final norm and output layer.
+        One method so the logit lens (lmcore/anatomy.py) reads any block exactly this way."""
+        return self.lm_head(rms_norm(x)).float()
 
     @torch.no_grad()
     def generate(
