@@ -1,6 +1,6 @@
 """Checkpoints: a directory of boring files, written atomically, loaded strictly.
 
-Layout (DESIGN §4):
+Layout:
     model.safetensors  weights (no pickle); a tied output layer is stored once, as wte.weight
     config.json        {"format", "format_version", "model", "train", "step", "metrics",
                         "state", "params", "lmcore_version"}

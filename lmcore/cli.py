@@ -1,4 +1,6 @@
-"""The `python -m lmcore` command line: a thin layer over the library (DESIGN §4).
+"""The `python -m lmcore` command line: a thin layer over the library.
+
+The commands and their output are a public contract (docs/architecture.md, "The lmcore CLI").
 
 Every command prints JSON on stdout (one object, or JSON lines where it streams); errors go to
 stderr as one line with a non-zero exit. Commands live in `lmcore/commands/<name>.py`, each

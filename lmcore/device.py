@@ -1,11 +1,11 @@
 """Choosing and preparing the compute device: shared by training, evaluation and the engine.
 
 `auto` means CUDA when a GPU is visible, else CPU. Nothing here touches CUDA at import time
-(DESIGN §2: processes that fork must not initialise it), only when a function is called.
-On CUDA we compute in bf16 under autocast (weights and optimizer state stay fp32) and let
-the remaining fp32 matmuls use TF32: both trade a little precision, irrelevant to language
-model training, for several times the throughput. CPU stays in fp32: at the sizes that train
-on a CPU, bf16 autocast measured no faster on our 2-core machines and costs accuracy.
+(Celery workers fork, and a forked child cannot use a parent's CUDA context), only when a
+function is called. On CUDA we compute in bf16 under autocast (weights and optimizer state stay
+fp32) and let the remaining fp32 matmuls use TF32: both trade a little precision, irrelevant to
+language model training, for several times the throughput. CPU stays in fp32: at the sizes that
+train on a CPU, bf16 autocast measured no faster on our 2-core machines and costs accuracy.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ WIRE_TOKEN_FIELDS = ("id", "bytes", "text", "logprob", "sample_logprob", "top")
 
 
 def wire_token(event: TokenEvent) -> dict:
-    """The token object of the CLI and the websocket protocol (DESIGN §4, §6)."""
+    """The token object of the CLI and the websocket protocol (docs/architecture.md)."""
     return {k: event[k] for k in WIRE_TOKEN_FIELDS}
 
 

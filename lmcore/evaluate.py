@@ -1,9 +1,10 @@
 """Validation loss and bits per byte of a model on a token array.
 
-Bits per byte (DESIGN §4) = sum of -ln p(token) over the evaluated tokens / (ln 2 x the UTF-8
-bytes those same tokens decode to). Bytes are counted from the tokenizer's bytes table for
-exactly the tokens scored, so a bounded evaluation (first `max_tokens` targets) is as exact
-as a whole-split one, and the figure compares across tokenizers.
+Bits per byte (docs/architecture.md, "Measures") = sum of -ln p(token) over the evaluated
+tokens / (ln 2 x the UTF-8 bytes those same tokens decode to). Bytes are counted from the
+tokenizer's bytes table for exactly the tokens scored, so a bounded evaluation (first
+`max_tokens` targets) is as exact as a whole-split one, and the figure compares across
+tokenizers.
 
 The array is cut into consecutive windows of `context` inputs, each window's targets being
 the next tokens; windows overlap by one token so that every token but the first is scored
@@ -33,21 +34,15 @@ class EvalResult:
     bpb: float  # bits per UTF-8 byte
     tokens: int  # tokens scored
     bytes: int  # UTF-8 bytes those tokens decode to
-    nats: float = 0.0  # total -ln p, kept so results from several arrays can be combined
 
     def to_dict(self) -> dict[str, float | int]:
-        return {k: v for k, v in asdict(self).items() if k != "nats"}
+        return asdict(self)
 
     @classmethod
     def from_totals(cls, nats: float, tokens: int, nbytes: int) -> EvalResult:
         loss = nats / tokens if tokens else float("nan")
         bpb = nats / (math.log(2) * nbytes) if nbytes else float("nan")
-        return cls(loss=loss, bpb=bpb, tokens=tokens, bytes=nbytes, nats=nats)
-
-    def __add__(self, other: EvalResult) -> EvalResult:
-        return EvalResult.from_totals(
-            self.nats + other.nats, self.tokens + other.tokens, self.bytes + other.bytes
-        )
+        return cls(loss=loss, bpb=bpb, tokens=tokens, bytes=nbytes)
 
 
 def token_byte_lengths(bytes_table: Sequence[bytes]) -> np.ndarray:

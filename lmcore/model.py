@@ -17,7 +17,6 @@ Each forward call with a cache appends its keys/values at `cache.pos`, offsets t
 positions by `cache.pos`, attends to everything cached so far, then advances `cache.pos` by T.
 Prefill of many tokens, one-token decode and multi-token chunks on a non-empty cache all give
 the logits a full forward over the whole sequence gives (tests/lmcore/test_model_kv_cache.py).
-`cache.rewind(n)` drops everything after position n (branching from an earlier token).
 Positions are limited to `config.context`: the engine must crop and re-prefill beyond it.
 """
 
@@ -68,12 +67,6 @@ class KVCache:
 
     def advance(self, n: int) -> None:
         self.pos += n
-
-    def rewind(self, pos: int) -> None:
-        """Forget positions >= pos (later inserts overwrite them)."""
-        if not 0 <= pos <= self.pos:
-            raise ValueError(f"cannot rewind to {pos}: cache holds {self.pos} positions")
-        self.pos = pos
 
     def reset(self) -> None:
         self.pos = 0

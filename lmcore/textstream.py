@@ -50,11 +50,6 @@ class TextStream:
             return text[:cut]
         return text
 
-    @property
-    def pending(self) -> bool:
-        """Whether text or bytes are being held back."""
-        return bool(self._held) or bool(self._decoder.getstate()[0])
-
     def _release(self, text: str) -> str:
         cut = self._first_stop(text)
         if cut is not None:

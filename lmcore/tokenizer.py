@@ -33,11 +33,11 @@ from typing import Any
 from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
-from lmcore.data import Progress, corpus_bytes, iter_chunks, iter_text
+from lmcore.corpus_text import Progress, corpus_bytes, iter_chunks, iter_text
 from lmcore.errors import LmcoreError
 
 SPECIAL_TOKENS: list[str] = ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>"]
-# GPT-4 (cl100k) split pattern; data.py's chunk cuts rely on its boundaries (see there).
+# GPT-4 (cl100k) split pattern; corpus_text.py's chunk cuts rely on its boundaries (see there).
 SPLIT_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -46,7 +46,7 @@ MAX_VOCAB_SIZE = 1_000_000
 TOKENIZER_FILE = "tokenizer.json"
 # Chunks handed to the trainer. HF buffers 256 of them ahead and counts words per chunk, so
 # small chunks keep peak memory at a bare `Tokenizer.train(files)`'s level, at equal speed
-# (bench/tokenizer.py); a rare mid-word fallback cut (data.safe_cut) barely moves counts.
+# (bench/tokenizer.py); a rare mid-word fallback cut (corpus_text.safe_cut) barely moves counts.
 TRAIN_CHUNK_CHARS = 1 << 12
 
 EventCallback = Callable[[dict[str, Any]], None]

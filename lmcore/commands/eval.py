@@ -1,6 +1,6 @@
 """`python -m lmcore eval`: loss and bits per byte of a checkpoint on text files.
 
-Prints one JSON object {"loss", "bpb", "tokens", "bytes"} (DESIGN §4): loss in nats per token,
+Prints one JSON object {"loss", "bpb", "tokens", "bytes"}: loss in nats per token,
 bpb in bits per UTF-8 byte. With `--val-fraction X` only the last X of the files' bytes is
 scored (the validation split a training run with the same fraction held out); without it,
 the whole text. The files are encoded into a temporary directory that is removed afterwards.

@@ -1,4 +1,4 @@
-"""`python -m lmcore sample`: continue a prompt with a checkpoint (DESIGN §4).
+"""`python -m lmcore sample`: continue a prompt with a checkpoint.
 
 Plain mode prints the continuation (not the prompt) as it is generated, then one newline.
 `--json` prints one JSON line per token:

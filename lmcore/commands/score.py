@@ -1,4 +1,4 @@
-"""`python -m lmcore score`: how likely a checkpoint finds a text, token by token (DESIGN §4).
+"""`python -m lmcore score`: how likely a checkpoint finds a text, token by token.
 
 Prints one JSON object {"tokens": [{"text", "logprob"}], "total_logprob", "bits", "bpb"}:
 logprob = ln p(token | the tokens before it), natural log; total_logprob their sum; bits =

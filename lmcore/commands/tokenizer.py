@@ -1,8 +1,9 @@
-"""`python -m lmcore tokenizer train|encode|vocab|trace|stats` (DESIGN §4).
+"""`python -m lmcore tokenizer train|encode|vocab|trace|stats`.
 
-`train` and `encode` are the public contract; `vocab`, `trace` and `stats` are the inspector's
-views on the command line. Each prints one JSON object; token texts are their bytes as UTF-8
-with U+FFFD where a token holds part of a character (the hex is in `vocab`).
+`train` and `encode` are the public contract (docs/architecture.md, "The lmcore CLI"); `vocab`,
+`trace` and `stats` are the inspector's views on the command line. Each prints one JSON object;
+token texts are their bytes as UTF-8 with U+FFFD where a token holds part of a character (the
+hex is in `vocab`).
 """
 
 from __future__ import annotations

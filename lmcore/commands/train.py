@@ -1,9 +1,10 @@
 """`python -m lmcore train`: encode a corpus into RUN/data/, train into RUN/checkpoint/.
 
-Prints the training events as JSON lines (DESIGN §4): "step", "eval" and a final "done", plus
-"start", "sample" and "checkpoint" lines that readers may skip. Under torchrun, rank 0 alone
-encodes the corpus and prints. SIGTERM or Ctrl-C cancels cooperatively: the run saves a
-checkpoint and ends with a "done" line whose reason is "cancelled" (a second signal aborts).
+Prints the training events as JSON lines (docs/architecture.md, "The lmcore CLI"): "step",
+"eval" and a final "done", plus "start", "sample" and "checkpoint" lines that readers may skip.
+Under torchrun, rank 0 alone encodes the corpus and prints. SIGTERM or Ctrl-C cancels
+cooperatively: the run saves a checkpoint and ends with a "done" line whose reason is
+"cancelled" (a second signal aborts).
 
 `--resume` continues RUN with the configuration saved in its checkpoint; only the limits,
 `--eval-every` and `--device` can change on resume.

@@ -1,4 +1,4 @@
-"""`python -m lmcore sample`: plain text, JSON lines, and one-line errors (DESIGN §4)."""
+"""`python -m lmcore sample`: plain text, JSON lines, and one-line errors."""
 
 import json
 import shutil

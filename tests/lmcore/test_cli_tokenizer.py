@@ -1,4 +1,4 @@
-"""`python -m lmcore tokenizer ...`: JSON on stdout, one-line errors and exit codes (DESIGN §4)."""
+"""`python -m lmcore tokenizer ...`: JSON on stdout, one-line errors and exit codes."""
 
 import json
 import subprocess

@@ -1,4 +1,7 @@
-"""`python -m lmcore train` and `eval`: the JSON-lines contract of DESIGN §4 and error exits."""
+"""`python -m lmcore train` and `eval`: the JSON-lines contract and error exits.
+
+The contract: docs/architecture.md, "The lmcore CLI".
+"""
 
 import json
 import math

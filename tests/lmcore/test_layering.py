@@ -1,5 +1,6 @@
 """lmcore imports nothing of the web stack: every module imports where those cannot."""
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -48,3 +49,60 @@ def test_the_probe_would_catch_a_forbidden_import(tmp_path):
     )
     assert result.returncode != 0
     assert "lmcore must not import django" in result.stderr
+
+
+def lmcore_imports(root: Path, package: str = "lmcore") -> dict[str, set[str]]:
+    """Module -> the package's modules it imports anywhere (in functions, under TYPE_CHECKING)."""
+    files = {
+        ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in (root / package).rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        base = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                parent = base.rsplit(".", node.level - 1)[0] if node.level else ""
+                module = ".".join(filter(None, [parent, node.module or ""]))
+                targets.update(f"{module}.{alias.name}" for alias in node.names)
+                targets.add(module)
+        # A module's own packages are imported first anyway: only real edges make a circle.
+        graph[name] = {t for t in targets if t in files and not name.startswith(t + ".")} - {name}
+    return graph
+
+
+def import_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One circle of imports, as the list of modules along it, or None."""
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        if name in path:
+            return path[path.index(name) :] + [name]
+        if name in done:
+            return None
+        for target in sorted(graph[name]):
+            if found := visit(target, [*path, name]):
+                return found
+        done.add(name)
+        return None
+
+    return next(filter(None, (visit(name, []) for name in sorted(graph))), None)
+
+
+def test_lmcore_modules_form_no_import_circle():
+    graph = lmcore_imports(ROOT)
+    assert "lmcore.data" in graph["lmcore.train"]  # the scan sees real imports
+    assert import_circle(graph) is None, " -> ".join(import_circle(graph))
+
+
+def test_the_circle_check_would_catch_two_modules_importing_each_other(tmp_path):
+    (tmp_path / "lmcore").mkdir()
+    (tmp_path / "lmcore" / "__init__.py").write_text("")
+    (tmp_path / "lmcore" / "a.py").write_text("def f():\n    from lmcore.b import g\n")
+    (tmp_path / "lmcore" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n"
+    )
+    assert import_circle(lmcore_imports(tmp_path)) == ["lmcore.a", "lmcore.b", "lmcore.a"]

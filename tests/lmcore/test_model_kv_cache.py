@@ -35,19 +35,6 @@ def test_chunks_on_a_non_empty_cache_equal_a_full_forward(model):
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=ATOL, rtol=0)
 
 
-def test_rewind_branches_from_an_earlier_position(model):
-    a = torch.randint(0, 64, (1, 10))
-    b = a.clone()
-    b[0, 6:] = (b[0, 6:] + 7) % 64
-    cache = KVCache.for_model(model)
-    model(a, kv_cache=cache)
-    cache.rewind(6)
-    branched, _ = model(b[:, 6:], kv_cache=cache)
-    torch.testing.assert_close(branched, model(b)[0][:, 6:], atol=ATOL, rtol=0)
-    with pytest.raises(ValueError):
-        cache.rewind(11)
-
-
 def test_the_cache_is_bounded_by_its_length_and_the_context(model):
     with pytest.raises(ValueError):
         KVCache.for_model(model, max_len=model.config.context + 1)
