@@ -14,6 +14,7 @@ from typing import Any
 from lmcore.errors import LmcoreError
 
 DEVICES = ("auto", "cpu", "cuda")
+MLP_KINDS = ("relu2", "swiglu")
 
 
 @dataclass
@@ -28,6 +29,17 @@ class GPTConfig:
     dropout: float = 0.0
     tie_weights: bool = True  # share the embedding with the output layer (saves V x d params)
     rope_base: float = 10000.0
+    # Architecture options, added for imported models (docs/architecture.md, "Model
+    # architecture options"). Each default is the block lmcore always had, so a checkpoint
+    # saved before an option existed loads and computes exactly as it did.
+    norm_eps: float | None = None  # RMSNorm epsilon; None: the dtype's machine epsilon
+    norm_gain: bool = False  # a learned per-channel gain in every RMSNorm (Llama)
+    embed_norm: bool = True  # RMS-normalise the token embeddings before the first block
+    qk_norm: bool = True  # RMS-normalise queries and keys after the rotation
+    mlp: str = "relu2"  # "relu2": proj(relu(fc x)^2); "swiglu": proj(silu(gate x) * fc x)
+    mlp_hidden: int | None = None  # the MLP's width; None: mlp_ratio x d_model
+    rope_sign: int = -1  # -1 turns each channel pair by -angle (nanochat); +1 by +angle (Llama)
+    logit_softcap: float | None = None  # logits -> cap * tanh(logits / cap); None: off
 
     def __post_init__(self) -> None:
         if self.n_kv_head is None:
@@ -45,6 +57,16 @@ class GPTConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.mlp not in MLP_KINDS:
+            problems.append(f"mlp must be one of {', '.join(MLP_KINDS)}, not {self.mlp!r}")
+        if self.rope_sign not in (-1, 1):
+            problems.append(f"rope_sign must be -1 or 1, not {self.rope_sign}")
+        if self.mlp_hidden is not None and self.mlp_hidden < 1:
+            problems.append(f"mlp_hidden must be positive, not {self.mlp_hidden}")
+        if (self.norm_eps is not None and not self.norm_eps > 0) or (
+            self.logit_softcap is not None and not self.logit_softcap > 0
+        ):
+            problems.append("norm_eps and logit_softcap must be positive (or None)")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -54,7 +76,7 @@ class GPTConfig:
 
     @property
     def d_hidden(self) -> int:
-        return int(self.mlp_ratio * self.d_model)
+        return self.mlp_hidden or int(self.mlp_ratio * self.d_model)
 
     def to_dict(self) -> dict:
         return asdict(self)

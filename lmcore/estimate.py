@@ -34,13 +34,15 @@ def layer_params(cfg: GPTConfig) -> int:
     """Weights of one transformer block (query, key/value, output projection, MLP)."""
     d, hs = cfg.d_model, cfg.head_dim
     attn = d * cfg.n_head * hs + d * 2 * cfg.n_kv_head * hs + d * d
-    return attn + 2 * d * cfg.d_hidden
+    mlp = (3 if cfg.mlp == "swiglu" else 2) * d * cfg.d_hidden
+    return attn + mlp
 
 
 def estimate_params(cfg: GPTConfig) -> int:
     embedding = cfg.vocab_size * cfg.d_model
     head = 0 if cfg.tie_weights else cfg.vocab_size * cfg.d_model
-    return embedding + head + cfg.n_layer * layer_params(cfg)  # the norms have no weights
+    gains = (2 * cfg.n_layer + 1) * cfg.d_model if cfg.norm_gain else 0  # the norms' weights
+    return embedding + head + cfg.n_layer * layer_params(cfg) + gains
 
 
 def flops_per_token(cfg: GPTConfig, context: int | None = None) -> float:

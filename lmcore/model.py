@@ -1,11 +1,16 @@
 """A decoder-only transformer (GPT) in the current style, plus the KV cache the engine drives.
 
-Token embedding -> n_layer x [RMSNorm -> causal self-attention with rotary positions -> residual,
-RMSNorm -> MLP -> residual] -> RMSNorm -> linear to the vocabulary. No biases; the norms have
-no learned gain (nanochat's choice: fewer parameters, no measurable loss at these sizes);
-queries and keys are RMS-normalised before attention, which keeps high learning rates stable
-on tiny models. Attention goes through `F.scaled_dot_product_attention`, so CUDA picks a
+Token embedding -> RMSNorm -> n_layer x [RMSNorm -> causal self-attention with rotary positions
+-> residual, RMSNorm -> MLP -> residual] -> RMSNorm -> linear to the vocabulary. No biases; the
+norms have no learned gain (nanochat's choice: fewer parameters, no measurable loss at these
+sizes); queries and keys are RMS-normalised before attention, which keeps high learning rates
+stable on tiny models. Attention goes through `F.scaled_dot_product_attention`, so CUDA picks a
 flash kernel and CPU a fused one.
+
+GPTConfig's architecture options turn the same code into the blocks of imported models
+(lmcore/interop.py): Llama's learned norm gains, gated SiLU MLP, no embedding or query/key
+norm and opposite rotation; nanochat's norm epsilon and final-logit soft cap. Their defaults
+are the block above, so older checkpoints compute exactly what they did.
 
 KV cache (the interface lmcore/engine.py relies on):
 
@@ -72,16 +77,29 @@ class KVCache:
         self.pos = 0
 
 
-def rms_norm(x: torch.Tensor) -> torch.Tensor:
-    return F.rms_norm(x, (x.size(-1),))
+class RMSNorm(nn.Module):
+    """x / rms(x), times a learned per-channel gain when `cfg.norm_gain` (Llama); eps None is
+    the dtype's machine epsilon (what lmcore always used)."""
+
+    def __init__(self, cfg: GPTConfig, dim: int) -> None:
+        super().__init__()
+        self.eps = cfg.norm_eps
+        self.weight = nn.Parameter(torch.ones(dim)) if cfg.norm_gain else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
 
 
 def rotary_tables(cfg: GPTConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin of shape (1, context, 1, head_dim / 2) for rotating query/key channel pairs."""
+    """cos, sin of shape (1, context, 1, head_dim / 2) for rotating query/key channel pairs.
+
+    apply_rotary turns each pair by -angle; rope_sign +1 flips sin, turning it by +angle.
+    """
     half = cfg.head_dim // 2
     inv_freq = cfg.rope_base ** (-torch.arange(half, dtype=torch.float32) / half)
     angles = torch.outer(torch.arange(cfg.context, dtype=torch.float32), inv_freq)  # (T, hs/2)
-    return angles.cos()[None, :, None, :], angles.sin()[None, :, None, :]
+    sin = angles.sin() if cfg.rope_sign == -1 else -angles.sin()
+    return angles.cos()[None, :, None, :], sin[None, :, None, :]
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -101,12 +119,14 @@ class CausalSelfAttention(nn.Module):
         self.c_kv = nn.Linear(cfg.d_model, 2 * cfg.n_kv_head * cfg.head_dim, bias=False)
         self.c_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.resid_dropout = nn.Dropout(cfg.dropout)
+        self.q_norm = RMSNorm(cfg, cfg.head_dim) if cfg.qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(cfg, cfg.head_dim) if cfg.qk_norm else nn.Identity()
 
     def forward(self, x, cos, sin, kv_cache: KVCache | None) -> torch.Tensor:
         B, T, C = x.shape
         q = self.c_q(x).view(B, T, self.n_head, self.head_dim)  # (B, T, nh, hs)
         k, v = self.c_kv(x).view(B, T, 2, self.n_kv_head, self.head_dim).unbind(2)  # (B,T,nkv,hs)
-        q, k = rms_norm(apply_rotary(q, cos, sin)), rms_norm(apply_rotary(k, cos, sin))
+        q, k = self.q_norm(apply_rotary(q, cos, sin)), self.k_norm(apply_rotary(k, cos, sin))
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh|nkv, T, hs)
         mask, causal = None, True
         if kv_cache is not None:
@@ -133,27 +153,36 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """Squared-ReLU MLP (Primer; nanochat): as good as GELU here and cheaper on CPU."""
+    """Squared-ReLU MLP (Primer; nanochat): as good as GELU here and cheaper on CPU.
+    With cfg.mlp "swiglu", Llama's gated form: c_proj(silu(c_gate x) * c_fc x)."""
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(cfg.d_model, cfg.d_hidden, bias=False)
+        gated = cfg.mlp == "swiglu"
+        self.c_gate = nn.Linear(cfg.d_model, cfg.d_hidden, bias=False) if gated else None
         self.c_proj = nn.Linear(cfg.d_hidden, cfg.d_model, bias=False)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.relu(self.c_fc(x)).square()))
+        if self.c_gate is None:
+            h = F.relu(self.c_fc(x)).square()  # (B, T, d_hidden)
+        else:
+            h = F.silu(self.c_gate(x)) * self.c_fc(x)  # (B, T, d_hidden)
+        return self.dropout(self.c_proj(h))
 
 
 class Block(nn.Module):
     def __init__(self, cfg: GPTConfig, layer: int) -> None:
         super().__init__()
+        self.ln_1 = RMSNorm(cfg, cfg.d_model)
         self.attn = CausalSelfAttention(cfg, layer)
+        self.ln_2 = RMSNorm(cfg, cfg.d_model)
         self.mlp = MLP(cfg)
 
     def forward(self, x, cos, sin, kv_cache: KVCache | None) -> torch.Tensor:
-        x = x + self.attn(rms_norm(x), cos, sin, kv_cache)
-        return x + self.mlp(rms_norm(x))
+        x = x + self.attn(self.ln_1(x), cos, sin, kv_cache)
+        return x + self.mlp(self.ln_2(x))
 
 
 class GPT(nn.Module):
@@ -161,8 +190,10 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.d_model)
+        self.ln_emb = RMSNorm(config, config.d_model) if config.embed_norm else nn.Identity()
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.ln_f = RMSNorm(config, config.d_model)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         if config.tie_weights:
             self.lm_head.weight = self.wte.weight
@@ -184,6 +215,9 @@ class GPT(nn.Module):
         hence untied small and base presets.
         """
         for name, p in self.named_parameters():
+            if p.ndim == 1:  # a norm's gain starts at 1
+                torch.nn.init.ones_(p)
+                continue
             std = 0.02
             if name.endswith("c_proj.weight"):
                 std = 0.02 / math.sqrt(2 * self.config.n_layer)
@@ -211,7 +245,7 @@ class GPT(nn.Module):
         if start + T > limit:
             raise ValueError(f"sequence of {start + T} tokens exceeds the limit of {limit}")
         cos, sin = self.cos[:, start : start + T], self.sin[:, start : start + T]
-        x = self.drop(rms_norm(self.wte(idx)))  # (B, T, C)
+        x = self.drop(self.ln_emb(self.wte(idx)))  # (B, T, C)
         for block in self.blocks:
             x = block(x, cos, sin, kv_cache)
         logits = self.readout(x)  # (B, T, V)
@@ -225,7 +259,11 @@ class GPT(nn.Module):
     def readout(self, x: torch.Tensor) -> torch.Tensor:
         """Residual stream (..., C) -> logits (..., V) float32: the final norm and output layer.
         One method so the logit lens (lmcore/anatomy.py) reads any block exactly this way."""
-        return self.lm_head(rms_norm(x)).float()
+        logits = self.lm_head(self.ln_f(x)).float()
+        if self.config.logit_softcap is not None:
+            cap = self.config.logit_softcap
+            logits = cap * torch.tanh(logits / cap)
+        return logits
 
     @torch.no_grad()
     def generate(
