@@ -36,7 +36,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from lmcore.corpus_text import Progress, corpus_bytes, iter_chunks, iter_text
 from lmcore.errors import LmcoreError
 
-SPECIAL_TOKENS: list[str] = ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>"]
+SPECIAL_TOKENS: list[str] = ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
 # GPT-4 (cl100k) split pattern; corpus_text.py's chunk cuts rely on its boundaries (see there).
 SPLIT_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"

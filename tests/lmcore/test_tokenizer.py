@@ -113,7 +113,7 @@ def test_it_trains_without_special_tokens(corpus_file):
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        (TokenizerConfig(vocab_size=259), "between 260"),
+        (TokenizerConfig(vocab_size=260), "between 261"),
         (TokenizerConfig(vocab_size=1_000_001), "out of range"),
         (TokenizerConfig(vocab_size=300, min_frequency=-1), "min frequency"),
         (TokenizerConfig(vocab_size=300, special_tokens=["<|a|>", "<|a|>"]), "repeat"),
