@@ -23,6 +23,10 @@ positions by `cache.pos`, attends to everything cached so far, then advances `ca
 Prefill of many tokens, one-token decode and multi-token chunks on a non-empty cache all give
 the logits a full forward over the whole sequence gives (tests/lmcore/test_model_kv_cache.py).
 Positions are limited to `config.context`: the engine must crop and re-prefill beyond it.
+The model asks a cache only for `rotary(cos, sin, T)` (the rotary rows of the new positions),
+`attn_mask(T, device)` (which cached keys each new query sees), `insert(layer, k, v)` and
+`advance(T)`, so a cache that gives every row its own position plugs in the same way.
+`logits_to_keep` computes the output layer only where logits are used (prefill: 1 or 0).
 """
 
 from __future__ import annotations
@@ -69,6 +73,24 @@ class KVCache:
         self.k[layer][:, :, self.pos : end] = k
         self.v[layer][:, :, self.pos : end] = v
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]  # (B, H, pos+T, hs)
+
+    def attn_mask(self, T: int, device: torch.device) -> tuple[torch.Tensor | None, bool]:
+        """(mask, is_causal) for T new queries at pos: query i sits at pos + i, sees 0..pos+i."""
+        if self.pos == 0:
+            return None, True
+        if T == 1:  # decoding one token: it sees every cached key
+            return None, False
+        key_pos = torch.arange(self.pos + T, device=device)
+        query_pos = torch.arange(self.pos, self.pos + T, device=device)
+        return key_pos[None, :] <= query_pos[:, None], False  # (T, pos+T)
+
+    def rotary(self, cos: torch.Tensor, sin: torch.Tensor, T: int) -> tuple[torch.Tensor, ...]:
+        """The rotary tables' rows for T new positions from pos: (1, T, 1, hs/2) each."""
+        if self.pos + T > self.max_len:
+            raise ValueError(
+                f"sequence of {self.pos + T} tokens exceeds the limit of {self.max_len}"
+            )
+        return cos[:, self.pos : self.pos + T], sin[:, self.pos : self.pos + T]
 
     def advance(self, n: int) -> None:
         self.pos += n
@@ -130,15 +152,8 @@ class CausalSelfAttention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh|nkv, T, hs)
         mask, causal = None, True
         if kv_cache is not None:
-            start = kv_cache.pos
-            k, v = kv_cache.insert(self.layer, k, v)  # (B, nkv, start+T, hs)
-            if start > 0 and T == 1:  # decoding one token: it sees every cached key
-                causal = False
-            elif start > 0:  # a chunk after a prefix: query i sits at start + i, sees 0..start+i
-                causal = False
-                key_pos = torch.arange(start + T, device=x.device)
-                query_pos = torch.arange(start, start + T, device=x.device)
-                mask = key_pos[None, :] <= query_pos[:, None]  # (T, start+T)
+            mask, causal = kv_cache.attn_mask(T, x.device)  # before insert: from the old pos
+            k, v = kv_cache.insert(self.layer, k, v)  # (B, nkv, pos+T, hs)
         y = F.scaled_dot_product_attention(
             q,
             k,
@@ -234,21 +249,29 @@ class GPT(nn.Module):
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
+        logits_to_keep: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx (B, T) token ids -> (logits (B, T, V) float32, mean cross-entropy or None).
 
         Targets equal to -1 are ignored in the loss. See the module docstring for kv_cache.
+        `logits_to_keep=n` computes the output layer for the last n positions only (B, n, V):
+        a prefill that samples from its last position needs 1, a chunk that only fills the
+        cache 0 (the output layer is a large share of a small model's compute).
         """
         B, T = idx.shape
-        start = kv_cache.pos if kv_cache is not None else 0
-        limit = kv_cache.max_len if kv_cache is not None else self.config.context
-        if start + T > limit:
-            raise ValueError(f"sequence of {start + T} tokens exceeds the limit of {limit}")
-        cos, sin = self.cos[:, start : start + T], self.sin[:, start : start + T]
+        if kv_cache is None:
+            limit = self.config.context
+            if limit < T:
+                raise ValueError(f"sequence of {T} tokens exceeds the limit of {limit}")
+            cos, sin = self.cos[:, :T], self.sin[:, :T]  # (1, T, 1, hs/2)
+        else:
+            cos, sin = kv_cache.rotary(self.cos, self.sin, T)  # (1 or B, T, 1, hs/2)
         x = self.drop(self.ln_emb(self.wte(idx)))  # (B, T, C)
         for block in self.blocks:
             x = block(x, cos, sin, kv_cache)
-        logits = self.readout(x)  # (B, T, V)
+        if logits_to_keep is not None:
+            x = x[:, T - logits_to_keep :]  # (B, n, C)
+        logits = self.readout(x)  # (B, T or n, V)
         if kv_cache is not None:
             kv_cache.advance(T)
         loss = None

@@ -54,3 +54,16 @@ def test_greedy_generation_equals_naive_recomputation(model):
         logits, _ = model(naive)  # the whole sequence again, no cache
         naive = torch.cat([naive, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
     assert torch.equal(fast, naive)
+
+
+def test_logits_to_keep_computes_only_the_last_positions(model):
+    idx = torch.randint(0, 64, (2, 12))
+    full, _ = model(idx)
+    last, _ = model(idx, logits_to_keep=3)
+    assert last.shape == (2, 3, 64)
+    torch.testing.assert_close(last, full[:, -3:], atol=ATOL, rtol=0)
+    cache = KVCache.for_model(model, batch_size=2)
+    none, _ = model(idx[:, :8], kv_cache=cache, logits_to_keep=0)  # fills the cache only
+    assert none.shape == (2, 0, 64) and cache.pos == 8
+    step, _ = model(idx[:, 8:], kv_cache=cache, logits_to_keep=1)
+    torch.testing.assert_close(step[:, 0], full[:, -1], atol=ATOL, rtol=0)
