@@ -122,7 +122,7 @@ async def test_it_caps_requests_per_minute(alice_client, version, settings):
 
 async def test_it_says_so_when_no_worker_takes_the_request(alice_client, version, settings,
                                                             monkeypatch):  # fmt: skip
-    monkeypatch.setattr("webapp.playground.consumers.INFER_QUEUE", "nobody-listens")
+    monkeypatch.setattr("webapp.playground.inference.INFER_QUEUE", "nobody-listens")
     settings.PLAYGROUND_PICKUP_TIMEOUT_S = 1
     socket = await connected(alice_client)
     await socket.send_json_to(_generate(version.pk))
