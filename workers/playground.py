@@ -66,12 +66,12 @@ def _guard(out: StreamWriter, request_id: str, work: Any) -> None:
     """Run `work`; a known failure becomes an `error` entry naming it, anything else too."""
     try:
         work()
-    except LmcoreError as exc:
-        out.add("error", {"message": str(exc)}, final=True)
+    except LmcoreError as exc:  # the request cannot be served as asked (code: "invalid")
+        out.add("error", {"message": str(exc), "code": "invalid"}, final=True)
     except Exception as exc:
         logger.exception("playground request %s failed", request_id)
         message = f"internal error ({type(exc).__name__}); see the worker log"
-        out.add("error", {"message": message}, final=True)
+        out.add("error", {"message": message, "code": "internal"}, final=True)
 
 
 def _generate(
@@ -88,7 +88,7 @@ def _generate(
             done = {"stream": stream, "reason": "cancelled", "stats": {}, "text": ""}
             out.add("done", done, final=stream == len(version_ids) - 1)
         return
-    runs = []
+    runs, prompt_tokens = [], []
     for loaded in (load_model(v) for v in version_ids):
         ids, end_ids = _prompt_ids(loaded, prompt, prefix_ids or [], chat)
         engine = Engine(
@@ -96,6 +96,7 @@ def _generate(
             max_new_tokens_cap=settings.PLAYGROUND_MAX_NEW_TOKENS,
         )  # fmt: skip
         # Same settings (seed included) for each version: that is the point of side by side.
+        prompt_tokens.append(len(ids))
         runs.append(engine.generate(ids, SamplingParams.from_dict(params), cancel=out.cancelled))
     finished = 0
     for stream, event in _interleave(runs):
@@ -104,6 +105,7 @@ def _generate(
         else:
             finished += 1
             stats = {k: event[k] for k in ("tokens", "ttft_ms", "tokens_per_s", "seed")}
+            stats["prompt_tokens"] = prompt_tokens[stream]
             out.add("done", {"stream": stream, "reason": event["reason"], "stats": stats,
                              "text": event["text"]}, final=finished == len(runs))  # fmt: skip
 

@@ -7,8 +7,10 @@ Keys (user-scoped, so a request id only ever means something to its owner):
     bottega:pg:active:<user>             the user's one active generation (value: request id)
 
 Entry kinds, in order: `start` (a worker took the request), then `tokens` ({"stream",
-"tokens": [wire tokens]}) and `done` ({"stream", "reason", "stats", "text"}) per stream, or one
-`score` result, or an `error` ({"message"}); `end` always comes last. The writer batches
+"tokens": [wire tokens]}) and `done` ({"stream", "reason", "stats", "text"}; stats: "tokens",
+"prompt_tokens", "ttft_ms", "tokens_per_s", "seed") per stream, or one `score` result, or an
+`error` ({"message", "code"}: "invalid" when the request cannot be served as asked, e.g. an
+empty prompt, "internal" otherwise); `end` always comes last. The writer batches
 tokens: the first token goes out at once (time to first token), the rest every `flush_s`, so
 a fast model costs one XADD per ~30 ms instead of one per token. MAXLEN is exact and sized
 above any request's entry count, so trimming never eats the start of a stream a client may
