@@ -63,13 +63,21 @@ def test_seeded_sampling_equals_the_naive_reference(engine, gen_model):
 
 def test_the_prompt_is_prefilled_in_one_pass_then_one_token_per_step(engine, forwards):
     list(engine.generate(prompt_of(12), SamplingParams(max_new_tokens=8, temperature=0)))
-    assert forwards == [(1, 12)] + [(1, 1)] * 7
+    # All but the last prompt token fill the cache; each token then costs one forward.
+    assert forwards == [(1, 11)] + [(1, 1)] * 8
+
+
+def test_a_long_prompt_keeps_its_end_with_room_for_the_answer(engine, forwards):
+    list(engine.generate(prompt_of(30), SamplingParams(max_new_tokens=12, temperature=0)))
+    # 21 prompt tokens + 11 answer tokens fed back = the 32-token context: no slide.
+    assert forwards == [(1, 20)] + [(1, 1)] * 12
 
 
 def test_a_long_sequence_slides_by_recomputing_the_last_window(engine, forwards):
-    list(engine.generate(prompt_of(30), SamplingParams(max_new_tokens=12, temperature=0)))
-    # 30 prefilled; n reaches 33 after 3 tokens: refill the last 16, then decode again.
-    assert forwards == [(1, 30), (1, 1), (1, 1), (1, 16)] + [(1, 1)] * 8
+    list(engine.generate(prompt_of(30), SamplingParams(max_new_tokens=30, temperature=0)))
+    # Room for at most context - keep = 16 answer tokens: the prompt keeps its last 16;
+    # n - start reaches 33 after 17 tokens: refill the last 16, then decode again.
+    assert forwards == [(1, 15)] + [(1, 1)] * 17 + [(1, 15)] + [(1, 1)] * 13
 
 
 def test_window_start_slides_by_context_minus_keep():
@@ -120,7 +128,7 @@ def test_cancel_stops_within_one_token(engine, forwards):
             flag["cancel"] = True
     assert [e["event"] for e in events] == ["token"] * 3 + ["done"]
     assert events[-1]["reason"] == "cancelled" and events[-1]["tokens"] == 3
-    assert len(forwards) == 3  # prefill + two decodes: no forward after the cancel
+    assert len(forwards) == 4  # prefill + three decodes: no forward after the cancel
 
 
 def test_cancel_before_the_start_computes_nothing(engine, forwards):
