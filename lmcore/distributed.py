@@ -1,9 +1,12 @@
 """Data-parallel training under `torchrun`: process-group setup and the few collectives we use.
 
 `torchrun --standalone --nproc-per-node=N -m lmcore train ...` starts N copies of the same
-command with RANK / LOCAL_RANK / WORLD_SIZE in the environment. Each copy trains on its own
-batches; DDP averages gradients during backward. Rank 0 alone writes checkpoints, runs the
-periodic evaluation and emits events; the other ranks wait for it at the next collective.
+command with RANK / LOCAL_RANK / WORLD_SIZE in the environment. Each copy trains on its share
+of every global batch; DDP averages gradients during backward. Every rank scores its share of
+the validation windows and the totals are summed (`sum_floats`); the logged loss is averaged
+over ranks (`mean`). Rank 0 alone samples, writes checkpoints and emits events; the others
+wait for it at the next collective, for seconds. At the end every rank's weights are hashed
+(`replica_digests`): replicas that drifted apart are an error, not a silent average.
 
 Wall-clock limits, cancellation and the time-based learning-rate schedule are rank 0's
 decisions, broadcast every step: ranks whose clocks disagreed would otherwise stop at
@@ -13,6 +16,7 @@ Without torchrun (WORLD_SIZE unset or 1) every function here is a cheap no-op.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -93,3 +97,34 @@ def sync_control(
     flags = torch.tensor([progress, STOP_REASONS.index(reason)], dtype=torch.float64, device=device)
     dist.broadcast(flags, src=0)
     return float(flags[0]), STOP_REASONS[int(flags[1])]
+
+
+def mean(ctx: DistContext, value: torch.Tensor) -> torch.Tensor:
+    """The mean of a scalar tensor over ranks (the value itself without torchrun)."""
+    if not ctx.enabled:
+        return value
+    value = value.clone()
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value / ctx.world_size
+
+
+def sum_floats(ctx: DistContext, values: list[float], device: torch.device) -> list[float]:
+    """Element-wise sums over ranks, in float64 (token and byte counts stay exact to 2**53)."""
+    if not ctx.enabled:
+        return values
+    totals = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+    return totals.tolist()
+
+
+def replica_digests(ctx: DistContext, model: torch.nn.Module) -> list[str]:
+    """SHA-256 (first 16 hex digits) of each rank's parameters, gathered on every rank."""
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    mine = digest.hexdigest()[:16]
+    if not ctx.enabled:
+        return [mine]
+    gathered: list[str | None] = [None] * ctx.world_size
+    dist.all_gather_object(gathered, mine)
+    return [str(d) for d in gathered]

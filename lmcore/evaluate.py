@@ -77,13 +77,16 @@ def evaluate(
     batch_size: int = 32,
     max_tokens: int | None = None,
     context: int | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> EvalResult:
     """Score `tokens` (1-D ids, a memmap is fine) with `model`; see the module docstring.
 
     Runs on the model's device, under bf16 autocast on CUDA; the model's train/eval mode is
-    restored afterwards.
+    restored afterwards. `shard=(rank, world)` scores every world-th window from the rank-th:
+    the shards' results add up (`+`, or summed `nats`/`tokens`/`bytes`) to the whole.
     """
     windows = window_starts(max(len(tokens) - 1, 0), context or model.config.context, max_tokens)
+    windows = windows[shard[0] :: shard[1]]
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -11,9 +11,10 @@ Schedule: linear warmup over `warmup_steps`, then cosine decay to `min_lr_ratio 
 by progress = max(step / max_steps, elapsed / max_seconds). A run limited only by time
 therefore decays against the clock and always ends at the low learning rate, whatever the
 machine's speed; the price is that such a run is not bit-reproducible (its learning rates
-depend on timing). Runs limited by steps are deterministic given the seed: batch offsets and
-dropout masks come from generators seeded by (seed, rank, step), which is also why resuming
-needs no saved RNG state.
+depend on timing). Runs limited by steps are deterministic given the seed: each step's global
+batch comes from a generator seeded by (seed, step, micro-batch), each rank taking its rows,
+and dropout masks from (seed, rank, step); so resuming needs no saved RNG state, and N
+processes x batch b train exactly as 1 process x batch N*b does (tests/lmcore/test_ddp.py).
 
 On CUDA: bf16 autocast, TF32 matmuls, fused AdamW, optional torch.compile. A NaN loss or an
 out-of-memory error ends the run with an LmcoreError saying what to change; the last good
@@ -26,7 +27,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,8 @@ class TrainResult:
     params: int
     reason: str  # "max_steps" | "max_seconds" | "cancelled"
     checkpoint: str
+    world_size: int = 1
+    replicas: list[str] = field(default_factory=list)  # a digest of each rank's final weights
 
     def to_event(self) -> dict[str, Any]:
         return {"event": "done", **asdict(self)}
@@ -88,12 +91,22 @@ def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
 
 
 def get_batch(
-    data: np.ndarray, batch_size: int, context: int, seed: tuple[int, ...], device: torch.device
+    data: np.ndarray,
+    batch_size: int,
+    context: int,
+    seed: tuple[int, ...],
+    device: torch.device,
+    shard: tuple[int, int] = (0, 1),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random windows of context + 1 tokens from a token array: inputs and next-token targets."""
+    """This rank's rows of a global batch: random windows of context + 1 tokens, as inputs and
+    next-token targets. The global batch (batch_size x world rows) depends only on `seed`, so
+    N processes x batch b see exactly the rows 1 process x batch N*b sees, in the same order.
+    """
+    rank, world = shard
     rng = np.random.default_rng(seed)
-    starts = rng.integers(0, len(data) - context, size=batch_size)
-    rows = np.stack([data[s : s + context + 1] for s in starts]).astype(np.int64)  # (B, T+1)
+    starts = rng.integers(0, len(data) - context, size=batch_size * world)
+    mine = starts[rank * batch_size : (rank + 1) * batch_size]
+    rows = np.stack([data[s : s + context + 1] for s in mine]).astype(np.int64)  # (B, T+1)
     batch = torch.from_numpy(rows)
     if device.type == "cuda":
         batch = batch.pin_memory().to(device, non_blocking=True)
@@ -134,33 +147,44 @@ class _Run:
         self.tokens_seen = int(ck.state.get("tokens_seen", 0))
 
     def train_step(self, lr: float) -> torch.Tensor:
-        """Forward/backward over grad_accum micro-batches, then one AdamW update."""
+        """Forward/backward over grad_accum micro-batches, then one AdamW update.
+
+        Returns the loss averaged over the micro-batches and the ranks (a tensor on the
+        device: reading it is a GPU sync, left to the caller)."""
         cfg, ctx, device = self.cfg, self.ctx, self.device
         torch.manual_seed(hash((cfg.seed, ctx.rank, self.step)) % 2**62)  # dropout masks
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         context = self.model.config.context
+        total = torch.zeros((), device=device)
         for micro in range(cfg.grad_accum):
-            seed = (cfg.seed, ctx.rank, self.step, micro)
-            x, y = get_batch(self.train_data, cfg.batch_size, context, seed, device)
+            seed = (cfg.seed, self.step, micro)
+            shard = (ctx.rank, ctx.world_size)
+            x, y = get_batch(self.train_data, cfg.batch_size, context, seed, device, shard)
             # Under DDP, all-reduce the gradients once, after the last micro-batch.
             skip_sync = ctx.enabled and micro < cfg.grad_accum - 1
             sync = self.ddp_model.no_sync() if skip_sync else contextlib.nullcontext()
             with sync, devices.autocast(device):
                 _, loss = self.ddp_model(x, y)
                 (loss / cfg.grad_accum).backward()
+            total += loss.detach()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self.tokens_seen += self.tokens_per_step
-        return loss.detach()
+        return distributed.mean(self.ctx, total / cfg.grad_accum)
 
     def evaluate(self, max_tokens: int | None) -> EvalResult:
-        batch_size = self.cfg.batch_size
-        return evaluate(self.model, self.val_data, self.byte_lengths, batch_size=batch_size,
-                        max_tokens=max_tokens)  # fmt: skip
+        """Every rank scores its share of the validation windows; the totals are summed."""
+        ctx = self.ctx
+        mine = evaluate(self.model, self.val_data, self.byte_lengths, batch_size=self.cfg.batch_size,
+                        max_tokens=max_tokens, shard=(ctx.rank, ctx.world_size))  # fmt: skip
+        nats, tokens, nbytes = distributed.sum_floats(
+            ctx, [mine.nats, mine.tokens, mine.bytes], self.device
+        )
+        return EvalResult.from_totals(nats, int(tokens), int(nbytes))
 
     def samples(self) -> list[tuple[str, str]]:
         """(prompt, continuation) for each fixed prompt, at temperature 0.8 with a fixed seed."""
@@ -200,7 +224,8 @@ def train(
 
     The main loop: each iteration rank 0 decides whether to stop (limits, cancel, NaN) and
     how far the schedule has progressed, all ranks take one step, and every `eval_every`
-    steps rank 0 evaluates, samples and checkpoints. `seconds` is plain wall clock.
+    steps all ranks evaluate (each its share) and rank 0 samples and checkpoints. The "step"
+    loss is the mean over micro-batches and ranks. `seconds` is plain wall clock.
     """
     cfg.validate()
     _check_compatible(model_config, corpus, tokenizer)
@@ -233,14 +258,15 @@ def train(
             dt = time.perf_counter() - t0
             train_seconds, window_seconds = train_seconds + dt, window_seconds + dt
             window_tokens += run.tokens_per_step
-            if run.step % cfg.log_every == 0:
+            if run.step % cfg.log_every == 0 or (resume and run.step == first_step + 1):
+                # A resumed session reports its first step too: the resume shows on the curve.
                 emit({"event": "step", "step": run.step, "loss": loss_value, "lr": lr,
                       "tokens_per_s": round(window_tokens / window_seconds, 1),
                       "seconds": round(elapsed, 2), "eta_s": _eta(elapsed, progress)})  # fmt: skip
                 window_seconds, window_tokens = 0.0, 0
             # The last step's report comes after the loop, on the whole validation split.
             eval_due = run.step % cfg.eval_every == 0 and run.step != cfg.max_steps
-            if eval_due and ctx.is_main and math.isfinite(loss_value):
+            if eval_due and math.isfinite(loss_value):  # loss_value is the same on every rank
                 _report(run, emit, clock(), cfg.eval_tokens, loss_value)
     except torch.OutOfMemoryError:
         raise LmcoreError(
@@ -254,14 +280,18 @@ def train(
         )
     # A cancelled run should stop promptly: score a bounded sample rather than the whole split.
     final_tokens = cfg.eval_tokens if reason == "cancelled" else None
-    metrics = _report(run, emit, clock(), final_tokens, loss_value) if ctx.is_main else {}
-    distributed.barrier(ctx)
+    metrics = _report(run, emit, clock(), final_tokens, loss_value)
+    replicas = distributed.replica_digests(ctx, run.model)
+    if len(set(replicas)) > 1:
+        raise LmcoreError(
+            f"the {ctx.world_size} processes ended with different weights: {replicas}"
+        )
     result = TrainResult(
         step=run.step, val_loss=metrics.get("val_loss", math.nan),
         val_bpb=metrics.get("val_bpb", math.nan),
         tokens_per_s=round(run.tokens_per_step * (run.step - first_step) / max(train_seconds, 1e-9), 1),
         seconds=round(clock(), 2), params=run.model.num_params(), reason=reason,
-        checkpoint=str(run.out_dir),
+        checkpoint=str(run.out_dir), world_size=ctx.world_size, replicas=replicas,
     )  # fmt: skip
     emit(result.to_event())
     return result
@@ -301,8 +331,12 @@ def _eta(elapsed: float, progress: float) -> float | None:
 def _report(
     run: _Run, emit: EventCallback, elapsed: float, max_tokens, loss_value
 ) -> dict[str, Any]:
-    """Evaluate, sample and checkpoint (rank 0); returns the metrics stored with the checkpoint."""
+    """Evaluate (every rank, its share), then sample and checkpoint (rank 0); returns the
+    metrics stored with the checkpoint. The other ranks go on to the next step's collective
+    and wait there for the samples and the save only: seconds, not an evaluation's minutes."""
     result = run.evaluate(max_tokens)
+    if not run.ctx.is_main:
+        return {}
     emit({"event": "eval", "step": run.step, "val_loss": round(result.loss, 4),
           "val_bpb": round(result.bpb, 4), "tokens": result.tokens})  # fmt: skip
     if not math.isfinite(result.loss):

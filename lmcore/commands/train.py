@@ -1,13 +1,19 @@
-"""`python -m lmcore train`: encode a corpus into RUN/data/, train into RUN/checkpoint/.
+"""`python -m lmcore train`: a whole run from one file (`--config run.json`), flags as overrides.
 
-Prints the training events as JSON lines (docs/architecture.md, "The lmcore CLI"): "step",
-"eval" and a final "done", plus "start", "sample" and "checkpoint" lines that readers may skip.
-Under torchrun, rank 0 alone encodes the corpus and prints. SIGTERM or Ctrl-C cancels
-cooperatively: the run saves a checkpoint and ends with a "done" line whose reason is
-"cancelled" (a second signal aborts).
+The run file (lmcore/runspec.py) holds the model, the recipe, the data and the run directory;
+every flag here overrides one of its fields, so `--tokenizer T --input F --out RUN` with no
+file still works. Prints the training events as JSON lines: "start", "step", "eval",
+"sample", "checkpoint" and a final "done". `--resume` continues RUN from its checkpoint with
+the configuration saved in RUN/run.json; only the limits, evaluation cadence and device change.
 
-`--resume` continues RUN with the configuration saved in its checkpoint; only the limits,
-`--eval-every` and `--device` can change on resume.
+Data: the corpus is encoded into RUN/data once, before training. Under torchrun every rank
+opens the same encoded corpus, so it must exist before the launch (`--prepare-only`, or a
+first single-process run): no rank waits for minutes in a collective while another encodes.
+
+Signals: SIGTERM or Ctrl-C stops cooperatively (a checkpoint is saved, the "done" line says
+"cancelled") and the process exits with EXIT_STOPPED, so a supervisor can tell "stopped and
+resumable" from success (0) and failure (1). A second Ctrl-C aborts; SIGTERM never does
+(torchrun forwards the signal its group already received, so ranks see it twice).
 """
 
 from __future__ import annotations
@@ -15,19 +21,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from lmcore import distributed
-from lmcore.checkpoint import CHECKPOINT_SUBDIR, find_checkpoint, read_config
 from lmcore.cli import emit
-from lmcore.data import EncodedCorpus, encode_corpus, load_encoded, tokenizer_digest
-from lmcore.device import DEVICES, resolve_device
+from lmcore.config import DEVICES
 from lmcore.errors import LmcoreError
-from lmcore.model import GPTConfig
-from lmcore.presets import PRESETS, configs_from_preset
-from lmcore.tokenizer import Tokenizer
-from lmcore.train import TrainConfig, train
+from lmcore.presets import PRESETS
+from lmcore.runspec import RunSpec, merge, open_prepared, prepare, read_json, resolve
+
+EXIT_STOPPED = 75  # sysexits' EX_TEMPFAIL: stopped by a signal, checkpoint saved, resume later
 
 
 def number_arg(kind, low: float, low_ok: bool, high: float | None = None):
@@ -45,100 +50,104 @@ def number_arg(kind, low: float, low_ok: bool, high: float | None = None):
 
 
 POSITIVE_INT, POSITIVE = number_arg(int, 1, True), number_arg(float, 0, False)
+FRACTION = number_arg(float, 0, True, 1.0)
+# flag -> (section of the run file, field, parser)
+OVERRIDES: dict[str, tuple[str, str, Any]] = {
+    "--n-layer": ("model", "n_layer", POSITIVE_INT),
+    "--n-head": ("model", "n_head", POSITIVE_INT),
+    "--d-model": ("model", "d_model", POSITIVE_INT),
+    "--context": ("model", "context", POSITIVE_INT),
+    "--dropout": ("model", "dropout", FRACTION),
+    "--batch-size": ("train", "batch_size", POSITIVE_INT),
+    "--grad-accum": ("train", "grad_accum", POSITIVE_INT),
+    "--lr": ("train", "lr", POSITIVE),
+    "--min-lr-ratio": ("train", "min_lr_ratio", number_arg(float, 0, True, 1.000001)),
+    "--warmup-steps": ("train", "warmup_steps", number_arg(int, 0, True)),
+    "--max-steps": ("train", "max_steps", POSITIVE_INT),
+    "--max-seconds": ("train", "max_seconds", POSITIVE),
+    "--eval-every": ("train", "eval_every", POSITIVE_INT),
+    "--eval-tokens": ("train", "eval_tokens", POSITIVE_INT),
+    "--log-every": ("train", "log_every", POSITIVE_INT),
+    "--seed": ("train", "seed", int),
+    "--device": ("train", "device", str),
+    "--val-fraction": ("data", "val_fraction", number_arg(float, 0, False, 1.0)),
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a GPT on text files (JSON lines out)")
-    p.add_argument("--tokenizer", type=Path, required=True, metavar="DIR")
-    p.add_argument("--input", type=Path, nargs="+", required=True, metavar="F")
-    p.add_argument("--out", type=Path, required=True, metavar="RUN")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
-    for flag in ("--n-layer", "--n-head", "--d-model", "--context", "--batch-size"):
-        p.add_argument(flag, type=POSITIVE_INT, metavar="N")
-    p.add_argument("--lr", type=POSITIVE, metavar="LR")
-    p.add_argument("--dropout", type=number_arg(float, 0, True, 1.0), metavar="P")
-    p.add_argument("--max-steps", type=POSITIVE_INT, metavar="N")
-    p.add_argument("--max-seconds", type=POSITIVE, metavar="S")
-    p.add_argument("--eval-every", type=POSITIVE_INT, metavar="N")
-    p.add_argument("--device", choices=DEVICES, default="auto")
-    p.add_argument("--seed", type=int, metavar="N")
-    p.add_argument(
-        "--val-fraction", type=number_arg(float, 0, False, 1.0), default=0.1, metavar="X"
-    )
+    p.add_argument("--config", type=Path, metavar="RUN.json", help="the run file")
+    p.add_argument("--tokenizer", type=Path, metavar="DIR")
+    p.add_argument("--input", type=Path, nargs="+", metavar="F")
+    p.add_argument("--out", type=Path, metavar="RUN")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help="encoded corpus (RUN/data)")
+    p.add_argument("--preset", choices=sorted(PRESETS))
+    for flag, (_, _, kind) in OVERRIDES.items():
+        extra = {"choices": DEVICES} if flag == "--device" else {"metavar": "X"}
+        p.add_argument(flag, type=kind, **extra)
     p.add_argument("--resume", action="store_true", help="continue RUN from its checkpoint")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="encode the corpus and write RUN/run.json, then exit")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
 
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """The run file (if any) with every given flag laid over it."""
+    raw = read_json(args.config) if args.config else {}
+    overrides: dict[str, Any] = {"model": {}, "train": {}, "data": {}}
+    for flag, (section, name, _) in OVERRIDES.items():
+        overrides[section][name] = getattr(args, flag[2:].replace("-", "_"))
+    cwd = Path.cwd()  # flags are relative to where the command runs, the file to the file
+    for name, value in (("out", args.out), ("tokenizer", args.tokenizer)):
+        overrides[name] = str(cwd / value) if value else None
+    if args.input:
+        overrides["data"]["inputs"] = [str(cwd / p) for p in args.input]
+    if args.data_dir:
+        overrides["data"]["dir"] = str(cwd / args.data_dir)
+    overrides["preset"] = args.preset
+    overrides["resume"] = True if args.resume else None
+    return resolve(merge(raw, overrides), args.config.parent if args.config else cwd)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    tokenizer = Tokenizer.load(args.tokenizer)
-    ckpt_dir = args.out / CHECKPOINT_SUBDIR
-    if args.resume:
-        model_config, train_config = _resumed_configs(args)
-    else:
-        if (ckpt_dir / "config.json").exists():
-            raise LmcoreError(
-                f"{args.out} already holds a run: pass --resume or pick another --out"
-            )
-        model_config, train_config = configs_from_preset(
-            args.preset, tokenizer.vocab_size,
-            {"n_layer": args.n_layer, "n_head": args.n_head, "d_model": args.d_model,
-             "context": args.context, "dropout": args.dropout},
-            batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps,
-            max_seconds=args.max_seconds, eval_every=args.eval_every, device=args.device,
-            seed=args.seed,
-        )  # fmt: skip
-    ctx = distributed.init_distributed(
-        resolve_device(train_config.device, distributed.context_from_env().local_rank).type
-    )
-    try:
+    spec = spec_from_args(args)
+    ctx = distributed.context_from_env()
+    if not spec.resume and (spec.checkpoint_dir / "config.json").exists():
+        raise LmcoreError(f"{spec.out} already holds a run: pass --resume or pick another --out")
+    if ctx.enabled:  # every rank opens the corpus prepared before the launch
+        corpus, tokenizer = open_prepared(spec)
         if ctx.is_main:
-            corpus = _prepare_corpus(args, tokenizer)
-        distributed.barrier(ctx)  # the other ranks wait for rank 0's encoding
-        if not ctx.is_main:
-            corpus = load_encoded(args.out / "data")
-        with _cancel_on_signal() as cancelled:
-            train(model_config, train_config, corpus, tokenizer, ckpt_dir, resume=args.resume,
-                  on_event=emit, should_cancel=cancelled)  # fmt: skip
+            spec.save()
+    else:
+        corpus, tokenizer = prepare(spec, on_event=emit)
+    if args.prepare_only:
+        emit({"event": "prepared", "run_file": str(spec.out / "run.json"),
+              "train_tokens": corpus.train_tokens, "val_tokens": corpus.val_tokens})  # fmt: skip
+        return 0
+    from lmcore.train import train
+
+    try:
+        with _stop_on_signal() as stopped:
+            result = train(spec.model, spec.train, corpus, tokenizer, spec.checkpoint_dir,
+                           resume=spec.resume, on_event=emit, should_cancel=stopped)  # fmt: skip
     finally:
         distributed.shutdown(ctx)
-    return 0
-
-
-def _resumed_configs(args: argparse.Namespace) -> tuple[GPTConfig, TrainConfig]:
-    config = read_config(find_checkpoint(args.out / CHECKPOINT_SUBDIR))
-    train_config = TrainConfig.from_dict(config["train"])
-    if args.max_steps is not None or args.max_seconds is not None:
-        train_config.max_steps, train_config.max_seconds = args.max_steps, args.max_seconds
-    if args.eval_every is not None:
-        train_config.eval_every = args.eval_every
-    train_config.device = args.device
-    train_config.validate()
-    return GPTConfig(**config["model"]), train_config
-
-
-def _prepare_corpus(args: argparse.Namespace, tokenizer: Tokenizer) -> EncodedCorpus:
-    """Encode the inputs, or on resume reuse RUN/data when it was made with this tokenizer."""
-    data_dir = args.out / "data"
-    if args.resume and (data_dir / "meta.json").is_file():
-        corpus = load_encoded(data_dir)
-        if corpus.tokenizer_sha256 == tokenizer_digest(tokenizer):
-            return corpus
-    return encode_corpus(tokenizer, args.input, data_dir, val_fraction=args.val_fraction)
+    return EXIT_STOPPED if result.reason == "cancelled" else 0
 
 
 @contextlib.contextmanager
-def _cancel_on_signal() -> Iterator[callable]:
-    """Yield a should_cancel() that turns true on SIGTERM / SIGINT; a second signal aborts."""
-    flag = {"set": False}
+def _stop_on_signal() -> Iterator[Callable[[], bool]]:
+    """Yield a should_cancel() that turns true on SIGTERM / SIGINT; a second SIGINT aborts."""
+    seen: set[int] = set()
 
     def handler(signum, frame):
-        if flag["set"]:
+        if signum == signal.SIGINT and signum in seen:
             raise KeyboardInterrupt
-        flag["set"] = True
+        seen.add(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield lambda: flag["set"]
+        yield lambda: bool(seen)
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
