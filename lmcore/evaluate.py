@@ -83,7 +83,7 @@ def evaluate(
 
     Runs on the model's device, under bf16 autocast on CUDA; the model's train/eval mode is
     restored afterwards. `shard=(rank, world)` scores every world-th window from the rank-th:
-    the shards' results add up (`+`, or summed `nats`/`tokens`/`bytes`) to the whole.
+    the shards' nats (loss x tokens), tokens and bytes add up to the whole.
     """
     windows = window_starts(max(len(tokens) - 1, 0), context or model.config.context, max_tokens)
     windows = windows[shard[0] :: shard[1]]

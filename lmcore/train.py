@@ -181,8 +181,9 @@ class _Run:
         ctx = self.ctx
         mine = evaluate(self.model, self.val_data, self.byte_lengths, batch_size=self.cfg.batch_size,
                         max_tokens=max_tokens, shard=(ctx.rank, ctx.world_size))  # fmt: skip
+        nats = mine.loss * mine.tokens if mine.tokens else 0.0  # a shard may hold no window
         nats, tokens, nbytes = distributed.sum_floats(
-            ctx, [mine.nats, mine.tokens, mine.bytes], self.device
+            ctx, [nats, mine.tokens, mine.bytes], self.device
         )
         return EvalResult.from_totals(nats, int(tokens), int(nbytes))
 
