@@ -1,0 +1,211 @@
+"""Export a checkpoint as a directory that `transformers` loads with no remote code.
+
+    python -m lmcore export --checkpoint RUN --out DIR
+
+writes config.json, model.safetensors, tokenizer.json, tokenizer_config.json and
+generation_config.json, ready for `AutoModelForCausalLM.from_pretrained(DIR)` and
+`AutoTokenizer.from_pretrained(DIR)`. lmcore's own block is `transformers`' built-in NanoChat
+(`model_type: "nanochat"`); a model imported from the Llama family goes back out as Llama.
+The match is exact, option by option (docs/architecture.md, "Model architecture options"):
+lmcore's default norm epsilon (None: fp32's machine epsilon) is written as that number, the
+rotation conventions agree (nanochat turns channel pairs by -angle, as lmcore does), a tied
+output layer is `tie_word_embeddings`, the soft cap is `final_logit_softcapping`.
+
+Weights are renamed and keys/values split by copying byte ranges (lmcore/safetensors_stream.py),
+so `export_files` streams: the web app zips a multi-GB model with flat memory and no torch.
+
+Example: `export_hf("runs/shakespeare", "out/shakespeare-hf")`
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmcore.config import GPTConfig
+from lmcore.errors import LmcoreError
+from lmcore.safetensors_stream import OutTensor, TensorInfo, iter_file, read_header
+from lmcore.tokenizer import Tokenizer
+
+FP32_EPS = 2.0**-23  # torch.finfo(torch.float32).eps: what F.rms_norm uses when eps is None
+TORCH_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+EOT = "<|endoftext|>"
+CHAT_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+# lmcore's chat layout: <|endoftext|> then <|role|> text <|end|> per message.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + "
+    "'<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
+)
+
+
+def family(cfg: GPTConfig) -> str:
+    """ "nanochat" or "llama": the `transformers` architecture that computes what `cfg` does."""
+    nanochat = (cfg.mlp == "relu2" and cfg.qk_norm and cfg.embed_norm
+                and not cfg.norm_gain and cfg.rope_sign == -1)  # fmt: skip
+    llama = (cfg.mlp == "swiglu" and not cfg.qk_norm and not cfg.embed_norm
+             and cfg.norm_gain and cfg.rope_sign == 1 and cfg.logit_softcap is None)  # fmt: skip
+    if nanochat or llama:
+        return "nanochat" if nanochat else "llama"
+    raise LmcoreError("this combination of architecture options has no transformers equivalent")
+
+
+def name_map(cfg: GPTConfig) -> dict[str, list[str]]:
+    """lmcore tensor name -> its `transformers` tensor(s); c_kv is [k_proj, v_proj] stacked."""
+    llama = family(cfg) == "llama"
+    names = {"wte.weight": ["model.embed_tokens.weight"]}
+    for i in range(cfg.n_layer):
+        hf, lm = f"model.layers.{i}.", f"blocks.{i}."
+        names[lm + "attn.c_q.weight"] = [hf + "self_attn.q_proj.weight"]
+        names[lm + "attn.c_kv.weight"] = [hf + "self_attn.k_proj.weight",
+                                          hf + "self_attn.v_proj.weight"]  # fmt: skip
+        names[lm + "attn.c_proj.weight"] = [hf + "self_attn.o_proj.weight"]
+        names[lm + "mlp.c_fc.weight"] = [hf + ("mlp.up_proj.weight" if llama else "mlp.fc1.weight")]
+        if llama:
+            names[lm + "mlp.c_gate.weight"] = [hf + "mlp.gate_proj.weight"]
+            names[lm + "ln_1.weight"] = [hf + "input_layernorm.weight"]
+            names[lm + "ln_2.weight"] = [hf + "post_attention_layernorm.weight"]
+        names[lm + "mlp.c_proj.weight"] = [
+            hf + ("mlp.down_proj.weight" if llama else "mlp.fc2.weight")
+        ]
+    if llama:
+        names["ln_f.weight"] = ["model.norm.weight"]
+    if not cfg.tie_weights:
+        names["lm_head.weight"] = ["lm_head.weight"]
+    return names
+
+
+def read_lmcore_config(directory: Path) -> dict[str, Any]:
+    """config.json of an lmcore checkpoint (or run) directory, without importing torch."""
+    for candidate in (directory, directory / "checkpoint"):
+        if (candidate / "config.json").is_file():
+            config = json.loads((candidate / "config.json").read_text(encoding="utf-8"))
+            if config.get("format") != "lmcore-checkpoint":
+                raise LmcoreError(f"{candidate}: not an lmcore checkpoint")
+            return {**config, "directory": candidate}
+    raise LmcoreError(f"{directory}: no checkpoint here (expected config.json or checkpoint/)")
+
+
+@dataclass
+class ExportFile:
+    name: str
+    chunks: Callable[[], Iterator[bytes]]  # called once per write; yields the file's bytes
+
+
+def export_files(checkpoint: str | Path) -> list[ExportFile]:
+    """The files of the `transformers` directory for a checkpoint, as byte streams."""
+    config = read_lmcore_config(Path(checkpoint))
+    directory, cfg = config["directory"], GPTConfig(**config["model"])
+    tensors = read_header(directory / "model.safetensors")
+    tokenizer = Tokenizer.load(directory / "tokenizer.json")
+    out = _out_tensors(cfg, tensors)
+    dtype = TORCH_DTYPES.get(tensors["wte.weight"].dtype, "float32")
+    hf = config.get("hf") or {}  # what an imported model came with, given back as it was
+    ids = _token_ids(tokenizer, hf)
+    model_config = {**_model_config(cfg), **ids, "dtype": dtype}
+    generation = {"_from_model_config": False, **ids}
+    texts = {
+        "config.json": model_config,
+        "generation_config.json": generation,
+        "tokenizer_config.json": hf.get("tokenizer_config") or _tokenizer_config(tokenizer, cfg),
+    }
+    files = [ExportFile(name, _once(json.dumps(v, indent=2, ensure_ascii=False).encode()))
+             for name, v in texts.items()]  # fmt: skip
+    files.append(ExportFile("tokenizer.json", _once(tokenizer.to_str().encode())))
+    files.append(ExportFile("model.safetensors", lambda: iter_file(out, {"format": "pt"})))
+    return files
+
+
+def export_hf(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
+    """Write the `transformers` directory to `out` (atomically: a temp dir renamed in)."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise LmcoreError(f"{out}: exists and is not empty")
+    files = export_files(checkpoint)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        total = 0
+        for file in files:
+            with (tmp / file.name).open("wb") as f:
+                for chunk in file.chunks():
+                    f.write(chunk)
+                    total += len(chunk)
+        tmp.chmod(0o755)
+        if out.exists():
+            out.rmdir()
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"out": str(out), "files": [f.name for f in files], "bytes": total}
+
+
+def _out_tensors(cfg: GPTConfig, tensors: dict[str, TensorInfo]) -> list[OutTensor]:
+    out = []
+    for lm_name, hf_names in name_map(cfg).items():
+        info = tensors.get(lm_name)
+        if info is None:
+            raise LmcoreError(f"model.safetensors lacks {lm_name}")
+        if len(hf_names) == 1:
+            out.append(OutTensor(hf_names[0], info.dtype, info.shape, [info.data]))
+            continue
+        rows = info.shape[0] // 2  # c_kv: keys then values, n_kv_head x head_dim rows each
+        for n, hf_name in enumerate(hf_names):
+            part = info.rows(n * rows, (n + 1) * rows)
+            out.append(OutTensor(hf_name, info.dtype, (rows, *info.shape[1:]), [part]))
+    return out
+
+
+def _model_config(cfg: GPTConfig) -> dict[str, Any]:
+    common = {
+        "vocab_size": cfg.vocab_size, "hidden_size": cfg.d_model,
+        "intermediate_size": cfg.d_hidden, "num_hidden_layers": cfg.n_layer,
+        "num_attention_heads": cfg.n_head, "num_key_value_heads": cfg.n_kv_head,
+        "max_position_embeddings": cfg.context,
+        "rms_norm_eps": FP32_EPS if cfg.norm_eps is None else cfg.norm_eps,
+        "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_base},
+        "tie_word_embeddings": cfg.tie_weights, "attention_bias": False,
+        "attention_dropout": 0.0,
+    }  # fmt: skip
+    if family(cfg) == "llama":
+        return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", **common,
+                "hidden_act": "silu", "mlp_bias": False, "head_dim": cfg.head_dim}  # fmt: skip
+    return {"architectures": ["NanoChatForCausalLM"], "model_type": "nanochat", **common,
+            "hidden_act": "relu2", "final_logit_softcapping": cfg.logit_softcap}  # fmt: skip
+
+
+def _token_ids(tokenizer: Tokenizer, hf: dict[str, Any]) -> dict[str, Any]:
+    if "token_ids" in hf:
+        return hf["token_ids"]
+    specials = tokenizer.special_tokens
+    eot = specials.get(EOT)
+    eos = specials["<|end|>"] if is_chat(tokenizer) else eot
+    return {"bos_token_id": eot, "eos_token_id": eos, "pad_token_id": eot}
+
+
+def is_chat(tokenizer: Tokenizer) -> bool:
+    """Whether the tokenizer has lmcore's chat tokens, so the export carries a chat template."""
+    return all(t in tokenizer.special_tokens for t in (EOT, *CHAT_TOKENS))
+
+
+def _tokenizer_config(tokenizer: Tokenizer, cfg: GPTConfig) -> dict[str, Any]:
+    eot = EOT if EOT in tokenizer.special_tokens else None
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": cfg.context,
+        "bos_token": eot, "eos_token": "<|end|>" if is_chat(tokenizer) else eot,
+        "pad_token": eot, "add_bos_token": False, "add_eos_token": False,
+        "clean_up_tokenization_spaces": False,
+    }  # fmt: skip
+    if is_chat(tokenizer):
+        config["chat_template"] = CHAT_TEMPLATE
+    return config
+
+
+def _once(data: bytes) -> Callable[[], Iterator[bytes]]:
+    return lambda: iter([data])
