@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "webapp.training",
     "webapp.registry",
     "webapp.playground",
+    "webapp.api",
 ]
 
 MIDDLEWARE = [

@@ -9,5 +9,7 @@ urlpatterns = [
     path("training/", include("webapp.training.urls")),
     path("playground/", include("webapp.playground.urls")),
     path("models/", include("webapp.registry.urls")),
+    path("api/", include("webapp.api.urls")),
+    path("v1/", include("webapp.api.urls_v1")),
     path("", include("webapp.system.urls")),
 ]

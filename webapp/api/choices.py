@@ -1,0 +1,143 @@
+"""The choices of one API request as a sequence of tasks, and their stream entries turned into
+deltas `(index, text, logprobs part, finish_reason)`, which views.py sends as one answer or as
+streamed chunks.
+
+Completions: for each prompt, a score task first when echo needs the prompt's logprobs (or
+`max_tokens` is 0: scoring the prompt is then the whole answer), then `n` generations; choice
+`i * n + j` is prompt i's j-th. Chat: `n` generations of the conversation, rendered by the
+worker with the model's chat template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from webapp.api import runs
+from webapp.api.schema import ChatRequest, CompletionRequest
+from webapp.api.shapes import FINISH, LegacyLogprobs, Usage, chat_logprob
+from webapp.playground.inference import Inference
+
+Delta = tuple[int, str, Any, str | None]  # index, text, logprobs part or None, finish reason
+Step = tuple[Callable[[], runs.TaskRun], int, int | None]  # task, prompt, choice (None: score)
+
+
+class Plan:
+    """Tasks to run in order; subclasses turn their entries into deltas."""
+
+    def __init__(self, inference: Inference, version_id: int) -> None:
+        self.inference, self.version_id = inference, version_id
+        self.steps: list[Step] = []
+        self.usage = Usage()
+        self._counted: set[int] = set()
+        self._first: runs.TaskRun | None = None
+
+    async def start(self) -> None:
+        """Charge the per-minute cap for every task, start the first (errors: ApiError)."""
+        await runs.charge(self.inference, len(self.steps))
+        self._first = self.steps[0][0]()
+        await self._first.start()
+
+    async def deltas(self) -> AsyncIterator[Delta]:
+        for n, (make, prompt, index) in enumerate(self.steps):
+            run = self._first if n == 0 else make()
+            if n:
+                await run.start()
+            async for kind, data in run.entries():
+                for delta in self.on_entry(prompt, index, kind, data):
+                    yield delta
+
+    def on_entry(self, prompt: int, index: int | None, kind: str, data: dict) -> list[Delta]:
+        raise NotImplementedError
+
+    def count_prompt(self, prompt: int, tokens: int) -> None:
+        """Usage counts each prompt's tokens once, however many choices it has."""
+        if prompt not in self._counted:
+            self._counted.add(prompt)
+            self.usage.prompt_tokens += tokens
+
+
+class CompletionPlan(Plan):
+    def __init__(self, inference: Inference, version_id: int, req: CompletionRequest) -> None:
+        super().__init__(inference, version_id)
+        self.req = req
+        self.scores: dict[int, list[dict[str, Any]]] = {}
+        self.logprobs: dict[int, LegacyLogprobs] = {}
+        self.started: set[int] = set()
+        score = req.echo and (req.logprobs or req.max_tokens == 0)
+        for i, prompt in enumerate(req.prompts):
+            if score:
+                self.steps.append(
+                    (lambda p=prompt: runs.scoring(inference, version_id, p), i, None)
+                )
+            for j in range(req.n if req.max_tokens else 0):
+                make = lambda p=prompt, j=j: runs.generation(  # noqa: E731
+                    inference, version_id, p, req.params(j)
+                )
+                self.steps.append((make, i, i * req.n + j))
+
+    def on_entry(self, prompt: int, index: int | None, kind: str, data: dict) -> list[Delta]:
+        if kind == "score":
+            self.scores[prompt] = data["tokens"]
+            self.count_prompt(prompt, len(data["tokens"]))
+            if self.req.max_tokens:
+                return []
+            # max_tokens 0: the echoed prompt is each choice's whole answer.
+            return [
+                self._echo(prompt, prompt * self.req.n + j, "length") for j in range(self.req.n)
+            ]
+        if index is None or kind not in ("tokens", "done"):
+            return []  # e.g. a "queued" entry: nothing to show yet
+        out = [] if index in self.started else [self._echo(prompt, index, None)]
+        self.started.add(index)
+        if kind == "tokens":
+            legacy = self.logprobs.get(index)
+            for token in data["tokens"]:
+                if legacy is not None:
+                    legacy.add_generated(token, self.req.top_logprobs > 0)
+            text = "".join(t["text"] for t in data["tokens"])
+            out.append((index, text, legacy.take() if legacy else None, None))
+        else:
+            self.count_prompt(prompt, data["stats"].get("prompt_tokens", 0))
+            self.usage.completion_tokens += data["stats"].get("tokens", 0)
+            legacy = self.logprobs.get(index)
+            out.append((index, data["text"], legacy.take() if legacy else None,
+                        FINISH.get(data["reason"], "stop")))  # fmt: skip
+        return [d for d in out if d[1] or d[2] and d[2]["tokens"] or d[3]]
+
+    def _echo(self, prompt: int, index: int, finish: str | None) -> Delta:
+        """A choice's opening: the prompt when echoed, and its logprobs when asked."""
+        text = self.req.prompts[prompt]
+        legacy = LegacyLogprobs(offset=0 if self.req.echo else len(text))
+        if self.req.logprobs:
+            self.logprobs[index] = legacy
+        if not self.req.echo:
+            return (index, "", None, finish)
+        for token in self.scores.get(prompt, []):
+            legacy.add_scored(token)
+        return (index, text, legacy.take() if self.req.logprobs else None, finish)
+
+
+class ChatPlan(Plan):
+    def __init__(self, inference: Inference, version_id: int, req: ChatRequest) -> None:
+        super().__init__(inference, version_id)
+        self.req = req
+        for j in range(req.n):
+            make = lambda j=j: runs.generation(  # noqa: E731
+                inference, version_id, "", req.params(j), chat=req.messages
+            )
+            self.steps.append((make, 0, j))
+
+    def on_entry(self, prompt: int, index: int | None, kind: str, data: dict) -> list[Delta]:
+        logprobs = self.req.logprobs
+        if kind == "tokens":
+            text = "".join(t["text"] for t in data["tokens"])
+            content = [chat_logprob(t) for t in data["tokens"]] if logprobs else None
+            return [(index, text, content, None)]
+        if kind == "done":
+            self.count_prompt(0, data["stats"].get("prompt_tokens", 0))
+            self.usage.completion_tokens += data["stats"].get("tokens", 0)
+            return [
+                (index, data["text"], [] if logprobs else None, FINISH.get(data["reason"], "stop"))
+            ]
+        return []
