@@ -1,0 +1,71 @@
+"""/v1/chat/completions: rendered by the worker with the model's chat template."""
+
+import pytest
+from openai import BadRequestError
+
+from tests.webapp.api.conftest import make_version
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CHAT = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "the mouse?"}]
+
+
+def test_it_answers_a_chat(alice_api, version):
+    answer = alice_api.chat.completions.create(model="tiny", messages=CHAT, max_tokens=12, seed=4)
+    assert answer.object == "chat.completion" and answer.model == "tiny:v1"
+    (choice,) = answer.choices
+    assert choice.message.role == "assistant" and isinstance(choice.message.content, str)
+    assert choice.finish_reason in ("stop", "length") and choice.logprobs is None
+    assert answer.usage.prompt_tokens > 4 and 0 < answer.usage.completion_tokens <= 12
+
+
+def test_it_streams_a_chat_with_logprobs_and_usage(alice_api, version):
+    settings = {"model": "tiny", "messages": CHAT, "max_completion_tokens": 20, "seed": 9,
+                "logprobs": True, "top_logprobs": 4}  # fmt: skip
+    whole = alice_api.chat.completions.create(**settings)
+    chunks = list(alice_api.chat.completions.create(**settings, stream=True,
+                                                    stream_options={"include_usage": True}))  # fmt: skip
+    *pieces, last = chunks
+    assert last.choices == [] and last.usage.total_tokens == whole.usage.total_tokens
+    assert pieces[0].choices[0].delta.role == "assistant"
+    assert all(c.object == "chat.completion.chunk" and c.usage is None for c in pieces)
+    text = "".join(c.choices[0].delta.content or "" for c in pieces)
+    assert text == whole.choices[0].message.content
+    assert pieces[-1].choices[0].finish_reason == whole.choices[0].finish_reason
+    content = whole.choices[0].logprobs.content
+    assert len(content) == whole.usage.completion_tokens
+    for entry in content:
+        assert entry.logprob <= 0 and len(entry.top_logprobs) == 4 and entry.bytes
+        assert entry.top_logprobs[0].logprob >= entry.top_logprobs[-1].logprob
+    streamed = [
+        e.token for c in pieces if c.choices[0].logprobs for e in c.choices[0].logprobs.content
+    ]
+    assert streamed == [e.token for e in content]
+
+
+def test_a_model_without_a_chat_template_gets_a_clear_400(alice_api, alice, tiny_checkpoint):
+    from lmcore.tokenizer import Tokenizer
+
+    base = make_version(alice, tiny_checkpoint, name="base")
+    tokenizer = Tokenizer.load(base.directory)
+    assert "<|user|>" in tokenizer.special_tokens
+    # The same model with a tokenizer that holds no chat tokens: what a base model trained
+    # with only <|endoftext|> has.
+    path = base.directory / "tokenizer.json"
+    text = path.read_text().replace('"<|user|>"', '"<|usr|>"')
+    path.write_text(text)
+    with pytest.raises(BadRequestError) as caught:
+        alice_api.chat.completions.create(model="base", messages=CHAT)
+    error = caught.value.body
+    assert error["param"] == "model" and error["code"] == "no_chat_template"
+    assert "has no chat template" in error["message"] and "<|user|>" in error["message"]
+    assert "/v1/completions" in error["message"]
+
+
+def test_messages_must_follow_the_templates_order(alice_api, version):
+    with pytest.raises(BadRequestError) as caught:
+        alice_api.chat.completions.create(
+            model="tiny",
+            messages=[{"role": "user", "content": "a"}, {"role": "system", "content": "b"}],
+        )
+    assert caught.value.body["param"] == "messages"
+    assert "a system message may only come first" in caught.value.body["message"]
