@@ -19,10 +19,12 @@ Example: `export_hf("runs/shakespeare", "out/shakespeare-hf")`
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +146,45 @@ def export_hf(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"out": str(out), "files": [f.name for f in files], "bytes": total}
+
+
+class _Sink(io.RawIOBase):
+    """A write-only, unseekable stream whose bytes `iter_zip` hands out as they come."""
+
+    def __init__(self) -> None:
+        self.pending: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        self.pending.append(bytes(data))
+        return len(data)
+
+    def drain(self) -> bytes:
+        data, self.pending = b"".join(self.pending), []
+        return data
+
+
+def iter_zip(checkpoint: str | Path, folder: str) -> Iterator[bytes]:
+    """The export as a zip (stored, not deflated: weights barely compress), produced as it
+    is read, with every file under `folder/`: memory stays flat for any model size.
+    Checks run now, so that errors come before the first byte is sent."""
+    return _zip_stream(export_files(checkpoint), folder)
+
+
+def _zip_stream(files: list[ExportFile], folder: str) -> Iterator[bytes]:
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for file in files:
+            info = zipfile.ZipInfo(f"{folder}/{file.name}", date_time=(2020, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as member:
+                for chunk in file.chunks():
+                    member.write(chunk)
+                    if sink.pending:
+                        yield sink.drain()
+            yield sink.drain()
+    yield sink.drain()
 
 
 def _out_tensors(cfg: GPTConfig, tensors: dict[str, TensorInfo]) -> list[OutTensor]:

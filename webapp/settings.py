@@ -228,7 +228,11 @@ CORPUS_USER_QUOTA_BYTES = _env_int("BOTTEGA_USER_QUOTA_BYTES", 5 << 30)  # all o
 CORPUS_CHUNK_BYTES = _env_int("BOTTEGA_UPLOAD_CHUNK_BYTES", 8 << 20)
 # An upload with no chunk for this long is deleted by the sweep (its row stays, `rejected`).
 CORPUS_ABANDON_HOURS = _env_int("BOTTEGA_UPLOAD_ABANDON_HOURS", 24)
+# Imported models (docs/architecture.md, "Hugging Face interop"): the largest zip a staff user
+# may upload, and the most it may unpack to.
+MODEL_UPLOAD_MAX_BYTES = _env_int("BOTTEGA_MODEL_MAX_UPLOAD_BYTES", 20 << 30)
 for _name, _value in [
+    ("BOTTEGA_MODEL_MAX_UPLOAD_BYTES", MODEL_UPLOAD_MAX_BYTES),
     ("BOTTEGA_MAX_UPLOAD_BYTES", CORPUS_MAX_UPLOAD_BYTES),
     ("BOTTEGA_USER_QUOTA_BYTES", CORPUS_USER_QUOTA_BYTES),
     ("BOTTEGA_UPLOAD_CHUNK_BYTES", CORPUS_CHUNK_BYTES),

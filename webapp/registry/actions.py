@@ -1,13 +1,21 @@
-"""Registering a finished run's checkpoint as a new ModelVersion."""
+"""Registering a finished run's checkpoint, or an imported `transformers` model, as a new
+ModelVersion."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from lmcore.errors import LmcoreError
 from webapp.registry.models import ModelVersion
 
 KEPT_FILES = ("model.safetensors", "config.json", "tokenizer.json")
@@ -39,3 +47,47 @@ def _copy_files(run: Any, version: ModelVersion) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for name in KEPT_FILES:
         shutil.copy2(run.checkpoint_dir / name, target / name)
+
+
+def do_import_version(owner: Any, name: str, source: Path) -> ModelVersion:
+    """Import the `transformers` directory `source` as a new version of `name`
+    (lmcore/hf_import.py; docs/architecture.md, "Hugging Face interop").
+
+    The conversion runs into a staging directory outside any transaction (it may take
+    minutes for a large model); the row is created and the directory renamed into place in
+    one short transaction. LmcoreError when refused: no row, no files.
+    """
+    from lmcore.hf_import import import_hf
+
+    try:
+        validate_slug(name)
+    except ValidationError:
+        raise LmcoreError(
+            f"name {name!r}: use letters, numbers, underscores or hyphens only"
+        ) from None
+    if len(name) > 100:
+        raise LmcoreError("name: at most 100 characters")
+    models = Path(settings.MEDIA_ROOT) / "models" / f"user-{owner.pk}"
+    models.mkdir(parents=True, exist_ok=True)
+    staging = models / f".import-{uuid.uuid4().hex}"
+    try:
+        summary = import_hf(source, staging)
+        imported = {"architecture": summary["architecture"], "source": Path(source).name}
+        for _ in range(5):  # numbering races with a run of the same name: retry
+            try:
+                with transaction.atomic():
+                    last = ModelVersion.objects.filter(owner=owner, name=name).aggregate(
+                        n=Max("version")
+                    )["n"]
+                    version = ModelVersion.objects.create(
+                        owner=owner, name=name, version=(last or 0) + 1,
+                        params=summary["params"], step=0, metrics={"imported": imported},
+                    )  # fmt: skip
+                    version.directory.parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(staging, version.directory)
+                return version
+            except IntegrityError:
+                continue
+        raise LmcoreError(f"could not number a new version of {name}")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:pk>/promote", views.promote, name="promote"),
     path("<int:pk>/archive", views.archive, name="archive"),
     path("<int:pk>/download", views.download, name="download"),
+    path("<int:pk>/download-hf", views.download_hf, name="download_hf"),
 ]

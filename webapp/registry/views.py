@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from lmcore.errors import LmcoreError
+from lmcore.hf_export import iter_zip
 from webapp.registry.access import access_model_version
 from webapp.registry.actions import KEPT_FILES
 from webapp.registry.models import ModelVersion, VersionStatus
@@ -72,3 +76,27 @@ def download(request: HttpRequest, pk: int) -> FileResponse:
     return FileResponse(
         buffer, as_attachment=True, filename=filename, content_type="application/zip"
     )
+
+
+@require_GET
+def download_hf(request: HttpRequest, pk: int) -> HttpResponse:
+    """The version as a `transformers` directory in a zip (lmcore/hf_export.py), streamed as
+    it is made: the web process holds about a MiB of it at a time, whatever the model's size."""
+    version = access_model_version(request.user, pk)
+    folder = f"{version.name}-v{version.version}-hf"
+    try:
+        chunks = iter_zip(version.directory, folder)
+    except LmcoreError as exc:
+        messages.error(request, f"{version} cannot be exported for transformers: {exc}")
+        return redirect(version)
+    response = StreamingHttpResponse(_in_thread(chunks), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{folder}.zip"'
+    return response
+
+
+async def _in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Each chunk read in a worker thread. An async iterator, because Django would read a
+    synchronous one whole into a list before sending it under ASGI."""
+    next_chunk = sync_to_async(next, thread_sensitive=False)
+    while (chunk := await next_chunk(chunks, None)) is not None:
+        yield chunk
