@@ -49,6 +49,7 @@ from lmcore.tokenizer import Tokenizer
 
 MAX_TEXT_CHARS = 20_000  # refused before tokenizing; the context bounds the tokens anyway
 LENS_TOP = 5
+SOFTMAX_TOP = 20  # the focus names this many highest-logit tokens (the page's softmax table)
 MAP_POINTS = 4096  # background points of the embedding map (a spread sample of a bigger vocab)
 ROLE_THRESHOLD = 0.4  # mean attention a head must give a pattern to be labelled with it
 ROLES = ("previous", "first", "duplicate", "induction")
@@ -194,6 +195,7 @@ class Focus(TypedDict):
     attention: list[list[list[float]]]  # [layer][head][key 0..position]
     logits: list[float]  # the final logits at position, every vocabulary id
     embedding: list[float]  # the token's embedding as block 1 receives it (normed)
+    vocab: dict[str, str]  # id -> text of the SOFTMAX_TOP highest logits
 
 
 class AnatomyResult(TypedDict):
@@ -235,7 +237,7 @@ def anatomy(
         "vocab": {str(i): _text(bytes_table[i]) for i in sorted(mentioned)},
         "loss": {"mean": _r(math.fsum(scored) / len(scored)) if scored else None,
                  "scored": len(scored)},
-        "focus": focus(rec, len(seq) - 1 if position is None else position),
+        "focus": focus(rec, len(seq) - 1 if position is None else position, bytes_table),
     }  # fmt: skip
 
 
@@ -261,26 +263,40 @@ def anatomy_of_text(
 
 
 def focus_of_text(
-    model: GPT, tokenizer: Tokenizer, text: str, position: int, *, bos_id: int | None = None
-) -> Focus:
-    """Only the focus at `position` (the page fetches it when the selection changes)."""
+    model: GPT, tokenizer: Tokenizer, text: str, position: int, *, bos_id: int | None = None,
+    bytes_table: Sequence[bytes] | None = None,
+) -> Focus:  # fmt: skip
+    """Only the focus at `position` (the page fetches it when the selection changes). The
+    forward pass stops at `position`: being causal, nothing after it changes what it shows."""
     ids = prompt_ids(tokenizer, text)
-    return focus(record(model, [bos_id, *ids] if bos_id is not None else ids), position)
+    seq = [bos_id, *ids] if bos_id is not None else ids
+    _check_position(position, len(seq))
+    result = focus(record(model, seq[: position + 1]), position, bytes_table or
+                   tokenizer.bytes_table())  # fmt: skip
+    result["next_id"] = seq[position + 1] if position + 1 < len(seq) else None
+    return result
 
 
-def focus(rec: Recording, position: int) -> Focus:
+def focus(rec: Recording, position: int, bytes_table: Sequence[bytes]) -> Focus:
     """What the page shows for one selected position."""
     T = len(rec.ids)
-    if not 0 <= position < T:
-        raise LmcoreError(f"position {position} is outside the prompt's 0..{T - 1}")
+    _check_position(position, T)
     rows = [attention_weights(c, [position])[:, 0, : position + 1] for c in rec.attention]
+    logits = rec.logits[0, position]
+    top = logits.topk(min(SOFTMAX_TOP, logits.numel())).indices.tolist()
     return {
         "position": position,
         "next_id": rec.ids[position + 1] if position + 1 < T else None,
         "attention": _r(torch.stack(rows)),  # (L, H, position + 1)
         "logits": _r(rec.logits[0, position]),
         "embedding": _r(rec.residuals[0][0, position]),
+        "vocab": {str(i): _text(bytes_table[i]) for i in sorted(top)},
     }
+
+
+def _check_position(position: int, length: int) -> None:
+    if not 0 <= position < length:
+        raise LmcoreError(f"position {position} is outside the prompt's 0..{length - 1}")
 
 
 @torch.inference_mode()
