@@ -103,6 +103,9 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"  # auto | cpu | cuda
     compile: bool = False  # torch.compile the model (CUDA; needs a C++ toolchain on CPU)
+    # The token every document starts with (lmcore/documents.py); set by training from the
+    # encoded data. None: a model trained before document boundaries.
+    bos_token: str | None = None
 
     def validate(self) -> None:
         positive = ("batch_size", "grad_accum", "eval_every", "log_every")
@@ -149,6 +152,9 @@ class SamplingParams:
     seed: int | None = None  # None: the engine picks one and reports it
     stop: list[str] = field(default_factory=list)  # end when the text contains one of these
     top_logprobs: int = 0  # alternatives reported per token, up to MAX_TOP_LOGPROBS
+    # End at the model's end token (end of text; in chat, end of turn). Off: the token is
+    # shown as its marker text and generation goes on into the next document.
+    stop_at_end_of_text: bool = True
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
@@ -161,12 +167,13 @@ class SamplingParams:
         if unknown:
             raise LmcoreError(f"unknown sampling settings: {', '.join(unknown)}")
         for name, value in data.items():
-            kind = kinds[name]  # "int", "int | None", "float" or "list[str]"
+            kind = kinds[name]  # "int", "int | None", "float", "bool" or "list[str]"
             number = isinstance(value, int | float) and not isinstance(value, bool)
             ok = (
                 (value is None and "None" in kind)
                 or (kind.startswith("int") and number and isinstance(value, int))
                 or (kind == "float" and number)
+                or (kind == "bool" and isinstance(value, bool))
                 or (isinstance(value, list) and all(isinstance(v, str) for v in value)
                     and kind == "list[str]")
             )  # fmt: skip

@@ -4,10 +4,17 @@ An encoded corpus is a directory: `train.bin`, `val.bin` (raw little-endian uint
 vocabulary fits in 65,536 ids, else uint32) and `meta.json` (token and byte counts, written
 last so a crash never leaves a corpus that looks complete).
 
-The split follows nanoGPT (docs/architecture.md, "Measures"): the input files are concatenated
-in order (no separator) and validation is the last `val_fraction` of the bytes, cut on a
-character boundary; train and validation are encoded separately, and each stores the UTF-8 byte
-count its tokens decode to (the denominator of bits per byte).
+Documents and the split (lmcore/documents.py): every document is written as `<|endoftext|>`
+followed by its ids, so the model sees where texts begin and end. Each corpus file holds out
+its own tail, the last `val_fraction` of its bytes (a text file, cut on a character boundary)
+or of its documents (a JSONL text corpus): with several corpora, validation covers each of
+them, not mostly the last one. The held-out part of a file also starts with `<|endoftext|>`,
+so every one of its bytes is scored. `val.bin` is those parts one after another and
+`meta.json` records where each lies (`val_parts`: name, start, tokens, bytes), so bits per
+byte can be reported per corpus and overall. Bytes count text only: special tokens add none.
+
+Format 1 (before document boundaries: the files concatenated with no separator and one
+validation tail) still loads; its `bos_token` is None and it has one validation segment.
 
 Text is encoded in chunks of ~64K characters cut where BPE would cut anyway, so memory stays
 bounded and the ids equal whole-text encoding (see lmcore/corpus_text.py for the one
@@ -19,19 +26,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lmcore.corpus_text import Progress, char_boundary, corpus_bytes, iter_chunks, iter_text
+from lmcore.corpus_text import Progress, corpus_bytes, iter_chunks, iter_text
+from lmcore.documents import BOS_TOKEN, VAL_FRACTION, Part, iter_documents, split_files
 from lmcore.errors import LmcoreError
 from lmcore.tokenizer import Tokenizer
 
 CHUNK_CHARS = 1 << 16  # for encoding; training uses smaller chunks (tokenizer.py)
 ENCODE_BATCH_CHUNKS = 32  # chunks per encode_batch call: enough to keep every thread busy
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: no document boundaries, one validation tail (still loaded)
 SPLITS = ("train", "val")
 
 
@@ -49,6 +57,9 @@ class EncodedCorpus:
     train_bytes: int  # UTF-8 bytes the train tokens decode to
     val_bytes: int
     tokenizer_sha256: str = ""  # of tokenizer.json's text: tells a stale cache from a good one
+    bos_token: str | None = None  # starts every document; None: format 1, raw concatenation
+    # Per corpus file: where its validation tokens lie in val.bin, and their UTF-8 bytes.
+    val_parts: list[dict[str, Any]] = field(default_factory=list)
 
     def split(self, name: str) -> np.ndarray:
         """Token ids of "train" or "val" as a read-only memmap (a plain empty array if empty)."""
@@ -59,6 +70,13 @@ class EncodedCorpus:
             return np.empty(0, dtype=self.dtype)  # mmap cannot map an empty file
         return np.memmap(path, dtype=np.dtype(self.dtype).newbyteorder("<"), mode="r")
 
+    def val_segments(self) -> list[tuple[str, np.ndarray]]:
+        """(corpus file name, its validation tokens); one "all" segment for format 1."""
+        val = self.split("val")
+        if not self.val_parts:
+            return [("all", val)]
+        return [(p["name"], val[p["start"] : p["start"] + p["tokens"]]) for p in self.val_parts]
+
 
 def tokenizer_digest(tokenizer: Tokenizer) -> str:
     return hashlib.sha256(tokenizer.to_str().encode("utf-8")).hexdigest()
@@ -68,30 +86,33 @@ def encode_corpus(
     tokenizer: Tokenizer,
     inputs: Sequence[str | Path],
     out_dir: str | Path,
-    val_fraction: float = 0.1,
+    val_fraction: float = VAL_FRACTION,
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> EncodedCorpus:
     """Encode files to out_dir/{train,val}.bin + meta.json; see the module docstring."""
     paths, out_dir = [Path(p) for p in inputs], Path(out_dir)
-    if not 0.0 <= val_fraction < 1.0:
-        raise LmcoreError(f"val fraction must be in [0, 1), not {val_fraction}")
     total = corpus_bytes(paths)
     if total == 0:
         raise LmcoreError("empty corpus: the input files hold no text")
-    cut = char_boundary(paths, int(total * (1.0 - val_fraction)))
+    if BOS_TOKEN not in tokenizer.special_tokens:
+        raise LmcoreError(
+            f"the tokenizer has no {BOS_TOKEN} token, which starts every document: train a "
+            "tokenizer with the default special tokens"
+        )
+    train_parts, val_parts = split_files(paths, val_fraction)
     dtype = dtype_for(tokenizer.vocab_size)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "meta.json").unlink(missing_ok=True)  # the old corpus is gone from here on
     progress = Progress(on_event, total)
-    counts = {
-        name: _encode_range(tokenizer, paths, lo, hi, out_dir / f"{name}.bin", dtype, progress)
-        for name, lo, hi in (("train", 0, cut), ("val", cut, total))
-    }
+    writer = _Writer(tokenizer, dtype, progress)
+    train_tokens, train_bytes, _ = writer.write(train_parts, out_dir / "train.bin")
+    val_tokens, val_bytes, val_meta = writer.write(val_parts, out_dir / "val.bin")
     progress.finish()
     corpus = EncodedCorpus(
         directory=out_dir, dtype=dtype, vocab_size=tokenizer.vocab_size,
-        train_tokens=counts["train"], val_tokens=counts["val"],
-        train_bytes=cut, val_bytes=total - cut, tokenizer_sha256=tokenizer_digest(tokenizer),
+        train_tokens=train_tokens, val_tokens=val_tokens, train_bytes=train_bytes,
+        val_bytes=val_bytes, tokenizer_sha256=tokenizer_digest(tokenizer), bos_token=BOS_TOKEN,
+        val_parts=val_meta,
     )  # fmt: skip
     meta = {"format": FORMAT_VERSION, "val_fraction": val_fraction,
             "inputs": [p.name for p in paths], **_meta_fields(corpus)}  # fmt: skip
@@ -99,6 +120,49 @@ def encode_corpus(
     tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     tmp.replace(out_dir / "meta.json")
     return corpus
+
+
+class _Writer:
+    """Writes parts to a token file: each document is BOS + its ids, chunks encoded in
+    batches across documents (many short JSONL documents still fill the encoder's threads)."""
+
+    def __init__(self, tokenizer: Tokenizer, dtype: str, progress: Progress) -> None:
+        self.tokenizer, self.progress = tokenizer, progress
+        self.little = np.dtype(dtype).newbyteorder("<")
+        self.bos = tokenizer.special_id(BOS_TOKEN)
+
+    def write(self, parts: list[Part], out: Path) -> tuple[int, int, list[dict[str, Any]]]:
+        """(tokens, bytes, one {"name", "start", "tokens", "bytes"} per non-empty part)."""
+        tokens, nbytes, written = 0, 0, []
+        tmp = out.with_suffix(".bin.tmp")
+        with tmp.open("wb") as f:
+            for part in parts:
+                part_tokens, part_bytes = 0, 0
+                for ids, size in self._encoded(part):
+                    np.asarray(ids, dtype=self.little).tofile(f)
+                    part_tokens, part_bytes = part_tokens + len(ids), part_bytes + size
+                if part_tokens:
+                    written.append({"name": part.name, "start": tokens, "tokens": part_tokens,
+                                    "bytes": part_bytes})  # fmt: skip
+                tokens, nbytes = tokens + part_tokens, nbytes + part_bytes
+        tmp.replace(out)
+        return tokens, nbytes, written
+
+    def _encoded(self, part: Part) -> Iterator[tuple[list[int], int]]:
+        """(ids, UTF-8 bytes) per BOS or chunk of the part, in order."""
+        items = (
+            item
+            for document in iter_documents(part, on_bytes=self.progress.advance)
+            for item in (None, *iter_chunks(document, CHUNK_CHARS))
+        )
+        for batch in _batched(items, ENCODE_BATCH_CHUNKS):
+            texts = [t for t in batch if t is not None]
+            encoded = iter(self.tokenizer.encode_batch(texts) if texts else [])
+            for item in batch:
+                if item is None:
+                    yield [self.bos], 0
+                else:
+                    yield next(encoded), len(item.encode("utf-8"))
 
 
 def iter_encoded(
@@ -117,23 +181,8 @@ def count_tokens(tokenizer: Tokenizer, inputs: Sequence[str | Path]) -> tuple[in
     return sum(len(ids) for ids in iter_encoded(tokenizer, paths)), total
 
 
-def _encode_range(
-    tokenizer: Tokenizer, paths: list[Path], lo: int, hi: int, out: Path, dtype: str, progress
-) -> int:
-    """Encode bytes [lo, hi) of the concatenated files into `out`; returns the token count."""
-    tokens = 0
-    little = np.dtype(dtype).newbyteorder("<")
-    tmp = out.with_suffix(".bin.tmp")
-    with tmp.open("wb") as f:
-        for ids in iter_encoded(tokenizer, paths, lo, hi, on_bytes=progress.advance):
-            np.asarray(ids, dtype=little).tofile(f)
-            tokens += len(ids)
-    tmp.replace(out)
-    return tokens
-
-
-def _batched(items: Iterable[str], n: int) -> Iterator[list[str]]:
-    batch: list[str] = []
+def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
     for item in items:
         batch.append(item)
         if len(batch) == n:
@@ -145,10 +194,11 @@ def _batched(items: Iterable[str], n: int) -> Iterator[list[str]]:
 
 _META_FIELDS = ("dtype", "vocab_size", "train_tokens", "val_tokens", "train_bytes", "val_bytes",
                 "tokenizer_sha256")  # fmt: skip
+_META_FIELDS_V2 = ("bos_token", "val_parts")
 
 
 def _meta_fields(corpus: EncodedCorpus) -> dict[str, Any]:
-    return {name: getattr(corpus, name) for name in _META_FIELDS}
+    return {name: getattr(corpus, name) for name in (*_META_FIELDS, *_META_FIELDS_V2)}
 
 
 def load_encoded(directory: str | Path) -> EncodedCorpus:
@@ -158,10 +208,11 @@ def load_encoded(directory: str | Path) -> EncodedCorpus:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise LmcoreError(f"{directory}: not an encoded corpus (no readable meta.json)") from exc
-    if meta.get("format") != FORMAT_VERSION:
+    if meta.get("format") not in (1, FORMAT_VERSION):
         raise LmcoreError(f"{directory}: unsupported encoded corpus format {meta.get('format')}")
+    names = _META_FIELDS if meta["format"] == 1 else (*_META_FIELDS, *_META_FIELDS_V2)
     try:
-        corpus = EncodedCorpus(directory=directory, **{k: meta[k] for k in _META_FIELDS})
+        corpus = EncodedCorpus(directory=directory, **{k: meta[k] for k in names})
     except KeyError as exc:
         raise LmcoreError(f"{directory}: meta.json lacks {exc.args[0]!r}") from None
     for name in SPLITS:

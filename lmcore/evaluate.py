@@ -1,7 +1,9 @@
 """Validation loss and bits per byte of a model on a token array.
 
 Bits per byte (docs/architecture.md, "Measures") = sum of -ln p(token) over the evaluated
-tokens / (ln 2 x the UTF-8 bytes those same tokens decode to). Bytes are counted from the
+tokens / (ln 2 x the UTF-8 bytes those same tokens decode to; the `<|endoftext|>` that starts
+each document is predicted and costs nats, but it is no text and adds no bytes, see
+`token_byte_lengths`). Bytes are counted from the
 tokenizer's bytes table for exactly the tokens scored, so a bounded evaluation (first
 `max_tokens` targets) is as exact as a whole-split one, and the figure compares across
 tokenizers.
@@ -17,7 +19,7 @@ the array, so periodic evaluations during training sample all of the validation 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,20 +36,29 @@ class EvalResult:
     bpb: float  # bits per UTF-8 byte
     tokens: int  # tokens scored
     bytes: int  # UTF-8 bytes those tokens decode to
+    nats: float = 0.0  # total -ln p: results on several corpora add up to the overall one
 
     def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "nats"}
 
     @classmethod
     def from_totals(cls, nats: float, tokens: int, nbytes: int) -> EvalResult:
         loss = nats / tokens if tokens else float("nan")
         bpb = nats / (math.log(2) * nbytes) if nbytes else float("nan")
-        return cls(loss=loss, bpb=bpb, tokens=tokens, bytes=nbytes)
+        return cls(loss=loss, bpb=bpb, tokens=tokens, bytes=nbytes, nats=nats)
+
+    def __add__(self, other: EvalResult) -> EvalResult:
+        return EvalResult.from_totals(
+            self.nats + other.nats, self.tokens + other.tokens, self.bytes + other.bytes
+        )
 
 
-def token_byte_lengths(bytes_table: Sequence[bytes]) -> np.ndarray:
-    """Length in bytes of every token id, from `Tokenizer.bytes_table()`."""
-    return np.fromiter((len(b) for b in bytes_table), dtype=np.int64, count=len(bytes_table))
+def token_byte_lengths(bytes_table: Sequence[bytes], special_ids: Iterable[int] = ()) -> np.ndarray:
+    """Length in bytes of every token id, from `Tokenizer.bytes_table()`; special tokens
+    (`Tokenizer.special_tokens.values()`) count 0: they mark boundaries, they are not text."""
+    lengths = np.fromiter((len(b) for b in bytes_table), dtype=np.int64, count=len(bytes_table))
+    lengths[list(special_ids)] = 0
+    return lengths
 
 
 def window_starts(n_targets: int, context: int, max_tokens: int | None) -> list[tuple[int, int]]:

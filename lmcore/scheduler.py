@@ -215,7 +215,8 @@ class Scheduler:
         seed = secrets.randbits(63) if params.seed is None else params.seed
         generator = make_generator(seed) if params.temperature > 0 else None
         start = prompt_start(len(prompt), params.max_new_tokens, self.context, self.keep)
-        ends = frozenset(i for i in end_ids if i is not None)
+        # Without stop_at_end_of_text an end token is shown as its marker and decoding goes on.
+        ends = frozenset(i for i in end_ids if i is not None and params.stop_at_end_of_text)
         seq = _Sequence(next(self._ids), stream, params, seed, generator, TextStream(params.stop),
                         ends, prompt, start, time.perf_counter())  # fmt: skip
         self.waiting.append(seq)

@@ -5,14 +5,14 @@ For ids x1..xn the model gives each token's conditional log-probability ln p(xi 
 total_logprob = sum of the scored ones, bits = -total_logprob / ln 2, and bits per byte =
 bits / the UTF-8 bytes of the scored tokens: the definition `lmcore.evaluate` uses.
 
-The first token. A model can only condition on what precedes a token, so x1 is scored only
-when there is a beginning-of-text token to put before it. lmcore's training concatenates
-files with no separator, so its models have never seen one: conditioning on an untrained
-<|endoftext|> embedding would produce a number that looks meaningful and is not. So by
-default x1 is not scored (its logprob is None) and the figures cover x2..xn, which is
-exactly what `evaluate` computes on the same ids; a model trained with a BOS passes
-`bos_id`, which is prepended and makes every token scored (evaluate then agrees on
-[bos] + ids). See `bos_id_for` for how a checkpoint says which case it is.
+The first token. A model can only condition on what precedes a token, so x1 is scored when
+there is a beginning-of-text token to put before it: models trained with document boundaries
+(lmcore/documents.py) start every document with `<|endoftext|>`, and for them `bos_id` is
+prepended, so every token is scored and the total is the full product p(x1..xn). Models
+trained before that never saw such a token (conditioning on its untrained embedding would
+give a number that looks meaningful and is not), so for them x1 stays unscored (logprob
+None) and the figures cover x2..xn. `bos_id_for` reads which case a checkpoint is. Either
+way `evaluate` computes the same figure on the same ids.
 
 Long texts are cut into windows of `context` inputs exactly as `evaluate` cuts them (each
 window's first target sees one token of context), so the two agree on any length; the
@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import torch
 
 from lmcore.device import autocast
+from lmcore.documents import bos_id_for  # noqa: F401  (re-exported for callers of score)
 from lmcore.errors import LmcoreError
 from lmcore.model import GPT
 from lmcore.textstream import token_texts
@@ -49,16 +50,6 @@ class ScoreResult(TypedDict):
     bpb: float  # bits per UTF-8 byte of the scored tokens
     scored: int  # tokens scored
     bytes: int  # UTF-8 bytes of the scored tokens
-
-
-def bos_id_for(train_config: dict[str, Any], special_tokens: dict[str, int]) -> int | None:
-    """The id a checkpoint's model was trained to start texts with, or None.
-
-    Training records it as `bos_token` in its train config (e.g. "<|endoftext|>") once it
-    separates documents with one; today's training does not, so this returns None.
-    """
-    name = train_config.get("bos_token")
-    return special_tokens.get(name) if isinstance(name, str) else None
 
 
 @torch.inference_mode()

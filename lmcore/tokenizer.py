@@ -33,7 +33,8 @@ from typing import Any
 from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
-from lmcore.corpus_text import Progress, corpus_bytes, iter_chunks, iter_text
+from lmcore.corpus_text import Progress, corpus_bytes, iter_chunks
+from lmcore.documents import iter_training_text, split_files
 from lmcore.errors import LmcoreError
 
 SPECIAL_TOKENS: list[str] = ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
@@ -266,18 +267,24 @@ def _parse_merges(raw: Sequence[Any]) -> list[tuple[str, str]]:
 
 
 def train_tokenizer(
-    inputs: Sequence[str | Path], config: TokenizerConfig, on_event: EventCallback | None = None
+    inputs: Sequence[str | Path],
+    config: TokenizerConfig,
+    on_event: EventCallback | None = None,
+    val_fraction: float = 0.0,
 ) -> Tokenizer:
     """Learn merges from text files, streamed in chunks (memory bounded by the word counts).
 
+    `val_fraction` holds out the tail of each file exactly as a training run with that
+    fraction does (lmcore/documents.py), so the tokenizer never learns from validation text.
     Events: {"event": "progress", "bytes_read", "bytes_total"} while reading (throttled),
-    then {"event": "trained", "vocab_size", "bytes", "seconds"}.
+    then {"event": "trained", "vocab_size", "bytes", "seconds"} (bytes: of training text).
     """
     config.validate()
     paths = [Path(p) for p in inputs]
-    total = corpus_bytes(paths)
-    if total == 0:
+    if corpus_bytes(paths) == 0:
         raise LmcoreError("empty corpus: the input files hold no text")
+    parts = split_files(paths, val_fraction)[0]
+    total = sum(p.path.stat().st_size if p.jsonl else p.hi - p.lo for p in parts)
     started = time.perf_counter()
     hf = hf_template()
     trainer = trainers.BpeTrainer(
@@ -289,7 +296,8 @@ def train_tokenizer(
         show_progress=False,
     )
     progress = Progress(on_event, total)
-    chunks = iter_chunks(iter_text(paths, on_bytes=progress.advance), TRAIN_CHUNK_CHARS)
+    text = iter_training_text(paths, val_fraction, on_bytes=progress.advance)
+    chunks = iter_chunks(text, TRAIN_CHUNK_CHARS)
     hf.train_from_iterator(chunks, trainer=trainer)
     progress.finish()
     tokenizer = Tokenizer(hf)

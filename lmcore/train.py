@@ -127,8 +127,12 @@ class _Run:
             self._restore()
         compiled = torch.compile(self.model) if cfg.compile else self.model
         self.ddp_model = distributed.wrap(compiled, ctx, device)
-        self.train_data, self.val_data = corpus.split("train"), corpus.split("val")
-        self.byte_lengths = token_byte_lengths(tokenizer.bytes_table())
+        self.train_data = corpus.split("train")
+        self.val_segments = corpus.val_segments()
+        self.byte_lengths = token_byte_lengths(
+            tokenizer.bytes_table(), tokenizer.special_tokens.values()
+        )
+        self.bos_id = tokenizer.special_id(cfg.bos_token) if cfg.bos_token else None
         self.tokens_per_step = cfg.batch_size * cfg.grad_accum * model_config.context
         self.tokens_per_step *= ctx.world_size
 
@@ -176,16 +180,23 @@ class _Run:
         self.tokens_seen += self.tokens_per_step
         return distributed.mean(self.ctx, total / cfg.grad_accum)
 
-    def evaluate(self, max_tokens: int | None) -> EvalResult:
-        """Every rank scores its share of the validation windows; the totals are summed."""
-        ctx = self.ctx
-        mine = evaluate(self.model, self.val_data, self.byte_lengths, batch_size=self.cfg.batch_size,
-                        max_tokens=max_tokens, shard=(ctx.rank, ctx.world_size))  # fmt: skip
-        nats = mine.loss * mine.tokens if mine.tokens else 0.0  # a shard may hold no window
-        nats, tokens, nbytes = distributed.sum_floats(
-            ctx, [nats, mine.tokens, mine.bytes], self.device
-        )
-        return EvalResult.from_totals(nats, int(tokens), int(nbytes))
+    def evaluate(self, max_tokens: int | None) -> tuple[EvalResult, dict[str, EvalResult]]:
+        """Overall and per-corpus results. Every rank scores its share of each corpus's
+        validation windows and the totals are summed; a bounded evaluation shares max_tokens
+        among the corpora by their validation sizes (each gets at least one window)."""
+        ctx, context = self.ctx, self.model.config.context
+        total = sum(len(tokens) for _, tokens in self.val_segments) or 1
+        per_corpus = {}
+        for name, tokens in self.val_segments:
+            share = None if max_tokens is None else max(max_tokens * len(tokens) // total, context)
+            mine = evaluate(self.model, tokens, self.byte_lengths, batch_size=self.cfg.batch_size,
+                            max_tokens=share, shard=(ctx.rank, ctx.world_size))  # fmt: skip
+            nats, n, nbytes = distributed.sum_floats(
+                ctx, [mine.nats, mine.tokens, mine.bytes], self.device
+            )
+            per_corpus[name] = EvalResult.from_totals(nats, int(n), int(nbytes))
+        overall = sum(per_corpus.values(), EvalResult.from_totals(0.0, 0, 0))
+        return overall, per_corpus
 
     def samples(self) -> list[tuple[str, str]]:
         """(prompt, continuation) for each fixed prompt, at temperature 0.8 with a fixed seed."""
@@ -194,6 +205,7 @@ class _Run:
         self.model.eval()
         for prompt in self.cfg.sample_prompts:
             ids = self.tokenizer.encode(prompt)[-(self.model.config.context // 2) :]
+            ids = [self.bos_id, *ids] if self.bos_id is not None else ids
             if ids:
                 idx = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, T)
                 new = self.model.generate(idx, self.cfg.sample_tokens, 0.8, generator)
@@ -230,6 +242,7 @@ def train(
     """
     cfg.validate()
     _check_compatible(model_config, corpus, tokenizer)
+    cfg.bos_token = corpus.bos_token  # the checkpoint records the data's document convention
     device = devices.resolve_device(cfg.device, distributed.context_from_env().local_rank)
     ctx = distributed.init_distributed(device.type)
     devices.configure(device)
@@ -335,17 +348,19 @@ def _report(
     """Evaluate (every rank, its share), then sample and checkpoint (rank 0); returns the
     metrics stored with the checkpoint. The other ranks go on to the next step's collective
     and wait there for the samples and the save only: seconds, not an evaluation's minutes."""
-    result = run.evaluate(max_tokens)
+    result, per_corpus = run.evaluate(max_tokens)
     if not run.ctx.is_main:
         return {}
+    corpora = {name: {"val_loss": round(r.loss, 4), "val_bpb": round(r.bpb, 4),
+                      "tokens": r.tokens, "bytes": r.bytes} for name, r in per_corpus.items()}  # fmt: skip
     emit({"event": "eval", "step": run.step, "val_loss": round(result.loss, 4),
-          "val_bpb": round(result.bpb, 4), "tokens": result.tokens})  # fmt: skip
+          "val_bpb": round(result.bpb, 4), "tokens": result.tokens, "corpora": corpora})  # fmt: skip
     if not math.isfinite(result.loss):
         return {"val_loss": result.loss, "val_bpb": result.bpb}  # never overwrite a good checkpoint
     for prompt, text in run.samples():
         emit({"event": "sample", "step": run.step, "prompt": prompt, "text": text})
     metrics = {"val_loss": result.loss, "val_bpb": result.bpb, "eval_tokens": result.tokens,
-               "eval_bytes": result.bytes, "train_loss": loss_value}  # fmt: skip
+               "eval_bytes": result.bytes, "train_loss": loss_value, "corpora": corpora}  # fmt: skip
     path = run.save(elapsed, metrics)
     emit({"event": "checkpoint", "step": run.step, "path": path})
     return metrics

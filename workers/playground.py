@@ -27,7 +27,6 @@ from workers.tokenstream import StreamWriter
 
 logger = logging.getLogger(__name__)
 
-CHAT_ROLES = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
 _cache: OrderedDict[int, Loaded] = OrderedDict()
 _cache_lock = threading.Lock()
 _device: Any = None
@@ -124,21 +123,21 @@ def _interleave(runs: list[Iterator[dict]]) -> Iterator[tuple[int, dict]]:
 def _prompt_ids(
     loaded: Loaded, prompt: str, prefix_ids: list[int], chat: list[dict[str, str]] | None
 ) -> tuple[list[int], list[int | None]]:
-    """Prompt ids and end ids. User text is encoded (never specials); only the chat template
-    inserts role tokens, and `prefix_ids` (a branch: tokens already shown, then the one the
-    user picked) may hold no special token."""
+    """Prompt ids and end ids. User text is encoded (never specials); only lmcore's chat
+    template inserts role tokens, and `prefix_ids` (a branch: tokens already shown, then the
+    one the user picked) may hold no special token. A completion starts with the model's
+    beginning-of-text token when it has one (lmcore/documents.py)."""
+    from lmcore.chat import render, reply_end_ids
+
     tok = loaded.tokenizer
     specials = set(tok.special_tokens.values())
     if any(not isinstance(i, int) or i in specials for i in prefix_ids):
         raise LmcoreError("prefix_ids must be ordinary token ids, never special tokens")
     if chat is None:
-        return tok.encode(prompt) + prefix_ids, [tok.eot_id]
-    ids: list[int] = []
-    for message in chat:
-        ids += [tok.special_id(CHAT_ROLES[message["role"]]), *tok.encode(message["content"])]
-    ids += [tok.special_id(CHAT_ROLES["assistant"]), *prefix_ids]
-    ends = [tok.eot_id, tok.special_id(CHAT_ROLES["user"]), tok.special_id(CHAT_ROLES["system"])]
-    return ids, ends
+        bos = [loaded.bos_id] if loaded.bos_id is not None else []
+        return bos + tok.encode(prompt) + prefix_ids, [tok.eot_id]
+    rendered = render(tok, chat, generation_prompt=True)
+    return rendered.ids + prefix_ids, reply_end_ids(tok)
 
 
 def _score(version_id: int, text: str) -> dict[str, Any]:
@@ -167,7 +166,7 @@ def load_model(version_id: int) -> Loaded:
 
 def _load(version_id: int) -> Loaded:
     from lmcore.checkpoint import load_checkpoint
-    from lmcore.score import bos_id_for
+    from lmcore.documents import bos_id_for
     from webapp.registry.models import ModelVersion
 
     version = ModelVersion.objects.filter(pk=version_id).first()

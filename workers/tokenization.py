@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import shared_task
 
+from lmcore.documents import VAL_FRACTION
 from lmcore.errors import LmcoreError
 from lmcore.inspect_tokens import file_stats
 from lmcore.tokenizer import TokenizerConfig, train_tokenizer
@@ -60,7 +61,10 @@ def _train(run: Any, reporter: JobReporter) -> dict[str, Any]:
         if event.get("event") == "progress" and event["bytes_total"]:
             _report(run, reporter, TRAINING_SHARE * event["bytes_read"] / event["bytes_total"])
 
-    tokenizer = train_tokenizer([c.path for c in corpora], config, on_event=on_event)
+    # Each corpus's validation tail is left out, as training runs hold it out (lmcore/documents.py).
+    tokenizer = train_tokenizer(
+        [c.path for c in corpora], config, on_event=on_event, val_fraction=VAL_FRACTION
+    )
     per_corpus = []
     for n, corpus in enumerate(corpora, start=1):
         stats = file_stats(tokenizer, [corpus.path])

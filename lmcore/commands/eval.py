@@ -1,9 +1,9 @@
 """`python -m lmcore eval`: loss and bits per byte of a checkpoint on text files.
 
-Prints one JSON object {"loss", "bpb", "tokens", "bytes"}: loss in nats per token,
-bpb in bits per UTF-8 byte. With `--val-fraction X` only the last X of the files' bytes is
-scored (the validation split a training run with the same fraction held out); without it,
-the whole text. The files are encoded into a temporary directory that is removed afterwards.
+Prints one JSON object {"loss", "bpb", "tokens", "bytes", "corpora": {file name: the same
+four}}: loss in nats per token, bpb in bits per UTF-8 byte, overall and per input file. With
+`--val-fraction X` only the last X of each file is scored (the validation split a training run
+with the same fraction held out); without it, the whole text. The files are encoded into a temporary directory that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from lmcore.cli import emit
 from lmcore.commands.train import POSITIVE_INT, number_arg
 from lmcore.data import encode_corpus
 from lmcore.device import DEVICES, configure, resolve_device
-from lmcore.evaluate import evaluate, token_byte_lengths
+from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,13 +35,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     configure(device)
     checkpoint = load_checkpoint(args.checkpoint, device)
-    byte_lengths = token_byte_lengths(checkpoint.tokenizer.bytes_table())
+    tokenizer = checkpoint.tokenizer
+    byte_lengths = token_byte_lengths(tokenizer.bytes_table(), tokenizer.special_tokens.values())
+    per_corpus = {}
     with tempfile.TemporaryDirectory(prefix="lmcore-eval-") as tmp:
-        corpus = encode_corpus(
-            checkpoint.tokenizer, args.input, Path(tmp), val_fraction=args.val_fraction or 0.0
-        )
-        split = corpus.split("val" if args.val_fraction else "train")
-        result = evaluate(checkpoint.model, split, byte_lengths, batch_size=args.batch_size,
-                          max_tokens=args.max_tokens)  # fmt: skip
-    emit(result.to_dict())
+        for i, path in enumerate(args.input):  # one at a time: the figures per file
+            corpus = encode_corpus(
+                tokenizer, [path], Path(tmp) / str(i), val_fraction=args.val_fraction or 0.0
+            )
+            split = corpus.split("val" if args.val_fraction else "train")
+            if checkpoint.train_config.get("bos_token") is None:
+                split = split[1:]  # a model from before document boundaries never saw BOS
+            per_corpus[path.name] = evaluate(checkpoint.model, split, byte_lengths,
+                                             batch_size=args.batch_size, max_tokens=args.max_tokens)  # fmt: skip
+    overall = sum(per_corpus.values(), EvalResult.from_totals(0.0, 0, 0))
+    emit({**overall.to_dict(), "corpora": {k: r.to_dict() for k, r in per_corpus.items()}})
     return 0

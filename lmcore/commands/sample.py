@@ -28,9 +28,9 @@ from pathlib import Path
 from lmcore.checkpoint import load_checkpoint
 from lmcore.cli import emit
 from lmcore.device import DEVICES, configure, resolve_device
+from lmcore.documents import bos_id_for
 from lmcore.engine import Engine, wire_token
 from lmcore.sampling import SamplingParams
-from lmcore.score import bos_id_for
 
 DONE_FIELDS = ("event", "reason", "tokens", "tokens_per_s", "ttft_ms")
 
@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stop", nargs="+", action="extend", default=[], metavar="S")
     p.add_argument("--top-logprobs", type=int, default=0, metavar="K",
                    help="alternatives per token in --json output (at most 20)")  # fmt: skip
+    p.add_argument("--no-stop-at-end", action="store_true",
+                   help="go on past the end-of-text token instead of stopping there")  # fmt: skip
     p.add_argument("--json", action="store_true", help="JSON lines, one per token")
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.set_defaults(func=cmd_sample)
@@ -60,6 +62,7 @@ def params_from_args(args: argparse.Namespace) -> SamplingParams:
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
         top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed,
         stop=list(args.stop), top_logprobs=args.top_logprobs,
+        stop_at_end_of_text=not args.no_stop_at_end,
     )  # fmt: skip
     params.validate()
     return params
@@ -71,11 +74,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     configure(device)
     checkpoint = load_checkpoint(args.checkpoint, device)
     tokenizer = checkpoint.tokenizer
+    bos_id = bos_id_for(checkpoint.train_config, tokenizer.special_tokens)
     engine = Engine(
-        checkpoint.model, tokenizer.bytes_table(), end_ids=[tokenizer.eot_id],
-        bos_id=bos_id_for(checkpoint.train_config, tokenizer.special_tokens),
-    )  # fmt: skip
-    for event in engine.generate(tokenizer.encode(args.prompt), params):
+        checkpoint.model, tokenizer.bytes_table(), end_ids=[tokenizer.eot_id], bos_id=bos_id
+    )
+    prompt = tokenizer.encode(args.prompt)
+    for event in engine.generate([bos_id, *prompt] if bos_id is not None else prompt, params):
         if event["event"] == "token":
             if args.json:
                 emit(wire_token(event))

@@ -2,10 +2,10 @@
 
 Prints one JSON object {"tokens": [{"text", "logprob"}], "total_logprob", "bits", "bpb"}:
 logprob = ln p(token | the tokens before it), natural log; total_logprob their sum; bits =
--total_logprob / ln 2; bpb = bits per UTF-8 byte of the scored tokens. The first token has
-no context to be conditioned on (lmcore's models are trained without a beginning-of-text
-token), so its logprob is null and the totals cover the others: exactly what `lmcore eval`
-computes on the same text. Token texts are UTF-8 safe and join to the whole text.
+-total_logprob / ln 2; bpb = bits per UTF-8 byte of the scored tokens. Every token is scored,
+the first one given the beginning-of-text token (lmcore/documents.py); for a model trained
+before document boundaries the first token's logprob is null and the totals cover the others.
+Token texts are UTF-8 safe and join to the whole text.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 from lmcore.checkpoint import load_checkpoint
 from lmcore.cli import emit
 from lmcore.device import DEVICES, configure, resolve_device
+from lmcore.documents import bos_id_for
 from lmcore.errors import LmcoreError
-from lmcore.score import bos_id_for, score
+from lmcore.score import score
 
 MAX_SCORE_CHARS = 1_000_000  # a guard against pasting a corpus: score mode is for passages
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from lmcore.cli import emit
+from lmcore.documents import VAL_FRACTION
 from lmcore.inspect_tokens import file_stats, text_stats, token_text, trace, vocab_entries
 from lmcore.tokenizer import SPECIAL_TOKENS, Tokenizer, TokenizerConfig, train_tokenizer
 
@@ -27,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--min-frequency", type=int, default=2, metavar="K")
     train.add_argument("--special-tokens", nargs="*", default=SPECIAL_TOKENS, metavar="T")
     train.add_argument("--out", type=Path, required=True, metavar="DIR")
+    train.add_argument(
+        "--val-fraction", type=float, default=VAL_FRACTION, metavar="X",
+        help="tail of each file left out, as `train --val-fraction` holds it out for validation",
+    )  # fmt: skip
     train.set_defaults(func=cmd_train)
 
     encode = commands.add_parser("encode", help="ids and tokens of a text")
@@ -65,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         special_tokens=list(args.special_tokens),
     )
     started = time.perf_counter()
-    tokenizer = train_tokenizer(args.input, config)
+    tokenizer = train_tokenizer(args.input, config, val_fraction=args.val_fraction)
     seconds = time.perf_counter() - started
     tokenizer.save(args.out)
     stats = file_stats(tokenizer, args.input)  # what the new vocabulary achieves on its corpus

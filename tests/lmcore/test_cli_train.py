@@ -57,8 +57,9 @@ def test_resume_continues_a_run_and_eval_scores_it(tmp_path, capsys, tokenizer_d
     assert main(["eval", "--checkpoint", str(run), "--input", str(verse_file),
                  "--val-fraction", "0.1"]) == 0  # fmt: skip
     (scores,) = _lines(capsys)
-    assert set(scores) == {"loss", "bpb", "tokens", "bytes"}
+    assert set(scores) == {"loss", "bpb", "tokens", "bytes", "corpora"}
     assert scores["bpb"] == pytest.approx(events[-1]["val_bpb"], rel=1e-4)  # same split
+    assert scores["corpora"][verse_file.name]["bpb"] == scores["bpb"]
     assert main(["eval", "--checkpoint", str(run), "--input", str(verse_file)]) == 0
     (whole,) = _lines(capsys)
     assert whole["tokens"] > scores["tokens"] and math.isfinite(whole["loss"])

@@ -25,12 +25,15 @@ def test_uniform_model_scores_log2_vocab_over_bytes_per_token(
     uniform_model, small_tokenizer, verse_corpus
 ):
     val = verse_corpus.split("val")
-    lengths = token_byte_lengths(small_tokenizer.bytes_table())
+    specials = small_tokenizer.special_tokens.values()
+    lengths = token_byte_lengths(small_tokenizer.bytes_table(), specials)
+    assert set(lengths[list(specials)]) == {0}  # boundaries, not text
     result = evaluate(uniform_model, val, lengths, batch_size=3)
     vocab = small_tokenizer.vocab_size
     assert result.tokens == len(val) - 1  # every token but the first is a target once
-    # The scored tokens decode to the split's bytes, less the first token's.
-    assert result.bytes == verse_corpus.val_bytes - len(small_tokenizer.token_bytes(int(val[0])))
+    # The first token is the <|endoftext|> that starts the held-out part: every byte is scored.
+    assert val[0] == small_tokenizer.special_id("<|endoftext|>")
+    assert result.bytes == verse_corpus.val_bytes
     assert result.loss == pytest.approx(math.log(vocab), rel=1e-5)
     bytes_per_token = result.bytes / result.tokens
     assert result.bpb == pytest.approx(math.log2(vocab) / bytes_per_token, rel=1e-5)
