@@ -1,5 +1,6 @@
 """API benchmark: streamed tokens/s over the OpenAI-compatible API (SSE through daphne) vs raw
-lmcore. Prints one JSON object; progress lines go to stderr.
+lmcore, with the playground's websocket measured in the same run for reference. Prints one
+JSON object; progress lines go to stderr.
 
     .venv/bin/python bench/api.py [--tokens 200] [--runs 5] [--threads 1] [--device auto]
 
@@ -9,13 +10,16 @@ official `openai` client streaming `/v1/completions` (key → view → Redis →
 → XREAD → SSE over TCP). The model and raw path are bench/playground.py's: 4 layers x 4 heads
 x 128 wide, context 256, random weights over a 512-token vocabulary; `raw` is `Engine.generate`
 in this process with the same checkpoint, settings and seeds, timed from the call to its done
-event; `api` from the request to the stream's end. `decode_ratio` counts only tokens after the
+event; `api` from the request to the stream's end; `websocket` is bench/playground.py's client
+(the ASGI app in this process, no TCP leg). Raw, websocket and API runs alternate, so the
+three ratios share the machine's load. `decode_ratio` counts only tokens after the
 first chunk over the time after it (leaves out enqueue, pickup and connection set-up).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import os
@@ -124,17 +128,25 @@ def main() -> int:
         from lmcore.tokenizer import Tokenizer
 
         tokenizer = Tokenizer.load(checkpoint)
-        log("warm-up (the worker loads the model), then raw and API runs in turn")
-        raw, api = [], []
+        cookie = playground.session_cookie(user)
+        log("warm-up (the worker loads the model), then raw, websocket and API runs in turn")
+        raw, api, ws = [], [], []
         for seed in range(-1, args.runs):  # seed -1: warm-up, not reported
             r = playground.raw_generate(engine, prompt, {"max_new_tokens": args.tokens,
                                         "temperature": 1.0, "top_logprobs": 5, "seed": max(seed, 0)})  # fmt: skip
+            w = asyncio.run(playground.ws_generate(cookie, version.pk, {
+                "max_new_tokens": args.tokens, "temperature": 1.0, "top_logprobs": 5,
+                "seed": max(seed, 0)}, f"w{seed + 1}"))  # fmt: skip
             a = api_generate(client, {"max_tokens": args.tokens, "temperature": 1.0, "logprobs": 5,
                                       "seed": max(seed, 0)})  # fmt: skip
             if seed >= 0:
                 raw.append(r)
+                ws.append(w)
                 api.append(a)
-        same = all(tokenizer.decode(r["ids"]) == a["text"] for r, a in zip(raw, api, strict=True))
+        # The end-of-text token ends a text without adding to it (the engine's rule).
+        texts = [tokenizer.decode([i for i in r["ids"] if i != tokenizer.eot_id]) for r in raw]
+        same = all(t == a["text"] for t, a in zip(texts, api, strict=True))
+        ws_rate = sum(len(w["ids"]) for w in ws) / sum(w["seconds"] for w in ws)
         raw_rate = sum(len(r["ids"]) for r in raw) / sum(r["seconds"] for r in raw)
         api_rate = sum(a["tokens"] for a in api) / sum(a["seconds"] for a in api)
         raw_decode = sum(len(r["ids"]) - 1 for r in raw) / sum(r["after_first_s"] for r in raw)
@@ -143,6 +155,7 @@ def main() -> int:
             "device": args.device, "threads": args.threads, "tokens": args.tokens, "runs": args.runs,
             "raw_tokens_per_s": round(raw_rate, 1), "api_sse_tokens_per_s": round(api_rate, 1),
             "ratio": round(api_rate / raw_rate, 3), "same_text": same,
+            "websocket_tokens_per_s": round(ws_rate, 1), "websocket_ratio": round(ws_rate / raw_rate, 3),
             "raw_decode_tokens_per_s": round(raw_decode, 1),
             "api_decode_tokens_per_s": round(api_decode, 1),
             "decode_ratio": round(api_decode / raw_decode, 3),

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import torch
 
+from lmcore.config import MAX_TOP_LOGPROBS
 from lmcore.device import autocast
 from lmcore.documents import bos_id_for  # noqa: F401  (re-exported for callers of score)
 from lmcore.errors import LmcoreError
@@ -41,6 +42,9 @@ class ScoredToken(TypedDict):
     bytes: str  # raw bytes, lowercase hex
     text: str  # UTF-8 safe: a cut character shows on the token that completes it
     logprob: float | None  # ln p(token | everything before); None for an unscored first token
+    # With top_logprobs k > 0: the k most likely tokens at this position, best first
+    # ([{"id", "text", "logprob"}]; [] for an unscored first token).
+    top: NotRequired[list[dict[str, Any]]]
 
 
 class ScoreResult(TypedDict):
@@ -54,9 +58,14 @@ class ScoreResult(TypedDict):
 
 @torch.inference_mode()
 def score(
-    model: GPT, bytes_table: Sequence[bytes], ids: Sequence[int], bos_id: int | None = None
+    model: GPT,
+    bytes_table: Sequence[bytes],
+    ids: Sequence[int],
+    bos_id: int | None = None,
+    top_logprobs: int = 0,
 ) -> ScoreResult:
-    """Per-token log-probabilities of `ids` and their totals; see the module docstring."""
+    """Per-token log-probabilities of `ids` and their totals, with the `top_logprobs` most
+    likely alternatives at each scored position; see the module docstring."""
     ids = list(ids)
     seq = [bos_id, *ids] if bos_id is not None else ids
     if len(seq) < 2:
@@ -68,7 +77,9 @@ def score(
         )
     if min(ids) < 0 or max(ids) >= len(bytes_table):
         raise LmcoreError(f"ids outside the vocabulary 0..{len(bytes_table) - 1}")
-    target_lp = _target_logprobs(model, seq)  # ln p(seq[i + 1] | seq[: i + 1]) per i
+    if not 0 <= top_logprobs <= min(MAX_TOP_LOGPROBS, len(bytes_table)):
+        raise LmcoreError(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}")
+    target_lp, tops = _target_logprobs(model, seq, top_logprobs)  # per i: seq[i + 1] | seq[:i+1]
     unscored = len(ids) - len(target_lp)  # 1 without a BOS, else 0
     pieces = [bytes_table[i] for i in ids]
     texts = token_texts(pieces)
@@ -77,6 +88,12 @@ def score(
          target_lp[i - unscored]}
         for i, (t, p, s) in enumerate(zip(ids, pieces, texts, strict=True))
     ]  # fmt: skip
+    if top_logprobs:
+        for i, token in enumerate(tokens):
+            token["top"] = [] if i < unscored else [
+                {"id": j, "text": bytes_table[j].decode("utf-8", errors="replace"), "logprob": lp}
+                for j, lp in tops[i - unscored]
+            ]  # fmt: skip
     total = math.fsum(target_lp)
     nbytes = sum(len(p) for p in pieces[unscored:])
     bits = -total / math.log(2)
@@ -87,8 +104,11 @@ def score(
     }  # fmt: skip
 
 
-def _target_logprobs(model: GPT, seq: list[int]) -> list[float]:
-    """ln p of seq[1:], each given what precedes it inside evaluate's windows."""
+def _target_logprobs(
+    model: GPT, seq: list[int], top: int = 0
+) -> tuple[list[float], list[list[tuple[int, float]]]]:
+    """ln p of seq[1:], each given what precedes it inside evaluate's windows, and the `top`
+    most likely (id, ln p) at each of those positions."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -97,6 +117,7 @@ def _target_logprobs(model: GPT, seq: list[int]) -> list[float]:
     n_targets = len(seq) - 1
     rows = max(1, WINDOW_LOGITS // (context * model.config.vocab_size))
     out: list[float] = []
+    tops: list[list[tuple[int, float]]] = []
     try:
         for lo in range(0, n_targets, rows * context):
             hi = min(lo + rows * context, n_targets)
@@ -105,14 +126,25 @@ def _target_logprobs(model: GPT, seq: list[int]) -> list[float]:
                 if b > a:
                     x = ids[a:b].view(-1, width).to(device)  # (R, T)
                     y = ids[a + 1 : b + 1].view(-1, width).to(device)  # (R, T)
-                    out += _logprobs_of(model, x, y, device).flatten().tolist()
+                    lp, top_lp, top_ids = _logprobs_of(model, x, y, device, top)
+                    out += lp.flatten().tolist()
+                    if top:
+                        pairs = zip(top_ids.reshape(-1, top).tolist(),
+                                    top_lp.reshape(-1, top).tolist(), strict=True)  # fmt: skip
+                        tops += [list(zip(i, v, strict=True)) for i, v in pairs]
     finally:
         model.train(was_training)
-    return out
+    return out, tops if top else [[] for _ in out]
 
 
-def _logprobs_of(model: GPT, x: torch.Tensor, y: torch.Tensor, device: torch.device):
-    """ln p(y | x) for a batch of windows (R, T) -> (R, T)."""
+def _logprobs_of(model: GPT, x: torch.Tensor, y: torch.Tensor, device: torch.device, top: int):
+    """ln p(y | x) for a batch of windows (R, T) -> (R, T), and the `top` most likely
+    alternatives' ln p and ids, (R, T, top) each (None when top is 0)."""
     with autocast(device):
         logits, _ = model(x)  # (R, T, V) float32
-    return torch.log_softmax(logits, dim=-1).gather(2, y[..., None])[..., 0]
+    logprobs = torch.log_softmax(logits, dim=-1)  # (R, T, V)
+    target = logprobs.gather(2, y[..., None])[..., 0]  # (R, T)
+    if not top:
+        return target, None, None
+    top_lp, top_ids = logprobs.topk(top, dim=-1)  # (R, T, top) each
+    return target, top_lp, top_ids

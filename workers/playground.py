@@ -55,10 +55,13 @@ def generate_text(
 
 
 @shared_task(name="workers.playground.score_text")  # routed to gpu_infer (settings)
-def score_text(user_id: int, request_id: str, version_id: int, text: str) -> None:
+def score_text(
+    user_id: int, request_id: str, version_id: int, text: str, top_logprobs: int = 0
+) -> None:
     with StreamWriter(user_id, request_id) as out:
         out.add("start", {"streams": 1})
-        _guard(out, request_id, lambda: out.add("score", _score(version_id, text), final=True))
+        score = lambda: _score(version_id, text, top_logprobs)  # noqa: E731
+        _guard(out, request_id, lambda: out.add("score", score(), final=True))
 
 
 def _guard(out: StreamWriter, request_id: str, work: Any) -> None:
@@ -140,11 +143,12 @@ def _prompt_ids(
     return rendered.ids + prefix_ids, reply_end_ids(tok)
 
 
-def _score(version_id: int, text: str) -> dict[str, Any]:
+def _score(version_id: int, text: str, top_logprobs: int = 0) -> dict[str, Any]:
     from lmcore.score import score
 
     loaded = load_model(version_id)
-    result = score(loaded.model, loaded.bytes_table, loaded.tokenizer.encode(text), loaded.bos_id)
+    result = score(loaded.model, loaded.bytes_table, loaded.tokenizer.encode(text),
+                   loaded.bos_id, top_logprobs)  # fmt: skip
     for token in result["tokens"]:
         token["loss"] = None if token["logprob"] is None else -token["logprob"]
     return dict(result)

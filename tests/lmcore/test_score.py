@@ -80,3 +80,18 @@ def test_a_checkpoint_names_its_beginning_of_text_token():
     specials = {"<|endoftext|>": 256}
     assert bos_id_for({}, specials) is None
     assert bos_id_for({"bos_token": "<|endoftext|>"}, specials) == 256
+
+
+def test_alternatives_are_the_most_likely_tokens_at_each_position(gen_model, small_tokenizer):
+    table = small_tokenizer.bytes_table()
+    prompt = small_tokenizer.encode("the mouse")
+    greedy = SamplingParams(max_new_tokens=12, temperature=0, top_logprobs=3)
+    events = Engine(gen_model, table).generate(prompt, greedy)
+    generated = [e for e in events if e["event"] == "token"]
+    result = score(gen_model, table, prompt + [e["id"] for e in generated], top_logprobs=3)
+    assert result["tokens"][0]["top"] == []  # unscored first token
+    for token, event in zip(result["tokens"][len(prompt) :], generated, strict=True):
+        assert [t["id"] for t in token["top"]] == [t["id"] for t in event["top"]]
+        assert token["top"][0]["id"] == token["id"]  # greedy picked the most likely
+        assert token["top"][0]["logprob"] == pytest.approx(token["logprob"], abs=1e-6)
+    assert "top" not in score(gen_model, table, prompt)["tokens"][1]

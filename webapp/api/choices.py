@@ -68,7 +68,11 @@ class CompletionPlan(Plan):
         for i, prompt in enumerate(req.prompts):
             if score:
                 self.steps.append(
-                    (lambda p=prompt: runs.scoring(inference, version_id, p), i, None)
+                    (
+                        lambda p=prompt: runs.scoring(inference, version_id, p, req.top_logprobs),
+                        i,
+                        None,
+                    )
                 )
             for j in range(req.n if req.max_tokens else 0):
                 make = lambda p=prompt, j=j: runs.generation(  # noqa: E731
@@ -114,7 +118,7 @@ class CompletionPlan(Plan):
         if not self.req.echo:
             return (index, "", None, finish)
         for token in self.scores.get(prompt, []):
-            legacy.add_scored(token)
+            legacy.add_scored(token, self.req.top_logprobs > 0)
         return (index, text, legacy.take() if self.req.logprobs else None, finish)
 
 

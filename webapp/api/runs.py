@@ -105,8 +105,9 @@ def generation(inference: Inference, version_id: int, prompt: str, params: dict[
     return TaskRun(inference, GENERATE_TASK, kwargs)
 
 
-def scoring(inference: Inference, version_id: int, text: str) -> TaskRun:
-    return TaskRun(inference, SCORE_TASK, {"version_id": version_id, "text": text})
+def scoring(inference: Inference, version_id: int, text: str, top_logprobs: int) -> TaskRun:
+    kwargs = {"version_id": version_id, "text": text, "top_logprobs": top_logprobs}
+    return TaskRun(inference, SCORE_TASK, kwargs)
 
 
 async def charge(inference: Inference, cost: int) -> None:

@@ -51,9 +51,13 @@ class LegacyLogprobs:
     top_logprobs: list[dict[str, float] | None] = field(default_factory=list)
     text_offset: list[int] = field(default_factory=list)
 
-    def add_scored(self, token: dict[str, Any]) -> None:
-        """An echoed prompt token from a score result (no alternatives: score has none)."""
-        self._add(token, token["logprob"], None)
+    def add_scored(self, token: dict[str, Any], with_top: bool) -> None:
+        """An echoed prompt token from a score result (an unscored first token: null)."""
+        scored = token["logprob"] is not None
+        top = (
+            {t["text"]: t["logprob"] for t in token.get("top", [])} if with_top and scored else None
+        )
+        self._add(token, token["logprob"], top)
 
     def add_generated(self, token: dict[str, Any], with_top: bool) -> None:
         top = {t["text"]: t["logprob"] for t in token["top"]} if with_top else None
