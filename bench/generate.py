@@ -11,7 +11,7 @@ point: with 256, a 1,000-token generation would slide its window every 128 token
 naive baseline would never see more than 256 tokens, so the comparison would measure the
 window policy rather than the cache. With 1,024 both decode the same 1,016-token sequence
 with no slide, and the naive reference pays a forward over the whole sequence for every
-token (nanoGPT's `generate`), which is what the DESIGN §8 target (>= 10x) is about.
+token (nanoGPT's `generate`), which is what the target (>= 10x; docs/benchmarks.md, "Targets") is about.
 
 Both runs share the sampler (temperature 1, seed 0) and the prompt, so `same_tokens` checks
 that they produced the same text. Each figure is one timed run after a short warm-up: on a

@@ -10,7 +10,7 @@ Corpora: ../shared/data/*.txt, plus a `--big-mb` file made by repeating them wit
 (lines shuffled per copy, a few words mutated) so its vocabulary keeps growing like real text.
 Training runs each happen in a fresh subprocess, so peak RSS (VmHWM) is per run; ours and
 bare alternate and the best of `--repeats` is kept, which damps noise on a shared machine.
-The DESIGN §8 target is ours/bare <= 1.10 for training time.
+The target (docs/benchmarks.md, "Targets") is ours/bare <= 1.10 for training time.
 """
 
 from __future__ import annotations

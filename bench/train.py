@@ -1,4 +1,6 @@
-"""Training benchmark (DESIGN §8): quality reached in a time budget, tokens/s, and MFU on a GPU.
+"""Training benchmark: quality reached in a time budget, tokens/s, and MFU on a GPU.
+
+The targets: docs/benchmarks.md, "Targets".
 
 Prints one JSON object; progress goes to stderr.
 

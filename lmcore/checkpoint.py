@@ -35,13 +35,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import lmcore
+from lmcore.config import CHECKPOINT_SUBDIR
 from lmcore.errors import LmcoreError
 from lmcore.model import GPT, GPTConfig
 from lmcore.tokenizer import Tokenizer
 
 FORMAT = "lmcore-checkpoint"
 FORMAT_VERSION = 1
-CHECKPOINT_SUBDIR = "checkpoint"
 WEIGHTS, CONFIG, TOKENIZER, OPTIMIZER = (
     "model.safetensors", "config.json", "tokenizer.json", "optimizer.pt",
 )  # fmt: skip

@@ -15,6 +15,7 @@ from lmcore.errors import LmcoreError
 
 DEVICES = ("auto", "cpu", "cuda")
 MLP_KINDS = ("relu2", "swiglu")
+CHECKPOINT_SUBDIR = "checkpoint"  # a run directory's latest checkpoint: RUN/checkpoint/
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""The ASGI application: HTTP through Django, websockets through Channels (DESIGN §2, §7)."""
+"""The ASGI application: HTTP through Django, websockets through Channels.
+
+Websockets pass `AllowedHostsOriginValidator(AuthMiddlewareStack(...))` (docs/architecture.md,
+"Security").
+"""
 
 import os
 

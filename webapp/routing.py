@@ -1,4 +1,4 @@
-"""Websocket routes (DESIGN §6). Each app adds its consumers here."""
+"""Websocket routes (docs/architecture.md, "Websockets"). Each app adds its consumers here."""
 
 from django.urls import path
 

@@ -187,7 +187,9 @@ def channel_layers(url: str) -> dict:
 
 CHANNEL_LAYERS = channel_layers(REDIS_URL)
 
-# Celery reads every CELERY_* setting (workers/app.py); queues and pools: DESIGN §2.
+# Celery reads every CELERY_* setting (workers/app.py); queues and pools: docs/architecture.md,
+# "How it starts". The web side sends tasks by name (webapp/enqueue.py), routed from here.
+TASK_QUEUES = ("cpu", "gpu_train", "gpu_infer")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in the database; only pings keep results
@@ -216,7 +218,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # A running job whose heartbeat is older than this is marked failed by the sweep. Tasks beat
-# every 3 s from a thread (workers/reporting.py), so 30 s means a dead worker; with the sweep
+# every 3 s from a thread (webapp/jobs/reporting.py), so 30 s means a dead worker; with the sweep
 # every 15 s a lost job is failed within 45 s.
 JOB_HEARTBEAT_STALE_SECONDS = _env_int("BOTTEGA_HEARTBEAT_STALE_SECONDS", 30)
 

@@ -1,4 +1,6 @@
-"""`JsonSocketConsumer`: the rules every Bottega websocket follows (DESIGN §6, §7).
+"""`JsonSocketConsumer`: the rules every Bottega websocket follows.
+
+The protocols: docs/architecture.md, "Websockets"; the rules come from "Security" there.
 
 Sign-in required (close 4401), an ownership hook checked before subscribing (close 4404),
 messages are JSON objects of bounded size with a `type` naming a `handle_<type>` method, and

@@ -1,18 +1,21 @@
 """The Celery app. Configuration comes from Django settings (every `CELERY_*` name).
 
-Queues (DESIGN §2): `cpu` (validation, tokenizers, evaluation; prefork), `gpu_train` (training;
-solo pool, prefetch 1), `gpu_infer` (generation; a long-lived threaded worker caching models).
-Nothing here imports torch or touches CUDA: workers fork, and the device is chosen inside a task.
+Queues (settings.TASK_QUEUES; docs/architecture.md, "How it starts"): `cpu` (validation,
+tokenizers, sweeps; prefork), `gpu_train` (training; solo pool, prefetch 1), `gpu_infer`
+(generation; a long-lived threaded worker caching models). Nothing here imports torch or
+touches CUDA: workers fork, and the device is chosen inside a task. The web side imports
+only `app` from here and sends tasks by name (webapp/enqueue.py).
 """
 
 import os
 
 from celery import Celery
+from django.conf import settings
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
-QUEUES = ("cpu", "gpu_train", "gpu_infer")
+QUEUES = tuple(settings.TASK_QUEUES)
 
 app = Celery("bottega")
 app.config_from_object("django.conf:settings", namespace="CELERY")

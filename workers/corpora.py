@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from workers.events import EventPublisher
+from webapp.jobs.events import EventPublisher
 
 
 @shared_task(name="workers.corpora.validate_corpus")
@@ -17,13 +17,9 @@ def validate_corpus(corpus_id: int) -> str:
     return corpus.status if corpus is not None else "gone"
 
 
-def enqueue_validation(corpus_id: int) -> None:
-    validate_corpus.apply_async((corpus_id,), queue="cpu")
-
-
 @shared_task(name="workers.corpora.sweep_abandoned_uploads")
 def sweep_abandoned_uploads() -> dict[str, int]:
-    """Beat task: delete uploads idle too long, give up on crashed validations."""
+    """Beat task: delete uploads idle too long, queue again validations whose message was lost."""
     from webapp.corpora.actions import do_sweep_uploads
 
     with EventPublisher() as publisher:

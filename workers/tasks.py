@@ -1,4 +1,4 @@
-"""Celery tasks: thin adapters between Django rows and lmcore (STYLE "Distilled" §2)."""
+"""Celery tasks of the system itself: the queue probe and the sweep of stale jobs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
-from workers.events import EventPublisher
+from webapp.jobs.events import EventPublisher
 
 
 @shared_task(name="workers.tasks.ping", ignore_result=False)
@@ -33,7 +33,7 @@ def ping(queue: str, sent_at: float, reply_channel: str | None = None) -> dict:
 
 @shared_task(name="workers.tasks.sweep_stale_jobs")
 def sweep_stale_jobs() -> int:
-    """Beat task: fail running jobs whose worker stopped beating (DESIGN §2, long jobs)."""
+    """Beat task: end jobs and validations whose worker stopped beating (webapp/jobs/models.py)."""
     from webapp.jobs.models import sweep_stale_jobs as sweep
 
     return sweep(timedelta(seconds=settings.JOB_HEARTBEAT_STALE_SECONDS))

@@ -8,42 +8,26 @@ every step. A finished or cancelled run with a checkpoint becomes a new ModelVer
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
 from celery import shared_task
 
-from lmcore.errors import LmcoreError
-from workers.reporting import JobReporter
-
-logger = logging.getLogger(__name__)
+from webapp.jobs.models import JobStatus
+from webapp.jobs.reporting import JobReporter
+from webapp.training.models import TrainingRun
+from workers.jobs import corpus_paths, run_job
 
 
 @shared_task(name="workers.training.train_model_run")  # routed to gpu_train (settings)
 def train_model_run(run_id: int, resume: bool = False) -> None:
-    from webapp.jobs.models import JobStatus
-    from webapp.training.models import TrainingRun
+    run_job(TrainingRun, run_id, lambda run, reporter: _work(run, reporter, resume))
 
-    run = TrainingRun.objects.filter(pk=run_id).first()
-    if run is None or not run.mark_running():
-        return
-    with JobReporter(run, run.group) as reporter:
-        reporter.push(_status(run))
-        try:
-            result = _train(run, reporter, resume)
-            status = JobStatus.CANCELLED if result.reason == "cancelled" else JobStatus.SUCCEEDED
-            _register(run, result)
-            run.finish(status)
-        except LmcoreError as exc:
-            run.finish(JobStatus.FAILED, error=str(exc))
-        except Exception as exc:
-            logger.exception("training run %s failed", run_id)
-            run.finish(
-                JobStatus.FAILED, error=f"internal error ({type(exc).__name__}); see the worker log"
-            )
-        run.refresh_from_db()
-        reporter.push(_status(run))
+
+def _work(run: Any, reporter: JobReporter, resume: bool) -> str:
+    result = _train(run, reporter, resume)
+    _register(run, result)
+    return JobStatus.CANCELLED if result.reason == "cancelled" else JobStatus.SUCCEEDED
 
 
 def _train(run: Any, reporter: JobReporter, resume: bool) -> Any:
@@ -77,11 +61,7 @@ def _encoded_corpus(run: Any, tokenizer: Any) -> Any:
     data_dir = run.directory / "data"
     if (data_dir / "meta.json").is_file():
         return load_encoded(data_dir)  # a resumed run trains on exactly the same tokens
-    corpora = list(run.corpora.order_by("pk"))
-    missing = [c.name for c in corpora if not c.path.exists()]
-    if not corpora or missing:
-        raise LmcoreError(f"corpus files are missing ({', '.join(missing) or 'none chosen'})")
-    return encode_corpus(tokenizer, [c.path for c in corpora], data_dir)
+    return encode_corpus(tokenizer, corpus_paths(run), data_dir)
 
 
 class _Progress:
@@ -152,7 +132,3 @@ def _register(run: Any, result: Any) -> None:
     run.params = result.params
     run.save(update_fields=["params"])
     do_register_version(run, metrics)
-
-
-def _status(run: Any) -> dict[str, Any]:
-    return {"type": "run.status", **run.status_dict()}

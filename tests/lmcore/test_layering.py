@@ -1,4 +1,6 @@
-"""lmcore imports nothing of the web stack: every module imports where those cannot."""
+"""The one direction, webapp → workers → lmcore: lmcore imports nothing of the web stack (every
+module imports where those cannot), no two lmcore modules import each other, and webapp
+imports nothing from workers but the Celery app (docs/architecture.md, "Layers")."""
 
 import ast
 import subprocess
@@ -106,3 +108,36 @@ def test_the_circle_check_would_catch_two_modules_importing_each_other(tmp_path)
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n"
     )
     assert import_circle(lmcore_imports(tmp_path)) == ["lmcore.a", "lmcore.b", "lmcore.a"]
+
+
+def web_imports_of_workers(root: Path) -> list[str]:
+    """`file:line import` for each import of workers code in webapp/ other than the Celery app."""
+    found = []
+    for path in sorted((root / "webapp").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.split(".")[0] == "workers"]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                module = node.module or ""
+                allowed = module == "workers.app" and [a.name for a in node.names] == ["app"]
+                names = [] if allowed or module.split(".")[0] != "workers" else [module]
+            else:
+                continue
+            found += [f"{path.relative_to(root)}:{node.lineno} {name}" for name in names]
+    return found
+
+
+def test_webapp_imports_nothing_from_workers_but_the_celery_app():
+    assert web_imports_of_workers(ROOT) == []
+
+
+def test_the_web_check_would_catch_an_import_of_task_code(tmp_path):
+    (tmp_path / "webapp" / "runs").mkdir(parents=True)
+    (tmp_path / "webapp" / "ok.py").write_text("from workers.app import app\n")
+    (tmp_path / "webapp" / "runs" / "actions.py").write_text(
+        "def go():\n    from workers.training import train\n    import workers.tasks\n"
+    )
+    assert web_imports_of_workers(tmp_path) == [
+        "webapp/runs/actions.py:2 workers.training",
+        "webapp/runs/actions.py:3 workers.tasks",
+    ]

@@ -1,6 +1,6 @@
 from channels.layers import get_channel_layer
 
-from workers.events import EventPublisher
+from webapp.jobs.events import EventPublisher
 
 
 async def _receive_all(layer, channel, n):

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from tests.webapp.playground.conftest import build_tiny_checkpoint
-from workers.tokenstream import active_key, cancel_key, decode_entry, stream_key
+from webapp.playground.streams import active_key, cancel_key, decode_entry, stream_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,7 +1,7 @@
 """What happens to corpora: start an upload, take a chunk, validate, rename, delete, sweep.
 
-Views and the management command validate their input, then call one of these; tasks call
-`do_validate_corpus`. Each keeps the row and the files in step: a refused or abandoned
+Views and the management command validate their input, then call one of these; the tasks in
+workers/corpora.py call `do_validate_corpus` and `do_sweep_uploads`. Each keeps the row and the files in step: a refused or abandoned
 file leaves its row (`rejected`, with the reason) and no bytes on disk.
 """
 
@@ -24,6 +24,8 @@ from webapp.corpora.forms import StartUploadForm
 from webapp.corpora.models import Corpus, CorpusStatus
 from webapp.corpora.sniff import HEAD_BYTES, Rejected, sniff_head
 from webapp.corpora.templatetags.corpora_format import format_bytes
+from webapp.enqueue import enqueue
+from webapp.jobs.reporting import JobReporter
 
 if TYPE_CHECKING:
     from webapp.corpora.scan import ScanResult
@@ -32,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 COPY_BYTES = 1 << 20  # request body → partial file, a block at a time
 EVENT_EVERY_S = 0.5  # validation progress pushed to pages
-BEAT_EVERY_S = 2.0  # validation progress and liveness written to the row
+VALIDATE_TASK = "workers.corpora.validate_corpus"
 
 
 class UploadError(Exception):
@@ -131,7 +133,7 @@ def do_receive_chunk(
     body: BinaryIO,
     length: int,
     send: Send | None = events.web_send,
-    enqueue: bool = True,
+    queue: bool = True,
 ) -> Corpus:
     """Store `length` bytes of `body` at `offset`; after the last one, queue the validation.
 
@@ -153,10 +155,8 @@ def do_receive_chunk(
         raise UploadError("The server could not store this chunk; try again.", 503) from exc
     if offset == 0:
         _sniff_start(corpus, send)
-    if corpus.received_bytes == corpus.size_bytes and corpus.mark_uploaded() and enqueue:
-        from workers.corpora import enqueue_validation
-
-        transaction.on_commit(lambda: enqueue_validation(corpus.pk))
+    if corpus.received_bytes == corpus.size_bytes and corpus.mark_uploaded() and queue:
+        enqueue(VALIDATE_TASK, corpus.pk)
     if corpus.status != CorpusStatus.UPLOADING or _crossed_tenth(corpus, length):
         _publish(corpus, send)
     return corpus
@@ -191,24 +191,20 @@ class _Gone(Exception):
     """The corpus was deleted (or swept) while it was being validated."""
 
 
-class _Reporter:
-    """Progress from the scan: pushed to pages every 0.5 s, written to the row every 2 s."""
+def _on_progress(corpus: Corpus, reporter: JobReporter, send: Send | None):
+    """The scan's callback: progress for the heartbeat thread, a push every 0.5 s."""
+    last_event = time.monotonic()
 
-    def __init__(self, corpus: Corpus, send: Send | None) -> None:
-        self.corpus, self.send = corpus, send
-        self.last_event = self.last_beat = time.monotonic()
+    def on_progress(done: int, total: int) -> None:
+        nonlocal last_event
+        if reporter.cancelled.is_set():  # the row was deleted or swept
+            raise _Gone
+        corpus.progress = reporter.progress = done / total if total else 1.0
+        if time.monotonic() - last_event >= EVENT_EVERY_S:
+            last_event = time.monotonic()
+            _publish(corpus, send)
 
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        fraction = done / total if total else 1.0
-        if now - self.last_beat >= BEAT_EVERY_S:
-            self.last_beat = now
-            if not self.corpus.beat(fraction):
-                raise _Gone
-        if now - self.last_event >= EVENT_EVERY_S:
-            self.last_event = now
-            self.corpus.progress = fraction
-            _publish(self.corpus, self.send)
+    return on_progress
 
 
 def do_validate_corpus(corpus_id: int, send: Send | None = None) -> Corpus | None:
@@ -223,7 +219,9 @@ def do_validate_corpus(corpus_id: int, send: Send | None = None) -> Corpus | Non
         return corpus
     _publish(corpus, send)
     try:
-        result = scan_file(corpus.upload_path, corpus.rewrite_path, _Reporter(corpus, send))
+        with JobReporter(corpus, events.corpus_group(corpus.pk)) as reporter:
+            on_progress = _on_progress(corpus, reporter, send)
+            result = scan_file(corpus.upload_path, corpus.rewrite_path, on_progress)
     except Rejected as exc:
         return _reject(corpus, exc.message, send)
     except (_Gone, FileNotFoundError):
@@ -285,17 +283,16 @@ def do_delete_corpus(corpus: Corpus, send: Send | None = events.web_send) -> Non
 
 
 def do_sweep_uploads(send: Send | None = None) -> dict[str, int]:
-    """Reject uploads idle for CORPUS_ABANDON_HOURS and validations whose worker died.
+    """Reject uploads idle for CORPUS_ABANDON_HOURS; queue again lost validations.
 
     A validation that never started (its queue message was lost, e.g. Redis restarted) is
-    queued again; the task's claim makes a duplicate harmless.
+    queued again; the task's claim makes a duplicate harmless. A validation whose worker died
+    is the job sweep's (`Corpus.sweep_stale`).
     """
-    from workers.corpora import enqueue_validation
-
     now = timezone.now()
     idle_since = now - timedelta(hours=settings.CORPUS_ABANDON_HOURS)
     stale_since = now - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_SECONDS)
-    counts = {"abandoned": 0, "crashed": 0, "requeued": 0}
+    counts = {"abandoned": 0, "requeued": 0}
     for corpus in Corpus.objects.filter(status=CorpusStatus.UPLOADING, updated_at__lt=idle_since):
         message = (
             f"Upload abandoned: nothing arrived for {settings.CORPUS_ABANDON_HOURS} hours, so the "
@@ -305,17 +302,13 @@ def do_sweep_uploads(send: Send | None = None) -> dict[str, int]:
             counts["abandoned"] += 1
             corpus.remove_files()  # after the UPDATE: it checked no chunk came meanwhile
             _publish(corpus, send)
-    validating = Corpus.objects.filter(status=CorpusStatus.VALIDATING)
-    for corpus in validating.filter(heartbeat_at__lt=stale_since):
-        message = "Validation stopped: the worker crashed or was restarted. Upload the file again."
-        if corpus.give_up_validation(message, stale_since):
-            counts["crashed"] += 1
-            corpus.remove_files()  # its worker is gone; nothing reads them
-            _publish(corpus, send)
-    for corpus in validating.filter(heartbeat_at=None, updated_at__lt=stale_since):
+    lost = Corpus.objects.filter(
+        status=CorpusStatus.VALIDATING, heartbeat_at=None, updated_at__lt=stale_since
+    )
+    for corpus in lost:
         if corpus.touch_queued(stale_since):
             counts["requeued"] += 1
-            enqueue_validation(corpus.pk)
+            enqueue(VALIDATE_TASK, corpus.pk)
     return counts
 
 
@@ -335,7 +328,7 @@ def do_import_corpus(user: Any, source: Path, name: str = "") -> Corpus:
     with source.open("rb") as f:
         for offset in range(0, corpus.size_bytes, chunk):
             length = min(chunk, corpus.size_bytes - offset)
-            do_receive_chunk(corpus, offset, f, length, send=None, enqueue=False)
+            do_receive_chunk(corpus, offset, f, length, send=None, queue=False)
     do_validate_corpus(corpus.pk)
     corpus.refresh_from_db()
     return corpus

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from webapp.corpora.access import access_corpus
+from webapp.access import access
 from webapp.corpora.actions import (
     UploadError,
     do_delete_corpus,
@@ -63,7 +63,7 @@ def start_upload(request: HttpRequest) -> JsonResponse:
 @require_http_methods(["GET", "PUT", "DELETE"])
 def upload(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        corpus = access_corpus(request.user, pk)
+        corpus = access(request.user, Corpus, pk)
     except Http404:
         return _error("No such upload.", 404)
     if request.method == "PUT":

@@ -1,4 +1,4 @@
-"""Corpus events pushed to browsers (an accelerator: the row stays the truth, DESIGN §2).
+"""Corpus events pushed to browsers (an accelerator: the row stays the truth).
 
 Each event goes to two Channels groups: the owner's (the corpus list) and the corpus's own
 (its page). Payload `type`s match the consumer's handler names (`corpus.status` →

@@ -1,8 +1,10 @@
 """`Corpus`: one user's text file, from its first uploaded chunk to validated, measured text.
 
-Status: `uploading → validating → ready | rejected`. Like jobs (webapp.jobs.models), every
-transition and every chunk's byte count is a conditional UPDATE whose row count says whether
-this call made it happen, so two chunks, a worker and the sweep can race safely.
+Status: `uploading → validating → ready | rejected`. A corpus is tracked like a job
+(webapp/jobs/models.py): every transition and every chunk's byte count is a conditional UPDATE
+whose row count says whether this call made it happen, so two chunks, a worker and the sweep
+can race safely; the validation beats through `JobReporter`, and the job sweep rejects a
+validation whose worker died.
 
 Files live under MEDIA_ROOT/corpora/user-<owner id>/, named by a server-generated key (the
 client's file name is only ever a label): `<key>.part` while uploading and validating,
@@ -11,7 +13,6 @@ client's file name is only ever a label): `<key>.part` while uploading and valid
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from django.db import models
 from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils import timezone
+
+from webapp.corpora import events
+from webapp.jobs.models import Tracked, new_storage_key
 
 
 class CorpusStatus(models.TextChoices):
@@ -30,10 +34,7 @@ class CorpusStatus(models.TextChoices):
 
 
 HOLDING_FILES = (CorpusStatus.UPLOADING, CorpusStatus.VALIDATING, CorpusStatus.READY)
-
-
-def _new_key() -> str:
-    return uuid.uuid4().hex
+STALE_ERROR = "Validation stopped: the worker crashed or was restarted. Upload the file again."
 
 
 class CorpusQuerySet(models.QuerySet):
@@ -53,7 +54,7 @@ class CorpusQuerySet(models.QuerySet):
         return total or 0
 
 
-class Corpus(models.Model):
+class Corpus(Tracked):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="corpora"
     )
@@ -74,7 +75,9 @@ class Corpus(models.Model):
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    storage_key = models.CharField(max_length=32, unique=True, default=_new_key, editable=False)
+    storage_key = models.CharField(
+        max_length=32, unique=True, default=new_storage_key, editable=False
+    )
     fingerprint = models.CharField(
         max_length=300, blank=True, help_text="The browser's name:size:lastModified, to resume."
     )
@@ -128,12 +131,7 @@ class Corpus(models.Model):
 
     # --- transitions: each returns True when this call made it happen ------------------------
     def _transition(self, where: dict[str, Any], **fields: Any) -> bool:
-        fields["updated_at"] = timezone.now()
-        updated = type(self).objects.filter(pk=self.pk, **where).update(**fields)
-        if updated:
-            for name, value in fields.items():
-                setattr(self, name, value)
-        return bool(updated)
+        return self._update(where, updated_at=timezone.now(), **fields)
 
     def claim_chunk(self, offset: int, length: int) -> bool:
         """Reserve bytes [offset, offset + length): only one request can claim an offset."""
@@ -162,9 +160,11 @@ class Corpus(models.Model):
         where = {"status": CorpusStatus.VALIDATING, "heartbeat_at": None}
         return self._transition(where, heartbeat_at=timezone.now())
 
-    def beat(self, progress: float) -> bool:
-        where = {"status": CorpusStatus.VALIDATING}
-        return self._transition(where, progress=progress, heartbeat_at=timezone.now())
+    def beat(self, progress: float | None = None) -> bool:
+        fields = {"heartbeat_at": timezone.now()}
+        if progress is not None:
+            fields["progress"] = progress
+        return self._transition({"status": CorpusStatus.VALIDATING}, **fields)
 
     def mark_ready(self, sha256: str, stats: dict, notice: str) -> bool:
         where = {"status": CorpusStatus.VALIDATING}
@@ -199,10 +199,18 @@ class Corpus(models.Model):
         where = {"status": CorpusStatus.UPLOADING, "updated_at__lt": idle_since}
         return self._transition(where, status=CorpusStatus.REJECTED, error=error)
 
-    def give_up_validation(self, error: str, stale_since: Any) -> bool:
-        """Reject a validation whose worker stopped beating (crashed) before `stale_since`."""
-        where = {"status": CorpusStatus.VALIDATING, "heartbeat_at__lt": stale_since}
-        return self._transition(where, status=CorpusStatus.REJECTED, error=error)
+    @classmethod
+    def sweep_stale(cls, cutoff: Any) -> int:
+        """Reject validations whose worker stopped beating, deleting their bytes."""
+        swept = 0
+        for corpus in cls.objects.filter(status=CorpusStatus.VALIDATING, heartbeat_at__lt=cutoff):
+            where = {"status": CorpusStatus.VALIDATING, "heartbeat_at__lt": cutoff}
+            if corpus._transition(where, status=CorpusStatus.REJECTED, error=STALE_ERROR):
+                swept += 1
+                corpus.remove_files()  # its worker is gone; nothing reads them
+                event = events.status_event(corpus)
+                events.publish(events.web_send, corpus.owner_id, corpus.pk, event)
+        return swept
 
     # --- reading ----------------------------------------------------------------------------
     @property

@@ -16,7 +16,6 @@ import codecs
 import contextlib
 import hashlib
 import os
-import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,8 +53,6 @@ class CorpusStats(TypedDict):
     char_counts: list[list]  # [[character, count], ...], most frequent first, at most 1000
     scripts: list[list]  # [[script, share of letters], ...]: a language hint
     source_encoding: str  # what the upload was: utf-8, utf-8-sig, utf-16-le, ...
-    source_bytes: int
-    validation_seconds: float
 
 
 @dataclass
@@ -212,7 +209,6 @@ def scan_file(
 
     Raises Rejected with a message for the user, and then leaves no `dst` behind.
     """
-    started = time.perf_counter()
     source_bytes = src.stat().st_size
     with src.open("rb") as f:
         head = f.read(16)
@@ -235,8 +231,6 @@ def scan_file(
         "bytes": out_bytes,
         **{k: v for k, v in measured.items() if not k.startswith("_")},
         "source_encoding": "utf-8-sig" if encoding == "utf-8" and bom_length else encoding,
-        "source_bytes": source_bytes,
-        "validation_seconds": round(time.perf_counter() - started, 3),
     }
     return ScanResult(stats, sha, _notice(encoding, bom_length), rewritten)
 

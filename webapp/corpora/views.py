@@ -8,8 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from webapp.access import access
 from webapp.corpora import display
-from webapp.corpora.access import access_corpus
 from webapp.corpora.actions import do_delete_corpus, do_rename_corpus
 from webapp.corpora.forms import RenameForm
 from webapp.corpora.models import Corpus, CorpusStatus
@@ -43,25 +43,25 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def row(request: HttpRequest, pk: int) -> HttpResponse:
-    corpus = access_corpus(request.user, pk)
+    corpus = access(request.user, Corpus, pk)
     return render(request, "corpora/_corpus_row.html", {"corpus": corpus})
 
 
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    corpus = access_corpus(request.user, pk)
+    corpus = access(request.user, Corpus, pk)
     return render(request, "corpora/detail.html", _detail_context(corpus))
 
 
 @require_GET
 def detail_fragment(request: HttpRequest, pk: int) -> HttpResponse:
-    corpus = access_corpus(request.user, pk)
+    corpus = access(request.user, Corpus, pk)
     return render(request, "corpora/_detail_fragment.html", _detail_context(corpus))
 
 
 @require_POST
 def rename(request: HttpRequest, pk: int) -> HttpResponse:
-    corpus = access_corpus(request.user, pk)
+    corpus = access(request.user, Corpus, pk)
     form = RenameForm(request.POST)
     if not form.is_valid():
         return render(request, "corpora/detail.html", _detail_context(corpus, form), status=400)
@@ -72,7 +72,7 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
-    corpus = access_corpus(request.user, pk)
+    corpus = access(request.user, Corpus, pk)
     do_delete_corpus(corpus)
     messages.success(request, f"Deleted “{corpus.name}” and its files.")
     return redirect("corpora:index")

@@ -1,1 +1,1 @@
-"""The job state machine every long-running task shares (DESIGN §5)."""
+"""Jobs: the state machine, the heartbeat reporter and the sweep every long task shares."""

@@ -1,18 +1,57 @@
-"""`Job`: the abstract base of every long-running row (tokenizer runs, training runs, ...).
+"""The job state machine every long-running task shares, and the runs built on it.
 
-State: `queued → running → (cancelling →) succeeded | failed | cancelled`. Every transition is
-a conditional UPDATE (`filter(pk=..., status__in=...).update(...)`) whose row count says whether
-it happened, so two workers, a crash sweep and a user's cancel can race without corrupting a
-row. The row is the source of truth; pushes to the browser only accelerate what a reload shows.
+`Tracked` rows are moved on by conditional UPDATEs (`filter(pk=..., <expected state>)
+.update(...)`, whose row count says whether this call made it happen), kept alive by a
+worker's heartbeat (`webapp.jobs.reporting.JobReporter`) and swept when the heartbeat stops
+(`sweep_stale_jobs`, every 15 s). Two workers, the sweep and a user's cancel can race
+without corrupting a row. The row is the source of truth; pushes to the browser only
+accelerate what a reload shows. Two kinds are tracked: `Job` (tokenizer and training runs:
+`queued → running → (cancelling →) succeeded | failed | cancelled`) and `Corpus` (an upload
+and its validation, webapp/corpora/models.py).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+
+def new_storage_key() -> str:
+    """A server-made name for a row's files: a client's file name is never part of a path."""
+    return uuid.uuid4().hex
+
+
+class Tracked(models.Model):
+    """A row a worker moves on with conditional UPDATEs and keeps alive with heartbeats."""
+
+    class Meta:
+        abstract = True
+
+    def _update(self, where: dict[str, Any], **fields: Any) -> bool:
+        """UPDATE this row WHERE `where` still holds; True (and fields set here) if it did."""
+        updated = type(self).objects.filter(pk=self.pk, **where).update(**fields)
+        if updated:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(updated)
+
+    def beat(self, progress: float | None = None) -> bool:
+        """Record liveness (and progress); False once the row left the state a worker owns."""
+        raise NotImplementedError
+
+    def cancel_requested(self) -> bool:
+        return False
+
+    @classmethod
+    def sweep_stale(cls, cutoff: Any) -> int:
+        """End the rows whose worker stopped beating before `cutoff`; return how many."""
+        raise NotImplementedError
 
 
 class JobStatus(models.TextChoices):
@@ -26,14 +65,16 @@ class JobStatus(models.TextChoices):
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+STALE_ERROR = (
+    "The worker stopped reporting (crashed or was killed); resume from the last checkpoint."
+)
 
 
-class Job(models.Model):
+class Job(Tracked):
     status = models.CharField(
         max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
     )
     progress = models.FloatField(default=0.0, help_text="Fraction done, 0 to 1.")
-    last_metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -45,11 +86,7 @@ class Job(models.Model):
 
     # --- transitions: each returns True when this call made it happen ------------------------
     def _transition(self, from_states: tuple[str, ...], **fields: Any) -> bool:
-        updated = type(self).objects.filter(pk=self.pk, status__in=from_states).update(**fields)
-        if updated:
-            for name, value in fields.items():
-                setattr(self, name, value)
-        return bool(updated)
+        return self._update({"status__in": from_states}, **fields)
 
     def mark_running(self) -> bool:
         now = timezone.now()
@@ -57,13 +94,10 @@ class Job(models.Model):
             (JobStatus.QUEUED,), status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
         )
 
-    def beat(self, progress: float | None = None, metrics: dict | None = None) -> bool:
-        """Record liveness (and optionally progress); False if the job left `running`."""
+    def beat(self, progress: float | None = None) -> bool:
         fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
         if progress is not None:
             fields["progress"] = progress
-        if metrics is not None:
-            fields["last_metrics"] = metrics
         return self._transition((JobStatus.RUNNING, JobStatus.CANCELLING), **fields)
 
     def request_cancel(self) -> bool:
@@ -84,32 +118,75 @@ class Job(models.Model):
         """Read from the row: has somebody asked this running job to stop?"""
         return type(self).objects.filter(pk=self.pk, status=JobStatus.CANCELLING).exists()
 
+    @classmethod
+    def sweep_stale(cls, cutoff: Any) -> int:
+        """Fail running jobs; the last checkpoint, if any, stays where it is for a resume."""
+        return cls.objects.filter(
+            status__in=(JobStatus.RUNNING, JobStatus.CANCELLING), heartbeat_at__lt=cutoff
+        ).update(status=JobStatus.FAILED, finished_at=timezone.now(), error=STALE_ERROR)
+
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE
 
 
-def all_job_models() -> list[type[Job]]:
-    """Every concrete model built on Job, across installed apps."""
+class RunQuerySet(models.QuerySet):
+    def for_user(self, user: Any) -> RunQuerySet:
+        return self.filter(owner=user) if user.is_authenticated else self.none()
+
+
+class Run(Job):
+    """A job a user owns, with files in MEDIA_ROOT/<media_dir>/user-<owner>/<key>/ and a
+    Channels group `<group_prefix>.<id>` its page listens to (webapp/jobs/consumers.py)."""
+
+    media_dir: ClassVar[str]
+    group_prefix: ClassVar[str]
+    storage_key = models.CharField(
+        max_length=32, unique=True, default=new_storage_key, editable=False
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    @classmethod
+    def group_for(cls, pk: int) -> str:
+        return f"{cls.group_prefix}.{pk}"
+
+    @property
+    def group(self) -> str:
+        return self.group_for(self.pk)
+
+    @property
+    def directory(self) -> Path:
+        owner = f"user-{self.owner_id}"  # type: ignore[attr-defined]
+        return Path(settings.MEDIA_ROOT) / self.media_dir / owner / self.storage_key
+
+    def status_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.pk,
+            "status": self.status,
+            "status_label": self.get_status_display(),  # type: ignore[attr-defined]
+            "progress": self.progress,
+            "error": self.error,
+        }
+
+    def status_event(self) -> dict[str, Any]:
+        return {"type": "run.status", **self.status_dict()}
+
+
+def tracked_models() -> list[type[Tracked]]:
+    """Every concrete tracked model (jobs and corpora), across installed apps."""
     from django.apps import apps
 
-    return [m for m in apps.get_models() if issubclass(m, Job)]
+    return [m for m in apps.get_models() if issubclass(m, Tracked)]
 
 
-def sweep_stale_jobs(stale_after: timedelta, models: list[type[Job]] | None = None) -> int:
-    """Mark running jobs whose heartbeat is older than `stale_after` as failed; return count.
+def sweep_stale_jobs(stale_after: timedelta, models: list[type[Tracked]] | None = None) -> int:
+    """End every tracked row whose heartbeat is older than `stale_after`; return the count.
 
     A worker that crashed (OOM kill, power loss) stops beating; its row would otherwise say
-    `running` forever. The job's last checkpoint, if any, stays where it is, so it can resume.
+    `running` (or `validating`) forever.
     """
     cutoff = timezone.now() - stale_after
-    swept = 0
-    for model in models if models is not None else all_job_models():
-        swept += model.objects.filter(
-            status__in=(JobStatus.RUNNING, JobStatus.CANCELLING), heartbeat_at__lt=cutoff
-        ).update(
-            status=JobStatus.FAILED,
-            finished_at=timezone.now(),
-            error="The worker stopped reporting (crashed or was killed); resume from the last checkpoint.",
-        )
-    return swept
+    return sum(m.sweep_stale(cutoff) for m in (tracked_models() if models is None else models))

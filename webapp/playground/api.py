@@ -27,7 +27,7 @@ import json
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
-from webapp.playground.access import access_conversation
+from webapp.access import access
 from webapp.playground.models import Conversation
 from webapp.playground.protocol import BadMessage
 from webapp.playground.transcripts import (
@@ -79,7 +79,7 @@ def conversations(request: HttpRequest) -> JsonResponse:
 @require_http_methods(["GET", "PUT", "DELETE"])
 def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        found = access_conversation(request.user, pk)
+        found = access(request.user, Conversation, pk)
     except Http404:
         return _error("No such conversation.", 404)
     if request.method == "DELETE":

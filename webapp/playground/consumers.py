@@ -1,4 +1,4 @@
-"""`/ws/playground/` (DESIGN §6): generate, score, cancel and resume, over one socket.
+"""`/ws/playground/`: generate, score, cancel and resume, over one socket.
 
 client → server
     {"type": "generate", "request_id", "model_version", "prompt", "params": {...},
@@ -16,7 +16,7 @@ server → client (every message but errors carries `last_id`, the stream entry 
     {"type": "error", "request_id", "message"}
 
 A request runs on the `gpu_infer` worker (workers/playground.py), which appends to the
-request's Redis Stream (workers/tokenstream.py); this consumer tails it with blocking XREAD
+request's Redis Stream (playground/streams.py); this consumer tails it with blocking XREAD
 and forwards each entry. Closing the socket does not stop a generation: reconnect and send
 `resume` with the last `last_id` seen (or "0-0" for everything) within
 PLAYGROUND_STREAM_TTL_S. Limits: one active generation per user, a per-minute request cap,

@@ -19,11 +19,17 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from workers.app import app as celery_app
-from workers.tokenstream import RELEASE_ACTIVE, active_key, cancel_key, decode_entry, stream_key
+from webapp.enqueue import send
+from webapp.playground.streams import (
+    RELEASE_ACTIVE,
+    active_key,
+    cancel_key,
+    decode_entry,
+    stream_key,
+)
 
 XREAD_BLOCK_MS = 500
-INFER_QUEUE = "gpu_infer"
+INFER_QUEUE = "gpu_infer"  # what CELERY_TASK_ROUTES says; named here so a test can divert it
 GENERATE_TASK = "workers.playground.generate_text"
 SCORE_TASK = "workers.playground.score_text"
 
@@ -105,9 +111,8 @@ class Inference:
     async def enqueue(self, task: str, kwargs: dict[str, Any], rid: str, holds_slot: bool) -> None:
         """Queue `task` on gpu_infer (by name: the web process imports no task code)."""
         try:
-            await sync_to_async(celery_app.send_task, thread_sensitive=False)(
-                task, kwargs=kwargs, queue=INFER_QUEUE, expires=settings.PLAYGROUND_PICKUP_TIMEOUT_S
-            )
+            options = {"queue": INFER_QUEUE, "expires": settings.PLAYGROUND_PICKUP_TIMEOUT_S}
+            await sync_to_async(send, thread_sensitive=False)(task, options=options, **kwargs)
         except Exception as exc:  # broker down
             if holds_slot:
                 await self.release_slot(rid)

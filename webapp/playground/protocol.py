@@ -1,4 +1,4 @@
-"""Shape checks of `/ws/playground/` client messages (DESIGN §6); see consumers.py for the
+"""Shape checks of `/ws/playground/` client messages; see consumers.py for the
 protocol. Each `parse_*` returns the request as the task takes it or raises `BadMessage`
 with a sentence for the person at the keyboard. Sampling settings are validated here with
 lmcore's `SamplingParams` (torch-free, in lmcore/config.py), so a bad setting never reaches a
@@ -12,12 +12,12 @@ from typing import Any, TypedDict
 
 from django.conf import settings
 
+from lmcore.chat import ROLES as CHAT_ROLES
 from lmcore.config import SamplingParams
 from lmcore.errors import LmcoreError
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_CHAT_MESSAGES = 64
-CHAT_ROLES = ("system", "user", "assistant")
 
 
 class BadMessage(ValueError):

@@ -15,11 +15,12 @@ from typing import Any
 
 from django.conf import settings
 
+from lmcore.chat import ROLES as CHAT_ROLES
 from lmcore.config import MAX_TOP_LOGPROBS, SamplingParams
 from lmcore.errors import LmcoreError
 from webapp.playground.access import can_play
 from webapp.playground.models import ConversationMode
-from webapp.playground.protocol import CHAT_ROLES, BadMessage
+from webapp.playground.protocol import BadMessage
 from webapp.registry.models import ModelVersion
 
 MAX_CONVERSATION_BYTES = 1_000_000  # one request body; the page drops alternatives to fit

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from lmcore.errors import LmcoreError
 from lmcore.hf_export import iter_zip
-from webapp.registry.access import access_model_version
+from webapp.access import access
 from webapp.registry.actions import KEPT_FILES
 from webapp.registry.models import ModelVersion, VersionStatus
 
@@ -35,7 +35,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    version = access_model_version(request.user, pk)
+    version = access(request.user, ModelVersion, pk)
     siblings = ModelVersion.objects.for_user(request.user).filter(
         owner=version.owner, name=version.name
     )
@@ -45,7 +45,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 @require_POST
 def promote(request: HttpRequest, pk: int) -> HttpResponse:
-    version = access_model_version(request.user, pk)
+    version = access(request.user, ModelVersion, pk)
     version.promote()
     messages.success(request, f"{version} is now in production.")
     return redirect(version)
@@ -54,7 +54,7 @@ def promote(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 @require_POST
 def archive(request: HttpRequest, pk: int) -> HttpResponse:
-    version = access_model_version(request.user, pk)
+    version = access(request.user, ModelVersion, pk)
     version.archive()
     messages.success(request, f"{version} is archived.")
     return redirect(version)
@@ -63,7 +63,7 @@ def archive(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def download(request: HttpRequest, pk: int) -> FileResponse:
     """The version as a zip: safetensors weights, config.json, tokenizer.json (no pickle)."""
-    version = access_model_version(request.user, pk)
+    version = access(request.user, ModelVersion, pk)
     buffer = io.BytesIO()
     # Stored, not deflated: safetensors weights barely compress and this keeps it quick.
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -82,7 +82,7 @@ def download(request: HttpRequest, pk: int) -> FileResponse:
 def download_hf(request: HttpRequest, pk: int) -> HttpResponse:
     """The version as a `transformers` directory in a zip (lmcore/hf_export.py), streamed as
     it is made: the web process holds about a MiB of it at a time, whatever the model's size."""
-    version = access_model_version(request.user, pk)
+    version = access(request.user, ModelVersion, pk)
     folder = f"{version.name}-v{version.version}-hf"
     try:
         chunks = iter_zip(version.directory, folder)

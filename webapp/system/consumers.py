@@ -11,11 +11,12 @@ import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
+from webapp.enqueue import send
 from webapp.sockets import JsonSocketConsumer
-from workers.app import QUEUES
-from workers.tasks import ping
 
+PING_TASK = "workers.tasks.ping"
 MAX_MESSAGE_BYTES = 1024
 MIN_PING_INTERVAL_S = 0.5  # a page pings every few seconds; faster is a misbehaving client
 
@@ -39,18 +40,12 @@ class SystemStatusConsumer(JsonSocketConsumer):
         await self._enqueue_pings()
 
     async def _enqueue_pings(self) -> None:
-        for queue in QUEUES:
+        for queue in settings.TASK_QUEUES:
             self._sent[queue] = time.perf_counter()
+            options = {"queue": queue, "expires": 10, "ignore_result": True}
             try:
-                await sync_to_async(ping.apply_async, thread_sensitive=False)(
-                    kwargs={
-                        "queue": queue,
-                        "sent_at": time.time(),
-                        "reply_channel": self.channel_name,
-                    },
-                    queue=queue,
-                    expires=10,
-                    ignore_result=True,
+                await sync_to_async(send, thread_sensitive=False)(
+                    PING_TASK, queue, time.time(), self.channel_name, options=options
                 )
             except Exception as exc:  # broker down: say so, keep the socket
                 await self.error(f"cannot enqueue a ping on {queue}: {type(exc).__name__}")

@@ -15,8 +15,8 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 from django.db import connection
 
-from workers.app import QUEUES, app
-from workers.tasks import ping
+from webapp.enqueue import send
+from workers.app import app
 
 
 class ServiceProbe(TypedDict):
@@ -66,7 +66,7 @@ def queue_consumers(timeout: float = 0.5) -> dict[str, list[str]]:
 
     A solo-pool worker busy with a long task cannot answer; the ping probe still tells.
     """
-    consumers: dict[str, list[str]] = {q: [] for q in QUEUES}
+    consumers: dict[str, list[str]] = {q: [] for q in settings.TASK_QUEUES}
     try:
         replies = app.control.inspect(timeout=timeout).active_queues() or {}
     except Exception:
@@ -77,19 +77,18 @@ def queue_consumers(timeout: float = 0.5) -> dict[str, list[str]]:
     return consumers
 
 
-def probe_queues(queues: tuple[str, ...] = QUEUES, timeout: float = 3.0) -> list[QueueProbe]:
+def probe_queues(queues: tuple[str, ...] | None = None, timeout: float = 3.0) -> list[QueueProbe]:
     """Send a ping task through every queue at once and time each round trip.
 
     Replies are collected in queue order, so a round trip can be overstated by the wait for
     the queues before it; the status page's websocket measures each one as it arrives.
     """
     sent = {}
-    for queue in queues:
+    for queue in queues or settings.TASK_QUEUES:
         start = time.perf_counter()
         try:
-            result = ping.apply_async(
-                kwargs={"queue": queue, "sent_at": time.time()}, queue=queue, expires=timeout + 5
-            )
+            options = {"queue": queue, "expires": timeout + 5}
+            result = send("workers.tasks.ping", queue, time.time(), options=options)
         except Exception as exc:
             sent[queue] = (start, None, f"cannot enqueue: {type(exc).__name__}: {exc}")
         else:

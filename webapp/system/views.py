@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -9,7 +10,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from webapp.system import probes
-from workers.app import QUEUES
 
 
 @login_not_required  # load balancers and `docker compose` health checks call it anonymously
@@ -31,7 +31,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
                 "consumers": [],
                 "error": "Redis is down",
             }
-            for q in QUEUES
+            for q in settings.TASK_QUEUES
         ]
     )
     ok = database["ok"] and redis["ok"] and all(q["ok"] for q in queues)
@@ -44,7 +44,7 @@ def status(request: HttpRequest) -> HttpResponse:
     context = {
         "database": probes.probe_database(),
         "redis": probes.probe_redis(),
-        "queues": QUEUES,
+        "queues": settings.TASK_QUEUES,
     }
     return render(request, "system/status.html", context)
 

@@ -6,12 +6,11 @@ from typing import Any
 
 from django.db import transaction
 
+from webapp.enqueue import enqueue
 from webapp.tokenization.models import TokenizerRun
 
 
 def do_start_tokenizer_run(user: Any, data: dict[str, Any]) -> TokenizerRun:
-    from workers.tokenization import train_tokenizer_run
-
     with transaction.atomic():
         run = TokenizerRun.objects.create(
             owner=user,
@@ -21,7 +20,7 @@ def do_start_tokenizer_run(user: Any, data: dict[str, Any]) -> TokenizerRun:
             special_tokens=data["special_tokens"],
         )
         run.corpora.set(data["corpora"])
-        transaction.on_commit(lambda: train_tokenizer_run.delay(run.pk))
+        enqueue("workers.tokenization.train_tokenizer_run", run.pk)
     return run
 
 

@@ -5,7 +5,6 @@ a tokenizer never exists without the run that made it, and the run's settings de
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,22 +12,16 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from webapp.jobs.models import Job, JobStatus
+from webapp.jobs.models import JobStatus, Run, RunQuerySet
 
 
-def _new_key() -> str:
-    return uuid.uuid4().hex
-
-
-class TokenizerRunQuerySet(models.QuerySet):
-    def for_user(self, user: Any) -> TokenizerRunQuerySet:
-        return self.filter(owner=user) if user.is_authenticated else self.none()
-
+class TokenizerRunQuerySet(RunQuerySet):
     def usable(self) -> TokenizerRunQuerySet:
         return self.filter(status=JobStatus.SUCCEEDED)
 
 
-class TokenizerRun(Job):
+class TokenizerRun(Run):
+    media_dir, group_prefix = "tokenizers", "tokenizers"
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tokenizer_runs"
     )
@@ -38,12 +31,8 @@ class TokenizerRun(Job):
     min_frequency = models.PositiveIntegerField(default=2)
     special_tokens = models.JSONField(default=list)
     result = models.JSONField(default=dict, blank=True)  # vocab_size, bytes, seconds, per_corpus
-    storage_key = models.CharField(max_length=32, unique=True, default=_new_key, editable=False)
 
     objects = TokenizerRunQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.vocab_size:,} tokens)"
@@ -52,23 +41,8 @@ class TokenizerRun(Job):
         return reverse("tokenization:detail", args=[self.pk])
 
     @property
-    def group(self) -> str:
-        return f"tokenizers.{self.pk}"
-
-    @property
-    def directory(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / "tokenizers" / f"user-{self.owner_id}" / self.storage_key
-
-    @property
     def tokenizer_path(self) -> Path:
         return self.directory / "tokenizer.json"
 
     def status_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.pk,
-            "status": self.status,
-            "status_label": self.get_status_display(),
-            "progress": self.progress,
-            "error": self.error,
-            "result": self.result,
-        }
+        return {**super().status_dict(), "result": self.result}

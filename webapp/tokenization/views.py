@@ -11,9 +11,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from lmcore.errors import LmcoreError
 from lmcore.inspect_tokens import MAX_TRACE_CHARS
+from webapp.access import access
 from webapp.jobs.models import JobStatus
-from webapp.tokenization import inspect
-from webapp.tokenization.access import access_tokenizer_run
+from webapp.tokenization import inspector
 from webapp.tokenization.actions import do_cancel_tokenizer_run, do_start_tokenizer_run
 from webapp.tokenization.forms import TokenizerRunForm
 from webapp.tokenization.models import TokenizerRun
@@ -31,13 +31,13 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = access_tokenizer_run(request.user, pk)
+    run = access(request.user, TokenizerRun, pk)
     return render(request, "tokenization/detail.html", {"run": run, "corpora": run.corpora.all()})
 
 
 @require_POST
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    run = access_tokenizer_run(request.user, pk)
+    run = access(request.user, TokenizerRun, pk)
     if not do_cancel_tokenizer_run(run):
         messages.error(
             request, f"This run is {run.get_status_display().lower()}: nothing to cancel."
@@ -46,7 +46,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _ready_run(request: HttpRequest, pk: int) -> TokenizerRun | JsonResponse:
-    run = access_tokenizer_run(request.user, pk)
+    run = access(request.user, TokenizerRun, pk)
     if run.status != JobStatus.SUCCEEDED:
         return JsonResponse({"error": "this tokenizer has not finished training"}, status=409)
     return run
@@ -62,7 +62,7 @@ def vocab(request: HttpRequest, pk: int) -> JsonResponse:
     except ValueError:
         return JsonResponse({"error": "page must be a whole number"}, status=400)
     query = request.GET.get("q", "")[:100]
-    return JsonResponse(inspect.vocab_page(run, query, page))
+    return JsonResponse(inspector.vocab_page(run, query, page))
 
 
 def _text_from(request: HttpRequest, limit: int) -> str | JsonResponse:
@@ -82,11 +82,11 @@ def _text_from(request: HttpRequest, limit: int) -> str | JsonResponse:
 
 @require_POST
 def encode(request: HttpRequest, pk: int) -> JsonResponse:
-    run, text = _ready_run(request, pk), _text_from(request, inspect.MAX_ENCODE_CHARS)
+    run, text = _ready_run(request, pk), _text_from(request, inspector.MAX_ENCODE_CHARS)
     for bad in (run, text):
         if isinstance(bad, JsonResponse):
             return bad
-    return JsonResponse(inspect.encode(run, text))
+    return JsonResponse(inspector.encode(run, text))
 
 
 @require_POST
@@ -96,6 +96,6 @@ def trace(request: HttpRequest, pk: int) -> JsonResponse:
         if isinstance(bad, JsonResponse):
             return bad
     try:
-        return JsonResponse(inspect.trace(run, text))
+        return JsonResponse(inspector.trace(run, text))
     except LmcoreError as exc:
         return JsonResponse({"error": str(exc)}, status=400)

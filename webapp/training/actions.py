@@ -8,15 +8,14 @@ from typing import Any
 from django.db import transaction
 
 from lmcore.estimate import estimate_params
+from webapp.enqueue import enqueue
 from webapp.jobs import cancel as cancel_flags
 from webapp.jobs.models import JobStatus
 from webapp.training.models import TrainingRun
 
 
 def _enqueue(run: TrainingRun, resume: bool) -> None:
-    from workers.training import train_model_run
-
-    transaction.on_commit(lambda: train_model_run.delay(run.pk, resume=resume))
+    enqueue("workers.training.train_model_run", run.pk, resume=resume)
 
 
 def do_start_training_run(user: Any, form: Any) -> TrainingRun:

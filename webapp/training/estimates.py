@@ -6,7 +6,7 @@ so. A run limited by minutes takes exactly that.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from lmcore.config import GPTConfig, TrainConfig
 from lmcore.estimate import H200_BF16_PEAK_FLOPS, estimate, flops_per_token
@@ -40,7 +40,3 @@ def estimate_run(model: GPTConfig, train: TrainConfig) -> RunEstimate:
     return RunEstimate(params=cost["params"], memory_bytes=cost["total_bytes"],
                        tokens_per_step=tokens_per_step, steps=steps,
                        seconds=round(seconds, 1), seconds_basis=basis)  # fmt: skip
-
-
-def as_json(model: GPTConfig, train: TrainConfig) -> dict[str, Any]:
-    return dict(estimate_run(model, train))

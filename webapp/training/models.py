@@ -8,7 +8,6 @@ and a resumed run continues the same curve.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,12 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from webapp.jobs.models import Job, JobStatus
-
-CHECKPOINT_SUBDIR = "checkpoint"  # lmcore.checkpoint.CHECKPOINT_SUBDIR (not imported: torch)
-
-
-def _new_key() -> str:
-    return uuid.uuid4().hex
+from lmcore.config import CHECKPOINT_SUBDIR
+from webapp.jobs.models import JobStatus, Run, RunQuerySet
 
 
-class TrainingRunQuerySet(models.QuerySet):
-    def for_user(self, user: Any) -> TrainingRunQuerySet:
-        return self.filter(owner=user) if user.is_authenticated else self.none()
-
-
-class TrainingRun(Job):
+class TrainingRun(Run):
+    media_dir, group_prefix = "runs", "runs"
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_runs"
     )
@@ -44,26 +34,14 @@ class TrainingRun(Job):
     train_config = models.JSONField()  # lmcore TrainConfig fields
     params = models.BigIntegerField(null=True, blank=True)
     best_val_bpb = models.FloatField(null=True, blank=True)
-    storage_key = models.CharField(max_length=32, unique=True, default=_new_key, editable=False)
 
-    objects = TrainingRunQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
+    objects = RunQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.name} #{self.pk}"
 
     def get_absolute_url(self) -> str:
         return reverse("training:detail", args=[self.pk])
-
-    @property
-    def group(self) -> str:
-        return f"runs.{self.pk}"
-
-    @property
-    def directory(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / "runs" / f"user-{self.owner_id}" / self.storage_key
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -95,11 +73,7 @@ class TrainingRun(Job):
 
     def status_dict(self) -> dict[str, Any]:
         return {
-            "id": self.pk,
-            "status": self.status,
-            "status_label": self.get_status_display(),
-            "progress": self.progress,
-            "error": self.error,
+            **super().status_dict(),
             "queue_position": self.queue_position(),
             "best_val_bpb": self.best_val_bpb,
             "can_resume": self.can_resume,
@@ -107,7 +81,8 @@ class TrainingRun(Job):
 
 
 class RunEvent(models.Model):
-    """One thing the trainer said: a `run.metrics` or `run.sample` payload (DESIGN §6)."""
+    """One thing the trainer said: a `run.metrics` or `run.sample` payload (the `/ws/runs/<id>/`
+    protocol: webapp/training/consumers.py)."""
 
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=20)  # run.metrics | run.sample

@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from webapp.access import access
 from webapp.jobs.models import JobStatus
-from webapp.training.access import access_training_run
 from webapp.training.actions import (
     do_cancel_training_run,
     do_resume_training_run,
@@ -45,14 +45,14 @@ def estimate(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = access_training_run(request.user, pk)
+    run = access(request.user, TrainingRun, pk)
     context = {"run": run, "versions": run.versions.order_by("-version")}
     return render(request, "training/detail.html", context)
 
 
 @require_POST
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    run = access_training_run(request.user, pk)
+    run = access(request.user, TrainingRun, pk)
     if not do_cancel_training_run(run):
         messages.error(
             request, f"This run is {run.get_status_display().lower()}: nothing to cancel."
@@ -62,7 +62,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def resume(request: HttpRequest, pk: int) -> HttpResponse:
-    run = access_training_run(request.user, pk)
+    run = access(request.user, TrainingRun, pk)
     if not do_resume_training_run(run):
         messages.error(request, "Only a failed or cancelled run with a checkpoint can resume.")
     return redirect(run)

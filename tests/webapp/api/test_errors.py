@@ -86,7 +86,7 @@ def test_unknown_models_and_other_users_private_versions_are_404(api_url, alice,
 
 
 def _done_entries(url: str, user_id: int) -> list[dict]:
-    from workers.tokenstream import decode_entry
+    from webapp.playground.streams import decode_entry
 
     with redis.Redis.from_url(url) as conn:
         found = []

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.webapp.corpora.conftest import files_under
-from webapp.corpora.access import access_corpus
+from webapp.access import access
 from webapp.corpora.actions import do_import_corpus
 from webapp.corpora.models import Corpus, CorpusStatus
 
@@ -46,7 +46,7 @@ def test_it_hides_other_users_corpora(client, bob, ready):
     assert client.post(f"/corpora/{ready.pk}/delete/").status_code == 404
     assert Corpus.objects.get(pk=ready.pk).name == "latin.txt" and ready.path.exists()
     with pytest.raises(Exception, match="No such corpus"):
-        access_corpus(bob, ready.pk)
+        access(bob, Corpus, ready.pk)
 
 
 def test_it_renames(alice_client, ready):
@@ -90,4 +90,4 @@ def test_lookups_are_per_owner(alice, bob, ready):
     Corpus.objects.create(owner=alice, name="half", size_bytes=5)
     assert list(Corpus.objects.for_user(alice).ready()) == [ready]
     assert not Corpus.objects.for_user(bob).exists()
-    assert access_corpus(alice, ready.pk).path == ready.path
+    assert access(alice, Corpus, ready.pk).path == ready.path

@@ -1,4 +1,5 @@
-"""The periodic sweep: abandoned uploads and crashed validations, through the real beat task."""
+"""The periodic sweeps: abandoned uploads and lost validations (the upload sweep), crashed
+validations (the job sweep), through the real beat tasks."""
 
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from tests.webapp.corpora.conftest import files_under, put, settled, start
 from webapp.corpora.models import Corpus, CorpusStatus
 from workers.app import app
 from workers.corpora import sweep_abandoned_uploads
+from workers.tasks import sweep_stale_jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +32,7 @@ def test_it_deletes_an_upload_abandoned_half_way(alice_client, celery_worker, se
     fresh = start(alice_client, name="fresh.txt", size=20).json()["id"]
     Corpus.objects.filter(pk=pk).update(updated_at=timezone.now() - timedelta(hours=25))
 
-    assert _sweep() == {"abandoned": 1, "crashed": 0, "requeued": 0}
+    assert _sweep() == {"abandoned": 1, "requeued": 0}
     corpus = Corpus.objects.get(pk=pk)
     assert corpus.status == CorpusStatus.REJECTED
     assert corpus.error == (
@@ -48,7 +50,7 @@ def test_it_gives_up_on_a_validation_whose_worker_died(alice, celery_worker, med
     )  # fmt: skip
     corpus.directory.mkdir(parents=True)
     corpus.upload_path.write_bytes(b"abc")
-    assert _sweep()["crashed"] == 1
+    assert sweep_stale_jobs.apply_async(queue="cpu", ignore_result=False).get(timeout=20) == 1
     corpus.refresh_from_db()
     assert corpus.status == CorpusStatus.REJECTED and "worker crashed" in corpus.error
     assert files_under(media_root) == []

@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import webapp.tokenization.models
+import webapp.jobs.models
 
 
 class Migration(migrations.Migration):
@@ -56,7 +56,7 @@ class Migration(migrations.Migration):
                 (
                     "storage_key",
                     models.CharField(
-                        default=webapp.tokenization.models._new_key,
+                        default=webapp.jobs.models.new_storage_key,
                         editable=False,
                         max_length=32,
                         unique=True,

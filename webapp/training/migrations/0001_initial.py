@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import webapp.training.models
+import webapp.jobs.models
 
 
 class Migration(migrations.Migration):
@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
                 (
                     "storage_key",
                     models.CharField(
-                        default=webapp.training.models._new_key,
+                        default=webapp.jobs.models.new_storage_key,
                         editable=False,
                         max_length=32,
                         unique=True,

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connection
 
-from workers.events import EventPublisher
+from webapp.jobs.events import EventPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ class JobReporter:
         self.group = group
         self.beat_every = beat_every
         self.progress: float = job.progress
-        self.metrics: dict | None = None
         self.cancelled = threading.Event()
         self._stop = threading.Event()
         self._publisher = EventPublisher()
@@ -37,7 +36,7 @@ class JobReporter:
     def _beat_loop(self) -> None:
         try:
             while not self._stop.wait(self.beat_every):
-                alive = self.job.beat(progress=self.progress, metrics=self.metrics)
+                alive = self.job.beat(progress=self.progress)
                 if not alive or self.job.cancel_requested():
                     self.cancelled.set()
         except Exception:

@@ -1,0 +1,46 @@
+"""The token stream of one playground request: a Redis Stream the worker appends to
+(workers/tokenstream.py) and the websocket consumer tails (consumers.py). Both sides use the
+names and entry kinds defined here.
+
+Keys (user-scoped, so a request id only ever means something to its owner):
+    bottega:pg:<user>:<request>          the stream: entries {"kind": ..., "data": JSON}
+    bottega:pg:<user>:<request>:cancel   set by the consumer, read by the engine's cancel()
+    bottega:pg:active:<user>             the user's one active generation (value: request id)
+
+Entry kinds, in order: `start` (a worker took the request), then `tokens` ({"stream",
+"tokens": [wire tokens]}) and `done` ({"stream", "reason", "stats", "text"}; stats: "tokens",
+"prompt_tokens", "ttft_ms", "tokens_per_s", "seed") per stream, or one `score` result, or an
+`error` ({"message", "code"}: "invalid" when the request cannot be served as asked, e.g. an
+empty prompt, "internal" otherwise); `end` always comes last.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def stream_key(user_id: int, request_id: str) -> str:
+    return f"bottega:pg:{user_id}:{request_id}"
+
+
+def cancel_key(user_id: int, request_id: str) -> str:
+    return f"{stream_key(user_id, request_id)}:cancel"
+
+
+def active_key(user_id: int) -> str:
+    return f"bottega:pg:active:{user_id}"
+
+
+def decode_entry(fields: dict[Any, Any]) -> tuple[str, dict[str, Any]]:
+    """(kind, data) of a raw XREAD entry (bytes or str keys)."""
+    get = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
+    kind, data = get.get("kind", b""), get.get("data", b"{}")
+    kind = kind.decode() if isinstance(kind, bytes) else kind
+    return kind, json.loads(data)
+
+
+# Releases the active slot only if it still names this request (a compare-and-delete).
+RELEASE_ACTIVE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
