@@ -198,6 +198,7 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "workers.training.*": {"queue": "gpu_train"},
     "workers.playground.*": {"queue": "gpu_infer"},
+    "workers.anatomy.*": {"queue": "gpu_infer"},
 }
 CELERY_TASK_ACKS_LATE = False  # long jobs are acknowledged at start: never re-run by Redis
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

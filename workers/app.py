@@ -26,4 +26,5 @@ app.conf.imports = (
     "workers.tokenization",
     "workers.training",
     "workers.playground",
+    "workers.anatomy",
 )

@@ -23,7 +23,7 @@ from lmcore.anatomy import anatomy_of_text
 from lmcore.checkpoint import load_checkpoint
 from lmcore.cli import emit
 from lmcore.device import DEVICES, configure, resolve_device
-from lmcore.score import bos_id_for
+from lmcore.documents import bos_id_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -7,3 +7,4 @@ def test_each_task_goes_to_its_queue():
     assert route({}, "workers.training.train_model_run")["queue"].name == "gpu_train"
     assert route({}, "workers.tokenization.train_tokenizer_run")["queue"].name == "cpu"
     assert route({}, "workers.corpora.validate_corpus")["queue"].name == "cpu"
+    assert route({}, "workers.anatomy.inspect_text")["queue"].name == "gpu_infer"
