@@ -107,6 +107,21 @@ def render(
     return Rendered(ids, mask)
 
 
+def reply_prompt(tokenizer: Tokenizer, messages: Sequence[Message], context: int) -> list[int]:
+    """The ids a model answers from: the conversation rendered with the generation prompt.
+
+    A conversation that fills the model's context is refused rather than cut: dropping the
+    oldest turns silently would answer a different conversation than the one shown.
+    """
+    ids = render(tokenizer, messages, generation_prompt=True).ids
+    if len(ids) >= context:
+        raise LmcoreError(
+            f"the conversation is {len(ids):,} tokens and the model's context is {context:,}: "
+            "no room for a reply. Start a new conversation or shorten this one"
+        )
+    return ids
+
+
 def reply_end_ids(tokenizer: Tokenizer) -> list[int]:
     """Ids that end an assistant reply: `<|end|>`, and whatever would start another turn."""
     names = (END_OF_TURN, BOS_TOKEN, *ROLE_TOKENS.values())

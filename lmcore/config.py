@@ -107,6 +107,12 @@ class TrainConfig:
     # The token every document starts with (lmcore/documents.py); set by training from the
     # encoded data. None: a model trained before document boundaries.
     bos_token: str | None = None
+    # Fine-tuning (lmcore/finetune.py): the parent checkpoint whose weights the run starts
+    # from, whether it trains on conversations (set by training), and the share of batch rows
+    # drawn from text corpora instead of conversations.
+    init_from: str | None = None
+    chat: bool = False
+    text_ratio: float = 0.0
 
     def validate(self) -> None:
         positive = ("batch_size", "grad_accum", "eval_every", "log_every")
@@ -121,6 +127,8 @@ class TrainConfig:
             self.max_seconds is not None and not self.max_seconds > 0
         ):
             raise LmcoreError("max_steps and max_seconds must be positive")
+        if not 0.0 <= self.text_ratio < 1.0:
+            raise LmcoreError(f"text_ratio must be in [0, 1), not {self.text_ratio}")
         if self.device not in DEVICES:
             raise LmcoreError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from lmcore.chatdata import ChatData, encode_chat_data, load_chat_data
 from lmcore.config import GPTConfig, TrainConfig
 from lmcore.data import EncodedCorpus, encode_corpus, load_encoded, tokenizer_digest
 from lmcore.errors import LmcoreError
@@ -33,7 +34,7 @@ from lmcore.tokenizer import Tokenizer
 
 RUN_FILE = "run.json"
 CHECKPOINT_SUBDIR = "checkpoint"  # lmcore.checkpoint.CHECKPOINT_SUBDIR (which imports torch)
-TOP_KEYS = ("out", "tokenizer", "preset", "data", "model", "train", "resume")
+TOP_KEYS = ("out", "tokenizer", "preset", "data", "model", "train", "resume", "finetune")
 RESUMABLE = ("max_steps", "max_seconds", "eval_every", "eval_tokens", "log_every", "device")
 
 
@@ -45,6 +46,16 @@ class DataSpec:
 
 
 @dataclass
+class FineTuneSpec:
+    """A chat fine-tuning run (lmcore/finetune.py): the model and tokenizer are the parent's."""
+
+    init_from: str  # the parent: a checkpoint or run directory
+    chat_data: list[str] = field(default_factory=list)  # conversation JSONL files
+    dir: str | None = None  # the rendered conversations; None = OUT/chat-data
+    text_ratio: float = 0.0  # share of batch rows drawn from data.inputs (text) instead
+
+
+@dataclass
 class RunSpec:
     out: Path
     tokenizer: Path
@@ -52,6 +63,15 @@ class RunSpec:
     train: TrainConfig
     data: DataSpec = field(default_factory=DataSpec)
     resume: bool = False
+    finetune: FineTuneSpec | None = None
+
+    @property
+    def chat_dir(self) -> Path:
+        return (
+            Path(self.finetune.dir)
+            if self.finetune and self.finetune.dir
+            else self.out / "chat-data"
+        )
 
     @property
     def data_dir(self) -> Path:
@@ -69,9 +89,15 @@ class RunSpec:
         data = {"inputs": [str(Path(p).resolve()) for p in self.data.inputs],
                 "dir": str(data_dir.relative_to(out) if inside else data_dir),
                 "val_fraction": self.data.val_fraction}  # fmt: skip
-        return {"out": str(out), "tokenizer": str(self.tokenizer.resolve()), "data": data,
+        spec = {"out": str(out), "tokenizer": str(self.tokenizer.resolve()), "data": data,
                 "model": self.model.to_dict(), "train": self.train.to_dict(),
                 "resume": self.resume}  # fmt: skip
+        if self.finetune is not None:
+            ft = self.finetune
+            spec["finetune"] = {"init_from": str(Path(ft.init_from).resolve()),
+                                "chat_data": [str(Path(p).resolve()) for p in ft.chat_data],
+                                "dir": str(self.chat_dir.resolve()), "text_ratio": ft.text_ratio}  # fmt: skip
+        return spec
 
     def save(self) -> Path:
         """Write OUT/run.json (atomically); `resume` is saved as false: it is a request."""
@@ -92,6 +118,9 @@ def prepare(spec: RunSpec, on_event=None) -> tuple[EncodedCorpus, Tokenizer]:
         if corpus.tokenizer_sha256 == tokenizer_digest(tokenizer):
             spec.save()
             return corpus, tokenizer
+    if not spec.data.inputs and spec.finetune is not None:
+        spec.save()
+        return None, tokenizer  # conversations only
     if not spec.data.inputs:
         raise LmcoreError(f"{data_dir}: no encoded corpus, and no data.inputs (--input) to encode")
     corpus = encode_corpus(tokenizer, spec.data.inputs, data_dir,
@@ -100,10 +129,39 @@ def prepare(spec: RunSpec, on_event=None) -> tuple[EncodedCorpus, Tokenizer]:
     return corpus, tokenizer
 
 
-def open_prepared(spec: RunSpec) -> tuple[EncodedCorpus, Tokenizer]:
+def prepare_chat(spec: RunSpec, tokenizer: Tokenizer, on_event=None) -> ChatData:
+    """Render the conversations into spec.chat_dir unless they are there already (same
+    tokenizer, same context). Runs once, before any training process."""
+    directory = spec.chat_dir
+    if (directory / "meta.json").is_file():
+        data = load_chat_data(directory)
+        if data.tokenizer_sha256 == tokenizer_digest(tokenizer) and (
+            data.context == spec.model.context
+        ):
+            return data
+    if not spec.finetune.chat_data:
+        raise LmcoreError("no conversation files: set finetune.chat_data or pass --chat-data F")
+    return encode_chat_data(tokenizer, spec.finetune.chat_data, directory,
+                            context=spec.model.context, val_fraction=spec.data.val_fraction,
+                            on_event=on_event)  # fmt: skip
+
+
+def open_chat(spec: RunSpec) -> ChatData:
+    """The conversations `prepare_chat` rendered, for a torchrun rank."""
+    if not (spec.chat_dir / "meta.json").is_file():
+        raise LmcoreError(
+            f"{spec.chat_dir}: no rendered conversations. Under torchrun, prepare them once "
+            "before the launch: python -m lmcore train --config RUN.json --prepare-only"
+        )
+    return load_chat_data(spec.chat_dir)
+
+
+def open_prepared(spec: RunSpec) -> tuple[EncodedCorpus | None, Tokenizer]:
     """The corpus `prepare` made, for a process that must not encode (a torchrun rank)."""
     tokenizer = _tokenizer(spec)
     data_dir = spec.data_dir
+    if spec.finetune is not None and not spec.data.inputs:
+        return None, tokenizer
     if not (data_dir / "meta.json").is_file():
         raise LmcoreError(
             f"{data_dir}: no encoded corpus. Under torchrun, encode it once before the launch: "
@@ -166,6 +224,8 @@ def resolve(raw: dict[str, Any], base_dir: Path | None = None) -> RunSpec:
         raise LmcoreError(f"resume must be true or false, not {resume!r}")
     if resume:
         return _resumed(raw, out, base)
+    if raw.get("finetune") is not None:
+        return _finetune(raw, out, base)
     tokenizer = _path(raw.get("tokenizer"), base, "tokenizer")
     if tokenizer is None:
         raise LmcoreError("no tokenizer: set tokenizer in the run file or pass --tokenizer DIR")
@@ -201,9 +261,63 @@ def _resumed(raw: dict[str, Any], out: Path, base: Path) -> RunSpec:
     train_config = TrainConfig.from_dict(merged)
     train_config.validate()
     data = _data(raw["data"], base) if raw.get("data") else _data(saved.get("data"), out)
+    finetune = _finetune_section(saved["finetune"], out) if saved.get("finetune") else None
     return RunSpec(out=out, tokenizer=Path(saved["tokenizer"]),
                    model=GPTConfig(**saved["model"]), train=train_config, data=data,
-                   resume=True)  # fmt: skip
+                   resume=True, finetune=finetune)  # fmt: skip
+
+
+def _finetune(raw: dict[str, Any], out: Path, base: Path) -> RunSpec:
+    """A fine-tuning run: the parent's model and tokenizer, the preset's recipe with overrides
+    (a fine-tuning recipe usually wants a lower lr and fewer steps: pass them)."""
+    finetune = _finetune_section(raw["finetune"], base)
+    parent = _parent_dir(Path(finetune.init_from))
+    saved = read_json(parent / "config.json")
+    model = _section(raw, "model", GPTConfig)
+    if set(model) - {"dropout"}:
+        raise LmcoreError(
+            "a fine-tuning run keeps the parent's model: only model.dropout may be set"
+        )
+    train = {**_section(raw, "train", TrainConfig), "init_from": str(parent),
+             "text_ratio": finetune.text_ratio}  # fmt: skip
+    model_config = GPTConfig(**{**saved["model"], **model})
+    preset = raw.get("preset", "tiny")
+    _, train_config = configs_from_preset(preset, model_config.vocab_size, {}, **train)
+    data = _data(raw.get("data"), base)
+    if finetune.text_ratio > 0 and not data.inputs:
+        raise LmcoreError("finetune.text_ratio above 0 needs text corpora in data.inputs (--input)")
+    return RunSpec(out=out, tokenizer=parent / "tokenizer.json", model=model_config,
+                   train=train_config, data=data, finetune=finetune)  # fmt: skip
+
+
+def _finetune_section(raw: Any, base: Path) -> FineTuneSpec:
+    if not isinstance(raw, dict):
+        raise LmcoreError(
+            'finetune must be a JSON object: {"init_from", "chat_data", "text_ratio"}'
+        )
+    _check_keys("finetune", raw, [f.name for f in fields(FineTuneSpec)])
+    init_from = _path(raw.get("init_from"), base, "finetune.init_from")
+    if init_from is None:
+        raise LmcoreError("finetune.init_from (--init-from CKPT): the checkpoint to start from")
+    files = raw.get("chat_data", [])
+    if isinstance(files, str) or not all(isinstance(p, str) for p in files):
+        raise LmcoreError("finetune.chat_data must be a list of file paths")
+    ratio = raw.get("text_ratio", 0.0)
+    if not isinstance(ratio, int | float) or not 0 <= ratio < 1:
+        raise LmcoreError(f"finetune.text_ratio must be in [0, 1), not {ratio!r}")
+    directory = _path(raw.get("dir"), base, "finetune.dir")
+    return FineTuneSpec(init_from=str(init_from),
+                        chat_data=[str(_path(p, base, "finetune.chat_data")) for p in files],
+                        dir=str(directory) if directory else None, text_ratio=float(ratio))  # fmt: skip
+
+
+def _parent_dir(path: Path) -> Path:
+    """The checkpoint directory of a checkpoint or run directory (as lmcore.checkpoint finds
+    it, without importing torch)."""
+    for candidate in (path, path / CHECKPOINT_SUBDIR):
+        if (candidate / "config.json").is_file() and (candidate / "tokenizer.json").is_file():
+            return candidate
+    raise LmcoreError(f"{path}: no checkpoint to fine-tune from (expected config.json)")
 
 
 def _section(raw: dict[str, Any], name: str, config: type) -> dict[str, Any]:

@@ -36,11 +36,14 @@ import torch
 
 from lmcore import device as devices
 from lmcore import distributed
+from lmcore.chatdata import ChatData
 from lmcore.checkpoint import load_checkpoint, load_optimizer, save_checkpoint
 from lmcore.config import TrainConfig
 from lmcore.data import EncodedCorpus
+from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
 from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths
+from lmcore.finetune import ChatBatches, initial_weights
 from lmcore.model import GPT, GPTConfig
 from lmcore.tokenizer import Tokenizer
 
@@ -116,7 +119,7 @@ def get_batch(
 class _Run:
     """One session of a run: the model, its optimizer and the counters a resume restores."""
 
-    def __init__(self, model_config, cfg, corpus, tokenizer, out_dir, resume, ctx, device):
+    def __init__(self, model_config, cfg, corpus, chat, tokenizer, out_dir, resume, ctx, device):
         self.cfg, self.tokenizer, self.ctx, self.device = cfg, tokenizer, ctx, device
         self.out_dir = Path(out_dir)
         self.step, self.prior_seconds, self.tokens_seen = 0, 0.0, 0
@@ -125,10 +128,14 @@ class _Run:
         self.optimizer = make_optimizer(self.model, cfg, device)
         if resume:
             self._restore()
+        elif cfg.init_from:
+            initial_weights(self.model, cfg.init_from, tokenizer)
         compiled = torch.compile(self.model) if cfg.compile else self.model
         self.ddp_model = distributed.wrap(compiled, ctx, device)
-        self.train_data = corpus.split("train")
-        self.val_segments = corpus.val_segments()
+        self.train_data = corpus.split("train") if corpus is not None else None
+        self.val_segments = corpus.val_segments() if chat is None else []
+        context = model_config.context
+        self.chat = ChatBatches(chat, self.train_data, cfg.text_ratio, context) if chat else None
         self.byte_lengths = token_byte_lengths(
             tokenizer.bytes_table(), tokenizer.special_tokens.values()
         )
@@ -164,7 +171,10 @@ class _Run:
         for micro in range(cfg.grad_accum):
             seed = (cfg.seed, self.step, micro)
             shard = (ctx.rank, ctx.world_size)
-            x, y = get_batch(self.train_data, cfg.batch_size, context, seed, device, shard)
+            if self.chat is not None:
+                x, y = self.chat.batch(cfg.batch_size, seed, shard, device)
+            else:
+                x, y = get_batch(self.train_data, cfg.batch_size, context, seed, device, shard)
             # Under DDP, all-reduce the gradients once, after the last micro-batch.
             skip_sync = ctx.enabled and micro < cfg.grad_accum - 1
             sync = self.ddp_model.no_sync() if skip_sync else contextlib.nullcontext()
@@ -186,20 +196,28 @@ class _Run:
         among the corpora by their validation sizes (each gets at least one window)."""
         ctx, context = self.ctx, self.model.config.context
         total = sum(len(tokens) for _, tokens in self.val_segments) or 1
-        per_corpus = {}
+        shard = (ctx.rank, ctx.world_size)
+        mine = {}
+        if self.chat is not None:  # held-out conversations, scored on the replies only
+            mine = self.chat.evaluate(self.model, self.byte_lengths, self.cfg.batch_size,
+                                      max_tokens, shard)  # fmt: skip
         for name, tokens in self.val_segments:
             share = None if max_tokens is None else max(max_tokens * len(tokens) // total, context)
-            mine = evaluate(self.model, tokens, self.byte_lengths, batch_size=self.cfg.batch_size,
-                            max_tokens=share, shard=(ctx.rank, ctx.world_size))  # fmt: skip
-            nats, n, nbytes = distributed.sum_floats(
-                ctx, [mine.nats, mine.tokens, mine.bytes], self.device
-            )
+            r = evaluate(self.model, tokens, self.byte_lengths, batch_size=self.cfg.batch_size,
+                         max_tokens=share, shard=shard)  # fmt: skip
+            mine[name] = (r.nats, r.tokens, r.bytes)
+        per_corpus = {}
+        for name, totals in mine.items():
+            nats, n, nbytes = distributed.sum_floats(ctx, list(totals), self.device)
             per_corpus[name] = EvalResult.from_totals(nats, int(n), int(nbytes))
         overall = sum(per_corpus.values(), EvalResult.from_totals(0.0, 0, 0))
         return overall, per_corpus
 
     def samples(self) -> list[tuple[str, str]]:
-        """(prompt, continuation) for each fixed prompt, at temperature 0.8 with a fixed seed."""
+        """(prompt, continuation) for each fixed prompt, at temperature 0.8 with a fixed seed;
+        in a chat run, (question, reply) for a few held-out conversations."""
+        if self.chat is not None:
+            return self.chat.samples(self.model, self.tokenizer, self.cfg.sample_tokens)
         out = []
         generator = torch.Generator(self.device).manual_seed(self.cfg.seed)
         self.model.eval()
@@ -225,10 +243,11 @@ class _Run:
 def train(
     model_config: GPTConfig,
     cfg: TrainConfig,
-    corpus: EncodedCorpus,
+    corpus: EncodedCorpus | None,
     tokenizer: Tokenizer,
     checkpoint_dir: str | Path,
     *,
+    chat: ChatData | None = None,
     resume: bool = False,
     on_event: EventCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
@@ -241,13 +260,15 @@ def train(
     loss is the mean over micro-batches and ranks. `seconds` is plain wall clock.
     """
     cfg.validate()
-    _check_compatible(model_config, corpus, tokenizer)
-    cfg.bos_token = corpus.bos_token  # the checkpoint records the data's document convention
+    _check_compatible(model_config, corpus, chat, tokenizer)
+    # The checkpoint records the data's document convention (conversations always use it).
+    cfg.bos_token = corpus.bos_token if chat is None else BOS_TOKEN
+    cfg.chat = chat is not None
     device = devices.resolve_device(cfg.device, distributed.context_from_env().local_rank)
     ctx = distributed.init_distributed(device.type)
     devices.configure(device)
     emit = on_event if (on_event is not None and ctx.is_main) else (lambda event: None)
-    run = _Run(model_config, cfg, corpus, tokenizer, checkpoint_dir, resume, ctx, device)
+    run = _Run(model_config, cfg, corpus, chat, tokenizer, checkpoint_dir, resume, ctx, device)
     first_step = run.step
     emit({"event": "start", "step": run.step, "params": run.model.num_params(),
           "tokens_per_step": run.tokens_per_step, "device": str(device),
@@ -311,7 +332,17 @@ def train(
     return result
 
 
-def _check_compatible(model_config: GPTConfig, corpus: EncodedCorpus, tokenizer: Tokenizer) -> None:
+def _check_compatible(model_config, corpus, chat, tokenizer) -> None:
+    if chat is not None:
+        if not model_config.vocab_size == chat.vocab_size == tokenizer.vocab_size:
+            raise LmcoreError("the chat data was rendered with another tokenizer: encode it again")
+        if chat.context != model_config.context:
+            raise LmcoreError(
+                f"the chat data was prepared for context {chat.context}, the model has "
+                f"{model_config.context}: encode it again"
+            )
+        if corpus is None:
+            return
     if not model_config.vocab_size == corpus.vocab_size == tokenizer.vocab_size:
         raise LmcoreError(
             f"vocabulary sizes differ: model {model_config.vocab_size}, corpus "

@@ -39,6 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sample", help="generate a continuation of a prompt")
     p.add_argument("--checkpoint", type=Path, required=True, metavar="RUN")
     p.add_argument("--prompt", required=True, metavar="S")
+    add_sampling_args(p)
+    p.add_argument("--json", action="store_true", help="JSON lines, one per token")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.set_defaults(func=cmd_sample)
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """The sampling flags `sample` and `chat` share."""
     defaults = SamplingParams()
     p.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens, metavar="N")
     p.add_argument("--temperature", type=float, default=defaults.temperature, metavar="T",
@@ -52,9 +60,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="alternatives per token in --json output (at most 20)")  # fmt: skip
     p.add_argument("--no-stop-at-end", action="store_true",
                    help="go on past the end-of-text token instead of stopping there")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="JSON lines, one per token")
-    p.add_argument("--device", choices=DEVICES, default="auto")
-    p.set_defaults(func=cmd_sample)
 
 
 def params_from_args(args: argparse.Namespace) -> SamplingParams:

@@ -6,6 +6,11 @@ file still works. Prints the training events as JSON lines: "start", "step", "ev
 "sample", "checkpoint" and a final "done". `--resume` continues RUN from its checkpoint with
 the configuration saved in RUN/run.json; only the limits, evaluation cadence and device change.
 
+Fine-tuning for chat: `--init-from CKPT --chat-data F.jsonl ...` (the run file's `finetune`
+section) starts from CKPT's weights and tokenizer, trains on the conversations with the loss
+on the assistant's tokens only (lmcore/finetune.py), and prints the same events; its "eval"
+lines score held-out conversations and its "sample" lines are replies to them.
+
 Data: the corpus is encoded into RUN/data once, before training. Under torchrun every rank
 opens the same encoded corpus, so it must exist before the launch (`--prepare-only`, or a
 first single-process run): no rank waits for minutes in a collective while another encodes.
@@ -30,7 +35,16 @@ from lmcore.cli import emit
 from lmcore.config import DEVICES
 from lmcore.errors import LmcoreError
 from lmcore.presets import PRESETS
-from lmcore.runspec import RunSpec, merge, open_prepared, prepare, read_json, resolve
+from lmcore.runspec import (
+    RunSpec,
+    merge,
+    open_chat,
+    open_prepared,
+    prepare,
+    prepare_chat,
+    read_json,
+    resolve,
+)
 
 EXIT_STOPPED = 75  # sysexits' EX_TEMPFAIL: stopped by a signal, checkpoint saved, resume later
 
@@ -85,6 +99,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for flag, (_, _, kind) in OVERRIDES.items():
         extra = {"choices": DEVICES} if flag == "--device" else {"metavar": "X"}
         p.add_argument(flag, type=kind, **extra)
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="CKPT",
+        help="fine-tune for chat: start from this checkpoint's weights and tokenizer",
+    )
+    p.add_argument(
+        "--chat-data",
+        type=Path,
+        nargs="+",
+        metavar="F",
+        help="conversation JSONL files to fine-tune on (with --init-from)",
+    )
+    p.add_argument(
+        "--text-ratio",
+        type=FRACTION,
+        metavar="X",
+        help="share of batch rows drawn from the --input text corpora instead",
+    )
     p.add_argument("--resume", action="store_true", help="continue RUN from its checkpoint")
     p.add_argument("--prepare-only", action="store_true",
                    help="encode the corpus and write RUN/run.json, then exit")  # fmt: skip
@@ -104,6 +137,12 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         overrides["data"]["inputs"] = [str(cwd / p) for p in args.input]
     if args.data_dir:
         overrides["data"]["dir"] = str(cwd / args.data_dir)
+    if args.init_from or args.chat_data or args.text_ratio is not None:
+        overrides["finetune"] = {
+            "init_from": str(cwd / args.init_from) if args.init_from else None,
+            "chat_data": [str(cwd / p) for p in args.chat_data] if args.chat_data else None,
+            "text_ratio": args.text_ratio,
+        }
     overrides["preset"] = args.preset
     overrides["resume"] = True if args.resume else None
     return resolve(merge(raw, overrides), args.config.parent if args.config else cwd)
@@ -120,16 +159,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             spec.save()
     else:
         corpus, tokenizer = prepare(spec, on_event=emit)
+    chat = None
+    if spec.finetune is not None:
+        chat = open_chat(spec) if ctx.enabled else prepare_chat(spec, tokenizer, on_event=emit)
     if args.prepare_only:
         emit({"event": "prepared", "run_file": str(spec.out / "run.json"),
-              "train_tokens": corpus.train_tokens, "val_tokens": corpus.val_tokens})  # fmt: skip
+              "train_tokens": corpus.train_tokens if corpus else 0,
+              "val_tokens": corpus.val_tokens if corpus else 0,
+              "conversations": chat.conversations if chat else None})  # fmt: skip
         return 0
     from lmcore.train import train
 
     try:
         with _stop_on_signal() as stopped:
             result = train(spec.model, spec.train, corpus, tokenizer, spec.checkpoint_dir,
-                           resume=spec.resume, on_event=emit, should_cancel=stopped)  # fmt: skip
+                           chat=chat, resume=spec.resume, on_event=emit,
+                           should_cancel=stopped)  # fmt: skip
     finally:
         distributed.shutdown(ctx)
     return EXIT_STOPPED if result.reason == "cancelled" else 0

@@ -1,0 +1,114 @@
+"""`python -m lmcore chat`: talk to a checkpoint through the chat template (lmcore/chat.py).
+
+Interactive (a terminal): type a message, the reply streams back; the conversation goes on
+until end of input (Ctrl-D). `--system S` starts it with a system message.
+
+`--messages F.json` (`-` for stdin): reads one conversation, `{"messages": [{"role",
+"content"}, ...]}` ending with a user message, and prints one JSON object:
+
+    {"reply": "...", "tokens": [{"id", "bytes", "text", "logprob", "sample_logprob", "top"}],
+     "reason": "end_of_text" | "max_new_tokens" | "stop", "prompt_tokens": N}
+
+where the tokens are `sample --json`'s token objects (logprob: natural log under the model).
+The reply ends at the end-of-turn token. A model that was not fine-tuned for chat still
+answers, with a warning on stderr; a conversation that fills the model's context is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lmcore.chat import Message, reply_end_ids, reply_prompt
+from lmcore.checkpoint import Checkpoint, load_checkpoint
+from lmcore.cli import emit
+from lmcore.commands.sample import add_sampling_args, params_from_args
+from lmcore.conversations import parse_messages
+from lmcore.device import DEVICES, configure, resolve_device
+from lmcore.engine import Engine, wire_token
+from lmcore.errors import LmcoreError
+from lmcore.sampling import SamplingParams
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("chat", help="chat with a fine-tuned checkpoint")
+    p.add_argument("--checkpoint", type=Path, required=True, metavar="RUN")
+    p.add_argument("--messages", metavar="F.json", help="answer this conversation as JSON")
+    p.add_argument("--system", metavar="S", help="interactive: a system message to start with")
+    add_sampling_args(p)
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.set_defaults(func=cmd_chat)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    params = params_from_args(args)
+    messages = _read_messages(args.messages) if args.messages else None
+    device = resolve_device(args.device)
+    configure(device)
+    checkpoint = load_checkpoint(args.checkpoint, device)
+    if not checkpoint.train_config.get("chat"):
+        sys.stderr.write("warning: this model has not been fine-tuned for chat\n")
+    if messages is not None:
+        emit(reply(checkpoint, messages, params))
+        return 0
+    return _interactive(checkpoint, params, args.system)
+
+
+def reply(checkpoint: Checkpoint, messages: list[Message], params: SamplingParams) -> dict:
+    """The assistant's reply to a conversation, with its tokens (the --messages output)."""
+    tokenizer = checkpoint.tokenizer
+    prompt = reply_prompt(tokenizer, messages, checkpoint.model_config.context)
+    engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=reply_end_ids(tokenizer))
+    tokens, text, reason = [], [], None
+    for event in engine.generate(prompt, params):
+        if event["event"] == "token":
+            tokens.append(wire_token(event))
+            text.append(event["text"])
+        else:
+            text.append(event["text"])
+            reason = event["reason"]
+    return {"reply": "".join(text), "tokens": tokens, "reason": reason,
+            "prompt_tokens": len(prompt)}  # fmt: skip
+
+
+def _read_messages(source: str) -> list[Message]:
+    try:
+        raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        value = json.loads(raw)
+    except OSError as exc:
+        raise LmcoreError(f"{source}: cannot read ({exc.strerror})") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LmcoreError(f"{source}: not valid JSON ({exc})") from exc
+    try:
+        messages = parse_messages(value, need_assistant=False)
+    except ValueError as exc:
+        raise LmcoreError(f"{source}: {exc}") from None
+    if messages[-1]["role"] != "user":
+        raise LmcoreError(f"{source}: the conversation must end with a user message to answer")
+    return messages
+
+
+def _interactive(checkpoint: Checkpoint, params: SamplingParams, system: str | None) -> int:
+    tokenizer = checkpoint.tokenizer
+    engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=reply_end_ids(tokenizer))
+    history: list[Message] = [{"role": "system", "content": system}] if system else []
+    while True:
+        sys.stderr.write("you> ")
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line:
+            sys.stderr.write("\n")
+            return 0
+        if not line.strip():
+            continue
+        history.append({"role": "user", "content": line.rstrip("\n")})
+        prompt = reply_prompt(tokenizer, history, checkpoint.model_config.context)
+        answer = []
+        for event in engine.generate(prompt, params):
+            sys.stdout.write(event["text"])
+            sys.stdout.flush()
+            answer.append(event["text"])
+        sys.stdout.write("\n")
+        history.append({"role": "assistant", "content": "".join(answer)})

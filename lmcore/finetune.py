@@ -1,0 +1,157 @@
+"""Fine-tuning for chat: a base checkpoint's weights, trained on conversations, loss on replies.
+
+`lmcore.train.train` runs fine-tuning with the same loop, limits, events, cancel, resume and
+DDP as any run; with `chat` data it asks this module for three things instead of the text
+corpus's:
+
+- batches (`ChatBatches.batch`): rows of whole conversations (lmcore/chatdata.py), with
+  `text_ratio` of the rows drawn as random windows of a text corpus instead (keeps the base
+  model's general text ability; 0 = conversations only). As in ordinary training, the global
+  batch depends only on the seed and each rank takes its rows.
+- evaluation (`ChatBatches.evaluate`): the held-out conversations of each file, scored on the
+  assistant's tokens only (the reply and its `<|end|>`): loss in nats per target token, bits
+  per byte over the reply text's bytes (`<|end|>` adds none).
+- samples (`ChatBatches.samples`): the model's greedy reply to a few held-out conversations.
+
+`initial_weights` copies the parent checkpoint's weights into the new model; the model's
+shape and the tokenizer must be the parent's (the run takes both from it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lmcore.chat import END_OF_TURN, ROLE_TOKENS, reply_end_ids
+from lmcore.chatdata import ChatData, chat_rows
+from lmcore.checkpoint import load_checkpoint
+from lmcore.device import autocast
+from lmcore.errors import LmcoreError
+from lmcore.model import GPT
+from lmcore.tokenizer import Tokenizer
+
+SAMPLE_CONVERSATIONS = 2
+
+
+def initial_weights(model: GPT, init_from: str | Path, tokenizer: Tokenizer) -> None:
+    """Load the parent checkpoint's weights into `model` (same shape, same tokenizer)."""
+    parent = load_checkpoint(init_from, "cpu")
+    if parent.model_config != model.config:
+        raise LmcoreError(
+            f"{init_from}: the parent model's shape differs from this run's: a fine-tuning run "
+            "keeps the parent's model config"
+        )
+    if parent.tokenizer.to_str() != tokenizer.to_str():
+        raise LmcoreError(f"{init_from}: the parent model was trained with another tokenizer")
+    with torch.no_grad():
+        model.load_state_dict(parent.model.state_dict())
+
+
+class ChatBatches:
+    """Batches, evaluation and samples of a chat fine-tuning run; see the module docstring."""
+
+    def __init__(
+        self, data: ChatData, text: np.ndarray | None, text_ratio: float, context: int
+    ) -> None:
+        if text_ratio > 0 and (text is None or len(text) <= context):
+            raise LmcoreError(
+                "a text ratio above 0 needs a text corpus with more tokens than the context"
+            )
+        self.data, self.text, self.text_ratio, self.context = data, text, text_ratio, context
+        self.n_train = data.conversations["train"]
+
+    def batch(
+        self, batch_size: int, seed: tuple[int, ...], shard: tuple[int, int], device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's rows of the global batch: inputs and targets (B, T), -1 = no target."""
+        rank, world = shard
+        rng = np.random.default_rng(seed)
+        n = batch_size * world
+        from_text = rng.random(n) < self.text_ratio
+        picks = rng.integers(0, self.n_train, size=n)
+        starts = rng.integers(0, max(len(self.text) - self.context, 1), size=n) if (
+            self.text is not None) else picks  # fmt: skip
+        mine = range(rank * batch_size, (rank + 1) * batch_size)
+        chat_idx = [int(picks[i]) for i in mine if not from_text[i]]
+        rows_x, rows_y = [], []
+        if chat_idx:
+            x, y = chat_rows(self.data, "train", chat_idx)
+            rows_x += list(x)
+            rows_y += list(y)
+        for i in mine:
+            if from_text[i]:
+                window = self.text[starts[i] : starts[i] + self.context + 1].astype(np.int64)
+                rows_x.append(window[:-1])
+                rows_y.append(window[1:])
+        width = max(len(r) for r in rows_x)
+        x = np.zeros((len(rows_x), width), dtype=np.int64)
+        y = np.full((len(rows_x), width), -1, dtype=np.int64)
+        for r, (rx, ry) in enumerate(zip(rows_x, rows_y, strict=True)):
+            x[r, : len(rx)], y[r, : len(ry)] = rx, ry
+        return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)  # (B, T) each
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        model: GPT,
+        byte_lengths: np.ndarray,
+        batch_size: int,
+        max_tokens: int | None,
+        shard: tuple[int, int],
+    ) -> dict[str, tuple[float, int, int]]:
+        """Per file: (nats, target tokens, bytes) over this rank's share of the held-out
+        conversations; a bounded evaluation takes conversations spread evenly over each file."""
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        out = {}
+        try:
+            for f in self.data.files:
+                indices = list(range(f["val_start"], f["val_end"]))
+                if max_tokens is not None and indices:
+                    keep = max(1, max_tokens * len(indices) // max(self.data.tokens["val"], 1))
+                    picks = np.linspace(0, len(indices) - 1, min(keep, len(indices))).round()
+                    indices = [indices[int(i)] for i in dict.fromkeys(picks)]
+                indices = indices[shard[0] :: shard[1]]
+                out[f["name"]] = self._score(model, indices, byte_lengths, batch_size, device)
+        finally:
+            model.train(was_training)
+        return out
+
+    def _score(self, model, indices, byte_lengths, batch_size, device):
+        nats, tokens, nbytes = 0.0, 0, 0
+        for i in range(0, len(indices), batch_size):
+            x, y = chat_rows(self.data, "val", indices[i : i + batch_size])
+            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            with autocast(device):
+                logits, _ = model(x)  # (B, T, V)
+            nats += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(),
+                                    ignore_index=-1, reduction="sum").item()  # fmt: skip
+            targets = y[y >= 0].cpu().numpy()
+            tokens, nbytes = tokens + len(targets), nbytes + int(byte_lengths[targets].sum())
+        return nats, tokens, nbytes
+
+    @torch.no_grad()
+    def samples(self, model: GPT, tokenizer: Tokenizer, n_tokens: int) -> list[tuple[str, str]]:
+        """(the last user message, the model's greedy reply) for a few held-out conversations."""
+        device = next(model.parameters()).device
+        user, end = tokenizer.special_id(ROLE_TOKENS["user"]), tokenizer.special_id(END_OF_TURN)
+        stops = set(reply_end_ids(tokenizer))
+        out = []
+        model.eval()
+        for i in range(min(SAMPLE_CONVERSATIONS, self.data.conversations["val"])):
+            ids, mask = self.data.conversation("val", i)
+            ids, mask = ids.tolist(), mask.tolist()
+            reply_at = len(mask) - 1 - mask[::-1].index(0)  # the last <|assistant|> token
+            prompt = ids[: reply_at + 1]
+            last_user = len(prompt) - 1 - prompt[::-1].index(user)
+            question = tokenizer.decode(prompt[last_user + 1 : prompt.index(end, last_user)])
+            idx = torch.tensor([prompt], dtype=torch.long, device=device)  # (1, T)
+            new = model.generate(idx, n_tokens, 0.0)[0, len(prompt) :].tolist()
+            cut = next((k for k, t in enumerate(new) if t in stops), len(new))
+            out.append((question, tokenizer.decode(new[:cut])))
+        model.train()
+        return out
