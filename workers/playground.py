@@ -61,6 +61,7 @@ def score_text(
     with StreamWriter(user_id, request_id) as out:
         out.add("start", {"streams": 1})
         score = lambda: _score(version_id, text, top_logprobs)  # noqa: E731
+        _say_loading(out, [version_id])
         _guard(out, request_id, lambda: out.add("score", score(), final=True))
 
 
@@ -90,6 +91,7 @@ def _generate(
             done = {"stream": stream, "reason": "cancelled", "stats": {}, "text": ""}
             out.add("done", done, final=stream == len(version_ids) - 1)
         return
+    _say_loading(out, version_ids)
     runs, prompt_tokens = [], []
     for loaded in (load_model(v) for v in version_ids):
         ids, end_ids = _prompt_ids(loaded, prompt, prefix_ids or [], chat)
@@ -110,6 +112,12 @@ def _generate(
             stats["prompt_tokens"] = prompt_tokens[stream]
             out.add("done", {"stream": stream, "reason": event["reason"], "stats": stats,
                              "text": event["text"]}, final=finished == len(runs))  # fmt: skip
+
+
+def _say_loading(out: StreamWriter, version_ids: list[int]) -> None:
+    """A model not in the cache takes a second or two to load: tell the page, then load it."""
+    if any(v not in _cache for v in version_ids):
+        out.add("loading", {})
 
 
 def _interleave(runs: list[Iterator[dict]]) -> Iterator[tuple[int, dict]]:

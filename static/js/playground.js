@@ -2,6 +2,8 @@
 // completion / chat / score modes, tokens coloured by probability, an inspector with the
 // top alternatives (click one to branch), Stop, side by side, resume after a reconnect, and
 // saved conversations (conversations.js): each completed answer is saved; reopen restores it.
+// Keyboard: an answer is one tab stop; arrows move between its tokens, each of which opens the
+// inspector; Enter moves into the inspector's alternatives, Esc goes back.
 import { Conversations } from "./conversations.js";
 
 const root = document.getElementById("playground");
@@ -20,6 +22,9 @@ const prob = (lp) => (lp === null || lp === undefined ? null : Math.exp(lp));
 const pct = (p) => (p === null ? "–" : p >= 0.001 ? `${(p * 100).toFixed(1)} %` : `${(p * 100).toExponential(1)} %`);
 const num = (x, digits = 3) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
 const colour = (p) => (p === null ? "transparent" : `hsl(${Math.round(120 * p)} 70% 85%)`);
+
+// What the request is waiting for, until its first token: the worker, a queue, a model load.
+function progress(text) { $("[data-field=progress]").textContent = text; }
 
 function say(text) {
   const el = $("[data-field=error]");
@@ -54,6 +59,10 @@ function onMessage(m) {
     return;
   }
   if (m.last_id) { active.lastId = m.last_id; remember(); }
+  if (m.type === "queued") progress(m.position ? `Queued: position ${m.position}…` : "Queued…");
+  else if (m.type === "loading") progress("Loading the model…");
+  else if (m.type === "started") progress("Preparing…");
+  else if (m.type === "tokens") progress("Generating…");
   if (m.type === "tokens") m.tokens.forEach((t) => addToken(active.columns[m.stream], t));
   else if (m.type === "done") finishColumn(active.columns[m.stream], m);
   else if (m.type === "error") { say(m.message); finish(); }
@@ -115,8 +124,12 @@ function begin(rid, titles, promptText, prefix, sent = null) {
   drawColumns(titles, promptText);
   active = { rid, lastId: "0-0", titles, promptText, columns, sent };
   prefix.forEach((t) => addToken(active.columns[0], t));
+  progress(sent ? "Waiting for the inference worker…" : "Reconnecting to the answer…");
+  const keyboard = document.activeElement;
   $("[data-action=generate]").disabled = true;
   $("[data-action=stop]").disabled = false;
+  // A disabled button drops focus: a keyboard user who generated or branched lands on Stop.
+  if (keyboard === $("[data-action=generate]") || inspector.contains(keyboard)) $("[data-action=stop]").focus();
   remember();
 }
 
@@ -132,6 +145,10 @@ function addToken(column, t) {
   span.textContent = t.text;
   span.style.background = colour(prob(t.logprob));
   span.dataset.index = column.tokens.length;
+  span.tabIndex = column.tokens.length === 0 ? 0 : -1; // one tab stop per answer (roving)
+  span.setAttribute("role", "button");
+  span.setAttribute("aria-controls", "pg-inspector");
+  if (!t.text.trim()) span.setAttribute("aria-label", JSON.stringify(t.text)); // "\n", " ": say it
   column.tokens.push(t);
   $(".pg-out", column.el).append(span);
 }
@@ -207,8 +224,11 @@ function clearPage() {
 function finish() {
   active = null;
   remember();
+  progress("");
+  const wasOnStop = document.activeElement === $("[data-action=stop]");
   $("[data-action=generate]").disabled = false;
   $("[data-action=stop]").disabled = true;
+  if (wasOnStop) $("[data-action=generate]").focus();
 }
 
 function renderChat() {
@@ -255,15 +275,76 @@ function escape(text) {
   return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 }
 
-$("[data-role=columns]").addEventListener("mouseover", (event) => {
+const columnsBox = $("[data-role=columns]");
+let shownFor = null; // the token span the inspector describes
+
+function hideInspector({ refocus = false } = {}) {
+  inspector.hidden = true;
+  if (refocus && shownFor?.isConnected) shownFor.focus();
+}
+
+function focusToken(span) {
+  for (const other of $$(".pg-token[tabindex='0']", span.closest(".pg-out"))) other.tabIndex = -1;
+  span.tabIndex = 0;
+  span.focus();
+}
+
+columnsBox.addEventListener("mouseover", (event) => {
   const span = event.target.closest(".pg-token");
   if (!span) return;
   clearTimeout(hideTimer);
   showInspector(span);
+  shownFor = span;
 });
-$("[data-role=columns]").addEventListener("mouseout", () => { hideTimer = setTimeout(() => { inspector.hidden = true; }, 400); });
+columnsBox.addEventListener("mouseout", () => {
+  hideTimer = setTimeout(() => {
+    const focus = document.activeElement;
+    if (!inspector.contains(focus) && !focus?.classList.contains("pg-token")) inspector.hidden = true;
+  }, 400);
+});
+columnsBox.addEventListener("focusin", (event) => {
+  const span = event.target.closest(".pg-token");
+  if (!span) return;
+  clearTimeout(hideTimer);
+  showInspector(span);
+  shownFor = span;
+});
+columnsBox.addEventListener("click", (event) => { // touch: a tap focuses, which opens it
+  const span = event.target.closest(".pg-token");
+  if (span) focusToken(span);
+});
+columnsBox.addEventListener("keydown", (event) => {
+  const span = event.target.closest(".pg-token");
+  if (!span) return;
+  const tokens = $$(".pg-token", span.closest(".pg-out"));
+  const at = tokens.indexOf(span);
+  const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tokens.length - 1 }[event.key];
+  if (to !== undefined) {
+    event.preventDefault();
+    focusToken(tokens[Math.max(0, Math.min(tokens.length - 1, to))]);
+  } else if (event.key === "Enter" || event.key === " " || event.key === "ArrowDown") {
+    event.preventDefault();
+    inspector.querySelector("[data-alt]")?.focus();
+  } else if (event.key === "Escape") hideInspector();
+});
+inspector.addEventListener("keydown", (event) => {
+  const buttons = [...inspector.querySelectorAll("[data-alt]")];
+  const at = buttons.indexOf(document.activeElement);
+  if (event.key === "Escape") { event.preventDefault(); hideInspector({ refocus: true }); }
+  else if (event.key === "ArrowDown" && at >= 0) { event.preventDefault(); buttons[Math.min(at + 1, buttons.length - 1)].focus(); }
+  else if (event.key === "ArrowUp" && at >= 0) {
+    event.preventDefault();
+    if (at === 0) shownFor?.focus(); else buttons[at - 1].focus();
+  }
+});
+// Focus leaving both the tokens and the inspector closes it (hover still opens it).
+root.addEventListener("focusout", (event) => {
+  const next = event.relatedTarget;
+  const fromHere = event.target.classList?.contains("pg-token") || inspector.contains(event.target);
+  if (fromHere && next && !inspector.contains(next) && !next.classList.contains("pg-token")) inspector.hidden = true;
+});
 inspector.addEventListener("mouseenter", () => clearTimeout(hideTimer));
-inspector.addEventListener("mouseleave", () => { inspector.hidden = true; });
+inspector.addEventListener("mouseleave", () => { if (!inspector.contains(document.activeElement)) inspector.hidden = true; });
 
 // --- score mode --------------------------------------------------------------------------
 function score() {
@@ -287,6 +368,7 @@ function score() {
 function onScoreMessage(m) {
   const { el } = scoreJobs[m.request_id];
   if (m.type === "error") { $(".hint", el).textContent = m.message; delete scoreJobs[m.request_id]; return; }
+  if (m.type === "loading") { $(".hint", el).textContent = "Loading the model…"; return; }
   if (m.type !== "score") return;
   delete scoreJobs[m.request_id];
   const tokens = m.tokens.map((t) => `<span class="pg-token" style="background:${colour(prob(t.logprob))}" title="p = ${pct(prob(t.logprob))} · −ln p = ${num(t.loss)} nats${t.logprob === null ? " · the first token has no context, so it is not scored" : ""}">${escape(t.text)}</span>`).join("");

@@ -45,10 +45,23 @@ def test_it_writes_start_batches_done_end_and_frees_the_slot(version, tiny_check
         assert 0 < conn.ttl(stream_key(owner.pk, "w1")) <= 600
     entries = _entries(services, stream_key(owner.pk, "w1"))
     kinds = [k for k, _ in entries]
-    assert kinds[0] == "start" and kinds[-2:] == ["done", "end"]
+    assert kinds[:2] == ["start", "loading"] and kinds[-2:] == ["done", "end"]
     tokens = [t for k, d in entries if k == "tokens" for t in d["tokens"]]
     assert len(tokens) == entries[-2][1]["stats"]["tokens"] == 30
-    assert len(kinds) - 3 < 30  # batched: fewer entries than tokens once the model is quick
+    assert len(kinds) - 4 < 30  # batched: fewer entries than tokens once the model is quick
+
+
+def test_it_says_loading_only_when_the_model_is_not_loaded_yet(version, tiny_checkpoint, services):
+    from workers.playground import generate_text, score_text
+
+    owner, row = version
+    shutil.copytree(tiny_checkpoint, row.directory)
+    score_text(owner.pk, "l1", row.pk, "the cat")
+    generate_text(owner.pk, "l2", [row.pk], "the cat", {"max_new_tokens": 3})
+    first = [k for k, _ in _entries(services, stream_key(owner.pk, "l1"))]
+    second = [k for k, _ in _entries(services, stream_key(owner.pk, "l2"))]
+    assert first == ["start", "loading", "score", "end"]
+    assert "loading" not in second and second[0] == "start"
 
 
 def test_it_refuses_special_tokens_smuggled_in_as_ids(version, tiny_checkpoint, services):
@@ -90,4 +103,4 @@ def test_a_withdrawn_request_never_runs(version, tiny_checkpoint, services):
         conn.set(cancel_key(owner.pk, "w4"), "1")
     generate_text(owner.pk, "w4", [row.pk], "the", {"max_new_tokens": 50})
     kinds = [k for k, d in _entries(services, stream_key(owner.pk, "w4"))]
-    assert kinds == ["start", "done", "end"]
+    assert kinds == ["start", "done", "end"]  # withdrawn before any model was loaded

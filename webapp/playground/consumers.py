@@ -8,6 +8,7 @@ client → server
     {"type": "resume", "request_id", "last_id"}   after a reconnect: entries after last_id
 server → client (every message but errors carries `last_id`, the stream entry it came from)
     {"type": "started", "request_id", "streams"}
+    {"type": "loading", "request_id"}   the worker is loading a model first (a second or two)
     {"type": "tokens", "request_id", "stream", "tokens": [{"id", "bytes", "text", "logprob",
      "sample_logprob", "top": [...]}]}
     {"type": "done", "request_id", "stream", "reason", "stats", "text"}   one per stream
