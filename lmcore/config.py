@@ -16,6 +16,7 @@ from lmcore.errors import LmcoreError
 DEVICES = ("auto", "cpu", "cuda")
 MLP_KINDS = ("relu2", "swiglu")
 CHECKPOINT_SUBDIR = "checkpoint"  # a run directory's latest checkpoint: RUN/checkpoint/
+EVALS_PER_RUN = 10  # periodic evaluations when eval_every is None (the final one comes on top)
 
 
 @dataclass
@@ -96,7 +97,9 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
     max_steps: int | None = None
     max_seconds: float | None = None
-    eval_every: int = 250  # steps between evaluations, samples and checkpoints
+    # Steps between evaluations, samples and checkpoints; None: EVALS_PER_RUN of them, spread
+    # by progress, so a 30-second run shows validation as often as a 3-hour one.
+    eval_every: int | None = None
     eval_tokens: int | None = 32768  # periodic evals score this many tokens; the final, all
     log_every: int = 10  # steps between "step" events
     sample_prompts: list[str] = field(default_factory=lambda: ["\n", "The "])
@@ -117,7 +120,7 @@ class TrainConfig:
     def validate(self) -> None:
         positive = ("batch_size", "grad_accum", "eval_every", "log_every")
         for name in positive:
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise LmcoreError(f"{name} must be at least 1, not {getattr(self, name)}")
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
             raise LmcoreError(f"lr must be positive (got {self.lr}), min_lr_ratio in [0, 1]")

@@ -10,6 +10,8 @@ pre-launch estimates and the benchmarks, so a recipe changes in one place.
   3 minutes, and its learning rate decays against the clock (see lmcore/train.py).
 - small: the nanoGPT Shakespeare size (6 x 6 heads x 384, context 256, dropout 0.2).
 - base: GPT-2 small (12 x 12 heads x 768, context 1024), batch 0.5M tokens by accumulation.
+
+None sets `eval_every`: each run evaluates about ten times whatever its limit (lmcore/config.py).
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ PRESETS: dict[str, Preset] = {
             lr=2e-3,
             warmup_steps=50,
             max_seconds=180.0,
-            eval_every=500,
             eval_tokens=8192,
             log_every=10,
         ),
@@ -54,7 +55,6 @@ PRESETS: dict[str, Preset] = {
             warmup_steps=100,
             beta2=0.99,
             max_steps=2500,
-            eval_every=250,
             eval_tokens=None,
             log_every=10,
         ),
@@ -71,7 +71,6 @@ PRESETS: dict[str, Preset] = {
             warmup_steps=700,
             beta2=0.95,
             max_steps=20000,
-            eval_every=1000,
             eval_tokens=1 << 20,
             log_every=10,
         ),

@@ -38,7 +38,7 @@ from lmcore import device as devices
 from lmcore import distributed
 from lmcore.chatdata import ChatData
 from lmcore.checkpoint import load_checkpoint, load_optimizer, save_checkpoint
-from lmcore.config import TrainConfig
+from lmcore.config import EVALS_PER_RUN, TrainConfig
 from lmcore.data import EncodedCorpus
 from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
@@ -84,6 +84,15 @@ def progress_of(cfg: TrainConfig, step: int, elapsed: float) -> float:
     by_steps = step / cfg.max_steps if cfg.max_steps else 0.0
     by_time = elapsed / cfg.max_seconds if cfg.max_seconds else 0.0
     return max(by_steps, by_time)
+
+
+def eval_due(cfg: TrainConfig, step: int, before: float, after: float) -> bool:
+    """Every `eval_every` steps; without it, each time progress crosses 1/EVALS_PER_RUN
+    (the last crossing is the final evaluation's). Example: eval_due(cfg, 7, 0.09, 0.11)."""
+    if cfg.eval_every is not None:
+        return step % cfg.eval_every == 0
+    tenths = math.floor(after * EVALS_PER_RUN)
+    return tenths > math.floor(before * EVALS_PER_RUN) and tenths < EVALS_PER_RUN
 
 
 def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
@@ -256,8 +265,9 @@ def train(
 
     The main loop: each iteration rank 0 decides whether to stop (limits, cancel, NaN) and
     how far the schedule has progressed, all ranks take one step, and every `eval_every`
-    steps all ranks evaluate (each its share) and rank 0 samples and checkpoints. The "step"
-    loss is the mean over micro-batches and ranks. `seconds` is plain wall clock.
+    steps (or each tenth of the run, see `eval_due`) all ranks evaluate (each its share) and
+    rank 0 samples and checkpoints. The "step" loss is the mean over micro-batches and ranks.
+    `seconds` is plain wall clock.
     """
     cfg.validate()
     _check_compatible(model_config, corpus, chat, tokenizer)
@@ -276,6 +286,7 @@ def train(
     started = time.perf_counter()
     clock = lambda: run.prior_seconds + time.perf_counter() - started  # noqa: E731
     train_seconds, window_seconds, window_tokens, loss_value = 0.0, 0.0, 0, None
+    before: float | None = None  # progress after the previous step, for eval_due
     try:
         while True:
             elapsed = clock()
@@ -287,7 +298,14 @@ def train(
             lr = lr_at(cfg, run.step, progress)
             t0 = time.perf_counter()
             loss = run.train_step(lr)
-            report_due = run.step % cfg.log_every == 0 or run.step % cfg.eval_every == 0
+            # Every rank must agree: rank 0's synced progress, plus this step (the same on all).
+            # The last step's report comes after the loop, on the whole validation split.
+            after = max(progress, progress_of(cfg, run.step, 0.0))
+            evaluate_now = eval_due(
+                cfg, run.step, before if before is not None else progress, after
+            )
+            evaluate_now, before = evaluate_now and run.step != cfg.max_steps, after
+            report_due = run.step % cfg.log_every == 0 or evaluate_now
             if device.type == "cpu" or report_due:
                 loss_value = loss.item()  # a GPU sync: on CUDA only when reported
             dt = time.perf_counter() - t0
@@ -299,9 +317,7 @@ def train(
                       "tokens_per_s": round(window_tokens / window_seconds, 1),
                       "seconds": round(elapsed, 2), "eta_s": _eta(elapsed, progress)})  # fmt: skip
                 window_seconds, window_tokens = 0.0, 0
-            # The last step's report comes after the loop, on the whole validation split.
-            eval_due = run.step % cfg.eval_every == 0 and run.step != cfg.max_steps
-            if eval_due and math.isfinite(loss_value):  # loss_value is the same on every rank
+            if evaluate_now and math.isfinite(loss_value):  # loss_value is the same on every rank
                 _report(run, emit, clock(), cfg.eval_tokens, loss_value)
     except torch.OutOfMemoryError:
         raise LmcoreError(

@@ -1,5 +1,8 @@
 // A training run's live page: the history first, then each metric as it arrives, drawn with
-// uPlot; train and validation curves share the x axis (steps, tokens or seconds).
+// uPlot; train and validation curves share the x axis (steps, tokens or seconds). While the run
+// goes, each logged step moves the progress bar (progress = seconds ÷ (seconds + ETA), what the
+// trainer's ETA is made of); once it has finished, ETA and the last window's tokens/s give way
+// to the run's duration and its average speed.
 import { connectLive } from "./live.js";
 import { showJobStatus } from "./jobstatus.js";
 
@@ -51,6 +54,16 @@ function redraw() {
   lossChart.setData([xs, points.map((p) => (p.kind === "train" ? p.loss : null)), points.map((p) => (p.kind === "val" ? p.val_loss : null))]);
   const vals = rows.val.filter((p) => p.val_bpb !== null);
   bpbChart.setData([vals.map((p) => xOf(p, axis)), vals.map((p) => p.val_bpb)]);
+  showEmpty("loss", rows.train.length === 0, "No step was logged.");
+  showEmpty("bpb", vals.length === 0, "No evaluation was recorded.");
+}
+
+// An empty chart says what it waits for (the template's words), or that nothing came.
+function showEmpty(name, empty, whenFinished) {
+  const note = document.querySelector(`[data-empty="${name}"]`);
+  note.dataset.waiting ??= note.textContent;
+  note.textContent = finished() ? whenFinished : note.dataset.waiting;
+  note.hidden = !empty;
 }
 
 function setLog(on) {
@@ -59,7 +72,42 @@ function setLog(on) {
   redraw();
 }
 
+const FINISHED = ["succeeded", "failed", "cancelled"];
+const finished = () => FINISHED.includes(root.dataset.status);
+
+function formatDuration(s) {
+  if (s < 90) return `${Math.round(s)} s`;
+  const minutes = Math.floor(s / 60), seconds = Math.round(s % 60);
+  return minutes < 90 ? `${minutes} min ${seconds} s` : `${(s / 3600).toFixed(1)} h`;
+}
+
+function showProgress(event) {
+  if (finished() || typeof event.eta_s !== "number" || typeof event.seconds !== "number") return;
+  const progress = event.seconds / (event.seconds + event.eta_s);
+  if (!(progress >= 0 && progress <= 1)) return;
+  root.querySelector('[data-field="progress"]').value = progress;
+  root.querySelector('[data-field="percent"]').textContent = `${Math.round(progress * 100)} %`;
+}
+
+// A finished run: its duration instead of an ETA, its average speed instead of the last window's.
+function showTotals() {
+  const last = rows.train.at(-1);
+  if (!finished() || !last) return;
+  const set = (key, label, title, text) => {
+    const dd = document.querySelector(`[data-live="${key}"]`);
+    dd.previousElementSibling.textContent = label;
+    dd.previousElementSibling.title = title;
+    dd.textContent = text;
+  };
+  set("eta_s", "Duration", "Wall clock of the training, evaluations included (resumed sessions add up)", formatDuration(lastSeconds));
+  if (lastSeconds > 0) {
+    set("tokens_per_s", "Tokens/s (average)", "Training tokens ÷ wall-clock seconds over the whole run, evaluations included",
+        Math.round((last.step * tokensPerStep) / lastSeconds).toLocaleString());
+  }
+}
+
 function showLive(event) {
+  if (finished()) { delete event.eta_s; delete event.tokens_per_s; }
   for (const [key, value] of Object.entries(event)) {
     const el = document.querySelector(`[data-live="${key}"]`);
     if (!el || value === null || value === undefined) continue;
@@ -79,6 +127,7 @@ function addSample(event) {
   text.textContent = event.prompt + event.text;
   li.append(head, text);
   document.getElementById("samples").prepend(li);
+  document.querySelector('[data-empty="samples"]').hidden = true;
 }
 
 function apply(event, draw) {
@@ -87,7 +136,8 @@ function apply(event, draw) {
     if (event.seconds !== undefined && event.seconds !== null) lastSeconds = event.seconds;
     const point = { ...event, seconds: event.seconds ?? lastSeconds };
     if (event.loss !== undefined) rows.train.push(point); else rows.val.push(point);
-    showLive(event);
+    showProgress(event);
+    showLive({ ...event });
     if (draw) redraw();
   } else if (event.type === "run.sample") {
     addSample(event);
@@ -106,7 +156,7 @@ function showStatus(event) {
 connectLive(root.dataset.wsPath, {
   onMessage: (message) => {
     if (message.type === "run.status") showStatus(message);
-    else if (message.type === "run.history") { message.events.forEach((e) => apply(e, false)); redraw(); }
+    else if (message.type === "run.history") { message.events.forEach((e) => apply(e, false)); redraw(); showTotals(); }
     else apply(message, true);
   },
   stateElement: document.getElementById("socket-state"),

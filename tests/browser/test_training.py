@@ -35,26 +35,43 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
     page.get_by_label("Name").fill("tiny-words")
     page.get_by_label("words").check()
     page.get_by_label("Tokenizer").select_option(label="words-tok (320 tokens)")
+    # A 30-second run with no "Eval every": it evaluates about ten times, so validation shows
+    # while it runs, not at the end.
     for label, value in [("Layers", "1"), ("Heads", "2"), ("Width", "32"), ("Context", "32"),
-                         ("Batch size", "8"), ("Max steps", "400"), ("Eval every", "20")]:  # fmt: skip
+                         ("Batch size", "8"), ("Max minutes", "0.5")]:  # fmt: skip
         page.get_by_label(label, exact=True).fill(value)
     page.get_by_label("Device").select_option("cpu")
     expect(page.locator('[data-estimate="tokens_per_step"]')).to_have_text("256")
     page.get_by_role("button", name="Launch").click()
     expect(page).to_have_url(re.compile(r"/training/\d+/$"))
+    expect(page.locator('[data-empty="bpb"]')).to_contain_text("Waiting for the first evaluation")
 
     step = page.locator('[data-live="step"]')
     expect(step).not_to_have_text("–", timeout=60_000)
     first = int(step.inner_text().replace(",", ""))
-    expect(page.locator('[data-live="val_bpb"]')).not_to_have_text("–", timeout=60_000)
+    progress = page.locator("#job-status progress")
+    page.wait_for_function("() => document.querySelector('#job-status progress').value > 0")
+    moved_from = progress.evaluate("p => p.value")
+    expect(page.locator('[data-live="val_bpb"]')).not_to_have_text("–", timeout=20_000)
+    expect(page.locator("#job-status .badge")).to_have_text("Running")  # still going
+    expect(page.locator('[data-empty="bpb"]')).to_be_hidden()
+    expect(page.locator("#samples li").first).to_be_visible()
     page.wait_for_function(
         "first => Number(document.querySelector('[data-live=step]').textContent.replace(/,/g, '')) > first",
         arg=first,
         timeout=60_000,
     )
+    page.wait_for_function(
+        "from => document.querySelector('#job-status progress').value > from", arg=moved_from
+    )
+    assert page.locator("#job-status progress").evaluate("p => p.value") < 1
     # uPlot drew a path for the train loss: the chart grows as metrics arrive.
     assert page.locator("#loss-chart canvas").count() == 1
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#job-status .badge")).to_have_text(re.compile("Cancelled"), timeout=60_000)
     expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    # A finished run shows what it took, not a stale ETA and the last window's speed.
+    expect(page.locator("dt", has_text="Duration")).to_be_visible()
+    expect(page.locator('[data-live="eta_s"]')).to_have_text(re.compile(r"^\d+ s$"))
+    expect(page.locator("dt", has_text="Tokens/s (average)")).to_be_visible()
     page.screenshot(path=str(stack.var_dir / "training.png"), full_page=True)

@@ -7,7 +7,7 @@ import torch
 
 from lmcore.checkpoint import load_checkpoint, read_config
 from lmcore.errors import LmcoreError
-from lmcore.train import TrainConfig, _Run, lr_at, train
+from lmcore.train import TrainConfig, _Run, eval_due, lr_at, train
 
 
 def _losses(events):
@@ -103,6 +103,26 @@ def test_mismatched_vocabularies_are_refused(
     with pytest.raises(LmcoreError, match="vocabulary sizes differ"):
         _run(tmp_path, "ck", small_tokenizer, verse_corpus, tiny_gpt_config(512),
              tiny_train_config())  # fmt: skip
+
+
+def test_without_eval_every_a_run_evaluates_at_each_tenth_of_its_length(
+    tmp_path, small_tokenizer, verse_corpus, tiny_gpt_config, tiny_train_config
+):
+    cfg = tiny_train_config(max_steps=20, eval_every=None, log_every=5)
+    _, events = _run(tmp_path, "ck", small_tokenizer, verse_corpus,
+                     tiny_gpt_config(small_tokenizer.vocab_size), cfg)  # fmt: skip
+    evals = [e["step"] for e in events if e["event"] == "eval"]
+    samples = {e["step"] for e in events if e["event"] == "sample"}
+    assert evals == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]  # nine periodic, then the final one
+    assert samples == set(evals)
+
+
+def test_evaluations_follow_progress_by_steps_or_by_time():
+    by_time = TrainConfig(max_seconds=30.0)
+    assert eval_due(by_time, 7, 0.09, 0.11) and not eval_due(by_time, 8, 0.11, 0.15)
+    assert not eval_due(by_time, 70, 0.95, 1.0)  # the final evaluation comes after the loop
+    assert eval_due(TrainConfig(max_steps=10, eval_every=3), 6, 0.5, 0.6)
+    assert not eval_due(TrainConfig(max_steps=10, eval_every=3), 7, 0.6, 0.7)
 
 
 def test_the_schedule_warms_up_then_decays_to_the_floor():

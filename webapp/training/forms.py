@@ -49,7 +49,9 @@ class TrainingRunForm(forms.Form):
     max_steps = _optional_int(1, 10_000_000, "Stop after this many optimizer steps.")
     max_minutes = forms.FloatField(required=False, min_value=0.05, max_value=7 * 24 * 60,
                                    help_text="Stop after this much wall-clock time.")  # fmt: skip
-    eval_every = _optional_int(1, 1_000_000, "Steps between evaluations, samples and checkpoints.")
+    eval_every = _optional_int(
+        1, 1_000_000, "Steps between evaluations, samples and checkpoints. Blank: ten per run."
+    )
     device = forms.ChoiceField(choices=[(d, d) for d in DEVICES], initial="auto")
     seed = forms.IntegerField(initial=1337, min_value=0, max_value=2**31 - 1)
 
