@@ -26,12 +26,28 @@ def test_it_serves_every_queue_and_stops_every_process_on_ctrl_c(tmp_path):
         ]
         # web, 3 workers (+ a prefork child), beat, redis, and the launcher itself
         assert len(processes_marked(stack.mark)) >= 7
+        # How to sign in comes once everything is up, after every worker's start-up lines, and
+        # the workers keep their banners (and task lists) to themselves.
+        log = _wait_for_line(stack, "Bottega is up. Created the first user. Sign in at ")
+        up = log.index("Bottega is up.")
+        for worker in ("cpu", "gpu_train", "gpu_infer"):
+            assert log.index(f"{worker}@") < up
+        assert "[tasks]" not in log and "-------------- " not in log
 
         assert stack.ctrl_c() == 130, stack.log()  # 128 + SIGINT, the shell's convention
         deadline = time.monotonic() + 10
         while processes_marked(stack.mark) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert processes_marked(stack.mark) == [], stack.log()
-        assert "Created the first user" in stack.log_path.read_text()
     finally:
         stack.kill_leftovers()
+
+
+def _wait_for_line(stack, text, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = stack.log_path.read_text(errors="replace")
+        if text in log:
+            return log
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never printed:\n{stack.log()}")

@@ -3,6 +3,8 @@
 `python -m webapp.launcher` (what `make run` calls) checks the configuration, starts a private
 Redis when REDIS_URL is unset, migrates, makes sure a first user exists, then runs every process
 of the `Procfile` (web, one Celery worker per queue, beat) under honcho's process manager.
+The address and how to sign in are printed last, once /healthz says every part answers, so
+they are the last lines a newcomer sees rather than lost among the workers' start-up lines.
 Ctrl-C (or SIGTERM) stops them all: honcho signals each process group, then kills what is left
 after a few seconds, and the private Redis is stopped last.
 """
@@ -10,8 +12,13 @@ after a few seconds, and the private Redis is stopped last.
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 from honcho.environ import parse_procfile
@@ -46,14 +53,35 @@ def _environment(args: argparse.Namespace, redis_url: str, var_dir: Path) -> dic
     return env
 
 
-def _prepare(url: str) -> None:
-    """Settings, database, migrations and the first user; ConfigError on bad configuration."""
+def _prepare(url: str) -> str:
+    """Settings, database, migrations and the first user; ConfigError on bad configuration.
+    Returns how to sign in (one line)."""
     preflight.check_settings()
     preflight.check_database()
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    call_command("ensure_first_user", url=url)
+    sign_in = io.StringIO()
+    call_command("ensure_first_user", url=url, stdout=sign_in, no_color=True)
+    return sign_in.getvalue().strip()
+
+
+def _announce_when_up(host: str, port: int, sign_in: str, timeout: float = 180.0) -> None:
+    """Wait until /healthz answers 200 (web, Redis and every queue), then print `sign_in`."""
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    host = f"[{host}]" if ":" in host else host
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=10) as answer:
+                if json.load(answer).get("ok"):
+                    print(f"\nBottega is up. {sign_in}\n", flush=True)
+                    return
+        except (OSError, ValueError):
+            pass  # not listening yet, or 503 while a worker starts
+        time.sleep(1.0)
+    print(f"\nNot every service answered within {timeout:g} s (see /status/). {sign_in}\n",
+          flush=True)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +97,17 @@ def main(argv: list[str] | None = None) -> int:
             redis_url = local_redis.url
             print(f"Started a private Redis at {redis_url} (set REDIS_URL to use your own).")
         os.environ["REDIS_URL"] = redis_url  # for this process's Django settings too
-        _prepare(f"http://{args.host}:{args.port}/")
+        sign_in = _prepare(f"http://{args.host}:{args.port}/")
+        print(
+            "Starting the web server, the workers and beat; how to sign in comes when all are up."
+        )
+        announcer = threading.Thread(
+            target=_announce_when_up,
+            args=(args.host, args.port, sign_in),
+            name="announce",
+            daemon=True,
+        )
+        announcer.start()
         manager = Manager()
         env = _environment(args, redis_url, var_dir)
         procfile = parse_procfile((BASE_DIR / "Procfile").read_text())
