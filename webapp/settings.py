@@ -81,7 +81,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The project's 404/403/500 pages even with DEBUG on (webapp/errors.py).
+    "webapp.errors.ErrorPagesMiddleware",
 ]
+CSRF_FAILURE_VIEW = "webapp.errors.csrf_failure"
 
 ROOT_URLCONF = "webapp.urls"
 ASGI_APPLICATION = "webapp.asgi.application"
@@ -275,7 +278,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    # A 4xx is logged once, by the server's access log; django.request keeps 5xx tracebacks.
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 if not DEBUG:

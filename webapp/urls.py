@@ -14,3 +14,7 @@ urlpatterns = [
     path("v1/", include("webapp.api.urls_v1")),
     path("", include("webapp.system.urls")),
 ]
+
+handler403 = "webapp.errors.permission_denied"
+handler404 = "webapp.errors.page_not_found"
+handler500 = "webapp.errors.server_error"

@@ -1,0 +1,85 @@
+"""The project's own error pages (404, 403, 500, a failed CSRF check), DEBUG or not.
+
+Django shows its debug pages when DEBUG is on: a 404 there lists every URL pattern, which is
+not what a user following a stale link should see (and DEBUG is the development default). The
+middleware answers unknown addresses and the views' Http404 / PermissionDenied / unexpected
+errors with templates/404.html, 403.html and 500.html; requests from the pages' scripts
+(`Accept: application/json` or a JSON body) get `{"error": ...}` instead, as every JSON
+endpoint promises. A 500's traceback still goes to the log (django.request), once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import Resolver404, resolve
+
+logger = logging.getLogger("django.request")
+
+MESSAGES = {
+    403: "You are not allowed to do this.",
+    404: "There is nothing here: the address is wrong, or what it pointed to was deleted or "
+    "is not yours.",
+    500: "Something went wrong on the server; the error is in its log. Try again, or go back.",
+}
+CSRF_MESSAGE = (
+    "This page's security token is missing or out of date (you signed in again, or the page "
+    "is old): reload the page and try again."
+)
+
+
+def wants_json(request: HttpRequest) -> bool:
+    accept = request.headers.get("Accept", "")
+    return accept.startswith("application/json") or request.content_type == "application/json"
+
+
+def error_response(request: HttpRequest, status: int, message: str = "") -> HttpResponse:
+    message = message or MESSAGES[status]
+    if wants_json(request):
+        return JsonResponse({"error": message}, status=status)
+    return render(request, f"{status}.html", {"message": message}, status=status)
+
+
+class ErrorPagesMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            resolve(request.path_info)
+        except Resolver404:
+            return error_response(request, 404)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse:
+        if isinstance(exc, Http404):
+            return error_response(request, 404)
+        if isinstance(exc, PermissionDenied):
+            return error_response(request, 403)
+        logger.error("Internal Server Error: %s", request.path, exc_info=exc,
+                     extra={"status_code": 500, "request": request})  # fmt: skip
+        response = error_response(request, 500)
+        response._has_been_logged = True  # Django's own mark (django.utils.log.log_response)
+        return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: say what to do (reload), in JSON for the pages' scripts."""
+    return error_response(request, 403, CSRF_MESSAGE)
+
+
+# For DEBUG off, where Django calls the handlers itself (errors outside views).
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(request, 404)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(request, 403)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return error_response(request, 500)
