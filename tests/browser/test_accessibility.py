@@ -1,0 +1,110 @@
+"""axe-core over every page of a new user's journey, signed in and with data: upload, train a
+tokenizer, train a model, its version, the playground (inspector open) and score mode. No page
+may have a violation of impact "serious" or "critical"; each page is also screenshotted."""
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.a11y import audit, screenshot_dir
+from tests.browser.helpers import sign_in
+from tests.webapp.fixtures_ml import corpus_text
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _local_only(page, stack, outside):
+    """Abort (and record) any request that leaves the stack: axe must come from the wheel."""
+
+    def handle(route):
+        if route.request.url.startswith(stack.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.context.route("**/*", handle)
+
+
+def test_every_page_of_the_journey_has_no_serious_violation(page, stack, tmp_path):
+    shots = screenshot_dir(stack.var_dir / "a11y")
+    found, outside = [], []
+    _local_only(page, stack, outside)
+    token = uuid.uuid4().hex[:8]
+
+    page.goto(stack.url + "/")
+    found += audit(page, "01-sign-in", shots)
+    sign_in(page, stack)
+    found += audit(page, "02-home", shots)
+    page.goto(stack.url + "/status/")
+    expect(page.locator("tr.ok").first).to_be_visible(timeout=20_000)
+    found += audit(page, "03-status", shots)
+
+    source = tmp_path / f"journey-{token}.txt"
+    # Text of its own: the stack's user refuses a second copy of another test's corpus.
+    source.write_text(corpus_text(lines=1500) + f"The journey {token}.\n", encoding="utf-8")
+    page.goto(stack.url + "/corpora/")
+    page.locator("#file-input").set_input_files(source)
+    row = page.locator("#corpora tbody tr", has_text=source.name)
+    expect(row.locator(".badge")).to_have_text("Ready", timeout=30_000)
+    found += audit(page, "04-corpora", shots)
+    row.get_by_role("link", name=source.name).click()
+    expect(page.get_by_role("heading", name="Statistics")).to_be_visible()
+    found += audit(page, "05-corpus", shots)
+
+    page.goto(stack.url + "/tokenizers/")
+    page.get_by_label("Name").fill(f"tok-{token}")
+    page.get_by_label(source.name).check()
+    page.get_by_label("Vocab size").fill("320")
+    found += audit(page, "06-tokenizers", shots)
+    page.get_by_role("button", name="Train tokenizer").click()
+    expect(page.get_by_role("heading", name="Tokenize this text")).to_be_visible(timeout=60_000)
+    expect(page.locator("#tokenize-tokens .token").first).to_be_visible()
+    found += audit(page, "07-tokenizer", shots)
+
+    page.goto(stack.url + "/training/")
+    page.get_by_label("Name").fill(f"model-{token}")
+    page.get_by_label(source.name).check()
+    page.get_by_label("Tokenizer").select_option(label=f"tok-{token} (320 tokens)")
+    for label, value in [("Layers", "1"), ("Heads", "2"), ("Width", "32"), ("Context", "32"),
+                         ("Batch size", "8"), ("Max steps", "60")]:  # fmt: skip
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_label("Device").select_option("cpu")
+    expect(page.locator('[data-estimate="tokens_per_step"]')).to_have_text("256")
+    found += audit(page, "08-training", shots)
+    page.get_by_role("button", name="Launch").click()
+    expect(page).to_have_url(re.compile(r"/training/\d+/$"))
+    expect(page.locator('[data-live="step"]')).not_to_have_text("–", timeout=60_000)
+    found += audit(page, "09-run-live", shots)
+    expect(page.locator("#job-status .badge")).to_have_text("Succeeded", timeout=120_000)
+    found += audit(page, "10-run-done", shots)
+
+    page.goto(stack.url + "/models/")
+    found += audit(page, "11-models", shots)
+    page.get_by_role("link", name=re.compile(f"model-{token} v1")).first.click()
+    found += audit(page, "12-model", shots)
+
+    page.goto(stack.url + "/playground/")
+    expect(page.locator("[data-field=connection]")).to_have_text("Connected.")
+    option = page.locator("#pg-model option", has_text=f"model-{token} v1")
+    page.get_by_label("Model version").select_option(option.get_attribute("value"))
+    page.get_by_label("Prompt").fill("the mouse")
+    page.get_by_label("Max new tokens", exact=False).fill("20")
+    page.get_by_role("button", name="Generate").click()
+    column = page.locator(".pg-column").first
+    expect(column.locator("[data-stat=reason]")).not_to_have_text("–", timeout=30_000)
+    column.locator(".pg-token").first.hover()
+    expect(page.locator("[data-role=inspector]")).to_be_visible()
+    found += audit(page, "13-playground", shots)
+    page.get_by_label("Score").check()
+    page.get_by_role("button", name="Score", exact=True).click()
+    expect(page.locator("[data-score=total_logprob]")).to_have_count(2, timeout=30_000)
+    found += audit(page, "14-score", shots)
+
+    page.goto(stack.url + "/corpora/999999/")
+    found += audit(page, "15-not-found", shots)
+
+    assert outside == []
+    assert found == [], "\n".join(found)
