@@ -36,7 +36,7 @@ if (tokenizeText) {
     try {
       const result = await postJSON(root.dataset.encodeUrl, { text: tokenizeText.value });
       out.replaceChildren(...result.tokens.map(tokenChip));
-      summary.textContent = `${result.tokens.length} tokens · ${result.bytes} bytes · ${result.bytes_per_token} bytes per token`;
+      summary.textContent = `${result.tokens.length.toLocaleString()} tokens · ${result.bytes.toLocaleString()} bytes · ${result.bytes_per_token} bytes per token`;
     } catch (error) { summary.textContent = error.message; }
   }, 150);
   tokenizeText.addEventListener("input", run);
@@ -80,11 +80,14 @@ if (tokenizeText) {
       }
       return tr;
     }));
-    document.getElementById("vocab-count").textContent = `${result.count} tokens`;
-    document.getElementById("vocab-page").textContent = `page ${result.page} of ${result.pages}`;
+    document.getElementById("vocab-count").textContent = `${result.count.toLocaleString()} tokens`;
+    document.getElementById("vocab-page").textContent = `page ${result.page.toLocaleString()} of ${result.pages.toLocaleString()}`;
+    document.getElementById("vocab-prev").disabled = result.page <= 1;
+    document.getElementById("vocab-next").disabled = result.page >= result.pages;
   };
   q.addEventListener("input", debounce(() => { page = 1; loadVocab(); }, 200));
   document.getElementById("vocab-prev").addEventListener("click", () => { page -= 1; loadVocab(); });
   document.getElementById("vocab-next").addEventListener("click", () => { page += 1; loadVocab(); });
-  loadVocab();
+  const vocab = document.getElementById("vocab");
+  vocab.addEventListener("toggle", () => { if (vocab.open && !rows.childElementCount) loadVocab(); });
 }

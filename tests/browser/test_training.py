@@ -30,6 +30,14 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
     expect(page.get_by_role("heading", name="Tokenize this text")).to_be_visible(timeout=60_000)
     expect(page.locator("#tokenize-tokens .token").first).to_be_visible()
     expect(page.locator("#trace-steps li").first).to_contain_text("bytes")
+    # Numbers read like everywhere else; the long vocabulary waits, collapsed, until asked for.
+    expect(page.locator("table.corpora tbody td").nth(1)).to_have_text(
+        re.compile(r"^\d{1,3}(,\d{3})+$")
+    )
+    expect(page.locator("#vocab-rows tr")).to_have_count(0)
+    page.locator("#vocab summary").click()
+    expect(page.locator("#vocab-rows tr")).to_have_count(25)
+    expect(page.get_by_role("button", name="Previous")).to_be_disabled()
 
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="Training").click()
     page.get_by_label("Name").fill("tiny-words")

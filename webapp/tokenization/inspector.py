@@ -13,7 +13,7 @@ from lmcore import inspect_tokens
 from lmcore.tokenizer import Tokenizer
 
 MAX_ENCODE_CHARS = 20_000
-VOCAB_PAGE = 100
+VOCAB_PAGE = 25  # short enough that the page around it stays in view
 
 
 @lru_cache(maxsize=16)
