@@ -30,16 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lmcore.chat import CHAT_TOKENS, END_OF_TURN
 from lmcore.config import GPTConfig
+from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
 from lmcore.safetensors_stream import OutTensor, TensorInfo, iter_file, read_header
 from lmcore.tokenizer import Tokenizer
 
 FP32_EPS = 2.0**-23  # torch.finfo(torch.float32).eps: what F.rms_norm uses when eps is None
 TORCH_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
-EOT = "<|endoftext|>"
-CHAT_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
-# lmcore's chat layout: <|endoftext|> then <|role|> text <|end|> per message.
+# lmcore.chat's layout: <|endoftext|>, then <|role|> text <|end|> per message.
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + "
     "'<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
@@ -224,26 +224,27 @@ def _model_config(cfg: GPTConfig) -> dict[str, Any]:
 def _token_ids(tokenizer: Tokenizer, hf: dict[str, Any]) -> dict[str, Any]:
     if "token_ids" in hf:
         return hf["token_ids"]
+    """End of text starts and ends a document (lmcore.documents); with the chat tokens,
+    generation also ends at the end of a turn, so base and chat versions both stop right."""
     specials = tokenizer.special_tokens
-    eot = specials.get(EOT)
-    eos = specials["<|end|>"] if is_chat(tokenizer) else eot
+    eot = specials.get(BOS_TOKEN)
+    eos = [eot, specials[END_OF_TURN]] if has_chat_tokens(tokenizer) else eot
     return {"bos_token_id": eot, "eos_token_id": eos, "pad_token_id": eot}
 
 
-def is_chat(tokenizer: Tokenizer) -> bool:
-    """Whether the tokenizer has lmcore's chat tokens, so the export carries a chat template."""
-    return all(t in tokenizer.special_tokens for t in (EOT, *CHAT_TOKENS))
+def has_chat_tokens(tokenizer: Tokenizer) -> bool:
+    """Whether lmcore.chat can render for this tokenizer: then the export has its template."""
+    return all(t in tokenizer.special_tokens for t in CHAT_TOKENS)
 
 
 def _tokenizer_config(tokenizer: Tokenizer, cfg: GPTConfig) -> dict[str, Any]:
-    eot = EOT if EOT in tokenizer.special_tokens else None
+    eot = BOS_TOKEN if BOS_TOKEN in tokenizer.special_tokens else None
     config = {
         "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": cfg.context,
-        "bos_token": eot, "eos_token": "<|end|>" if is_chat(tokenizer) else eot,
-        "pad_token": eot, "add_bos_token": False, "add_eos_token": False,
-        "clean_up_tokenization_spaces": False,
+        "bos_token": eot, "eos_token": eot, "pad_token": eot, "add_bos_token": False,
+        "add_eos_token": False, "clean_up_tokenization_spaces": False,
     }  # fmt: skip
-    if is_chat(tokenizer):
+    if has_chat_tokens(tokenizer):
         config["chat_template"] = CHAT_TEMPLATE
     return config
 

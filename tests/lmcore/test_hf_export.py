@@ -77,18 +77,19 @@ def test_it_exports_what_transformers_loads_and_computes_the_same(tmp_path, toke
 
 
 def test_a_chat_export_carries_lmcores_chat_template(tmp_path, tokenizers):
+    from lmcore.chat import render
+
     tokenizer = tokenizers["chat"]
     _, directory = _exported(tmp_path, tokenizer, True)
     hf_tok = transformers.AutoTokenizer.from_pretrained(directory)
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Ciao 😀"}]
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Ciao 😀"},
+                {"role": "assistant", "content": "Ciao!"}, {"role": "user", "content": "e tu?"}]  # fmt: skip
     ids = hf_tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     ids = ids["input_ids"] if not isinstance(ids, list) else ids
+    assert ids == render(tokenizer, messages, generation_prompt=True).ids
     s = tokenizer.special_id
-    assert ids == [s("<|endoftext|>"), s("<|system|>"), *tokenizer.encode("Be brief."),
-                   s("<|end|>"), s("<|user|>"), *tokenizer.encode("Ciao 😀"), s("<|end|>"),
-                   s("<|assistant|>")]  # fmt: skip
     generation = json.loads((directory / "generation_config.json").read_text())
-    assert generation["eos_token_id"] == s("<|end|>")
+    assert generation["eos_token_id"] == [s("<|endoftext|>"), s("<|end|>")]
     base_dir = _exported(tmp_path / "base", tokenizers["base"], True)[1]
     assert "chat_template" not in json.loads((base_dir / "tokenizer_config.json").read_text())
 
