@@ -1,7 +1,8 @@
 """The ASGI application: HTTP through Django, websockets through Channels.
 
 Websockets pass `AllowedHostsOriginValidator(AuthMiddlewareStack(...))` (docs/architecture.md,
-"Security").
+"Security"). HTTP responses that stream wait for the client under daphne
+(webapp/backpressure.py), so a big download does not pile up in memory.
 """
 
 import os
@@ -15,11 +16,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from webapp.backpressure import flow_controlled  # noqa: E402
 from webapp.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": flow_controlled(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

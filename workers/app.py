@@ -27,4 +27,5 @@ app.conf.imports = (
     "workers.training",
     "workers.playground",
     "workers.anatomy",
+    "workers.registry",
 )

@@ -75,7 +75,7 @@ export class Upload {
       if (response.status === 409 && answer.received_bytes !== undefined) {
         return { ...this.info, received_bytes: answer.received_bytes }; // resume from the server's count
       }
-      if (response.status === 409 && ["validating", "ready"].includes(answer.state)) {
+      if (response.status === 409 && ["validating", "ready", "importing", "imported"].includes(answer.state)) {
         return { ...this.info, status: answer.state, received_bytes: this.file.size }; // it all landed
       }
       if (response.status >= 500) { await this.waitToRetry(attempt); continue; }

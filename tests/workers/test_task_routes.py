@@ -8,3 +8,4 @@ def test_each_task_goes_to_its_queue():
     assert route({}, "workers.tokenization.train_tokenizer_run")["queue"].name == "cpu"
     assert route({}, "workers.corpora.validate_corpus")["queue"].name == "cpu"
     assert route({}, "workers.anatomy.inspect_text")["queue"].name == "gpu_infer"
+    assert route({}, "workers.registry.import_model_upload")["queue"].name == "cpu"

@@ -26,23 +26,15 @@ from webapp.corpora.sniff import HEAD_BYTES, Rejected, sniff_head
 from webapp.corpora.templatetags.corpora_format import format_bytes
 from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
+from webapp.uploads import UploadError, store_chunk
 
 if TYPE_CHECKING:
     from webapp.corpora.scan import ScanResult
 
 logger = logging.getLogger(__name__)
 
-COPY_BYTES = 1 << 20  # request body → partial file, a block at a time
 EVENT_EVERY_S = 0.5  # validation progress pushed to pages
 VALIDATE_TASK = "workers.corpora.validate_corpus"
-
-
-class UploadError(Exception):
-    """A request the upload protocol refuses; `status` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400, **extra: Any) -> None:
-        super().__init__(message)
-        self.message, self.status, self.extra = message, status, extra
 
 
 def _publish(corpus: Corpus, send: Send | None) -> None:
@@ -84,49 +76,6 @@ def do_start_upload(
     return corpus, True
 
 
-def _write_at(path: Path, offset: int, body: BinaryIO, length: int) -> None:
-    with path.open("r+b") as f:
-        f.seek(offset)
-        remaining = length
-        while remaining:
-            block = body.read(min(COPY_BYTES, remaining))
-            if not block:
-                raise UploadError(
-                    f"The chunk ended after {length - remaining:,} of its {length:,} bytes; "
-                    "send it again."
-                )
-            f.write(block)
-            remaining -= len(block)
-
-
-def _check_chunk(corpus: Corpus, offset: int, length: int) -> None:
-    if corpus.status != CorpusStatus.UPLOADING:
-        raise UploadError(
-            f"This upload is no longer receiving data (it is {corpus.get_status_display().lower()}).",
-            status=409,
-            state=corpus.status,  # `validating`: a retried last chunk already landed
-        )
-    if length <= 0:
-        raise UploadError("The chunk is empty.")
-    if length > settings.CORPUS_CHUNK_BYTES:
-        raise UploadError(
-            f"Chunks are at most {settings.CORPUS_CHUNK_BYTES:,} bytes; this one has {length:,}.",
-            status=413,
-        )
-    if offset + length > corpus.size_bytes:
-        raise UploadError(
-            f"This chunk ends at byte {offset + length:,}, past the file's declared size of "
-            f"{corpus.size_bytes:,} bytes."
-        )
-    if offset != corpus.received_bytes:
-        raise UploadError(
-            f"Expected the chunk at offset {corpus.received_bytes:,}, got {offset:,}: "
-            f"resume from {corpus.received_bytes:,}.",
-            status=409,
-            received_bytes=corpus.received_bytes,
-        )
-
-
 def do_receive_chunk(
     corpus: Corpus,
     offset: int,
@@ -140,19 +89,7 @@ def do_receive_chunk(
     The byte range is claimed first with a conditional UPDATE, so of two requests for the same
     offset exactly one writes; a write that fails gives its claim back.
     """
-    _check_chunk(corpus, offset, length)
-    if not corpus.claim_chunk(offset, length):
-        corpus.refresh_from_db()
-        _check_chunk(corpus, offset, length)  # says why (moved on, or no longer uploading)
-        raise UploadError("Another request is storing this chunk.", 409)
-    try:
-        _write_at(corpus.upload_path, offset, body, length)
-    except (OSError, UploadError) as exc:
-        corpus.release_chunk(offset, length)
-        if isinstance(exc, UploadError):
-            raise
-        logger.exception("cannot write a chunk of corpus %s", corpus.pk)
-        raise UploadError("The server could not store this chunk; try again.", 503) from exc
+    store_chunk(corpus, offset, body, length, CorpusStatus.UPLOADING, settings.CORPUS_CHUNK_BYTES)
     if offset == 0:
         _sniff_start(corpus, send)
     if corpus.received_bytes == corpus.size_bytes and corpus.mark_uploaded() and queue:

@@ -15,6 +15,9 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
+
+from webapp.jobs.models import Tracked, new_storage_key
 
 
 class VersionStatus(models.TextChoices):
@@ -100,4 +103,122 @@ class ModelVersion(models.Model):
             "id": self.pk, "name": self.name, "version": self.version, "status": self.status,
             "params": self.params, "step": self.step, "val_loss": self.val_loss,
             "val_bpb": self.val_bpb, "run": self.run_id, "created_at": self.created_at.isoformat(),
+        }  # fmt: skip
+
+
+class UploadStatus(models.TextChoices):
+    UPLOADING = "uploading", "Uploading"
+    IMPORTING = "importing", "Importing"
+    IMPORTED = "imported", "Imported"
+    REJECTED = "rejected", "Rejected"
+
+
+STALE_IMPORT = (
+    "The import's worker stopped reporting (crashed or was killed); upload the zip again."
+)
+
+
+class ModelUpload(Tracked):
+    """A staff user's zip of a `transformers` model, uploaded in chunks (webapp/uploads.py),
+    then imported by a cpu task into a new ModelVersion of `name`.
+
+    `uploading → importing → imported | rejected`; the zip and its unpacked copy are deleted
+    once the import ends either way. A rejected upload keeps its row with the reason.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="model_uploads"
+    )
+    name = models.CharField(max_length=100, help_text="The model name the version joins.")
+    filename = models.CharField(max_length=255, help_text="As uploaded; a label.")
+    status = models.CharField(
+        max_length=16, choices=UploadStatus.choices, default=UploadStatus.UPLOADING
+    )
+    error = models.TextField(blank=True)
+    size_bytes = models.BigIntegerField()
+    received_bytes = models.BigIntegerField(default=0)
+    fingerprint = models.CharField(max_length=300, blank=True)
+    storage_key = models.CharField(
+        max_length=32, unique=True, default=new_storage_key, editable=False
+    )
+    version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    progress = 0.0  # JobReporter reads it; an import reports no fraction
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} → {self.name}"
+
+    @property
+    def directory(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "model-uploads" / f"user-{self.owner_id}"
+
+    @property
+    def upload_path(self) -> Path:
+        return self.directory / f"{self.storage_key}.zip.part"
+
+    @property
+    def unpack_dir(self) -> Path:
+        return self.directory / f"{self.storage_key}.unpacked"
+
+    def remove_files(self) -> None:
+        import shutil
+
+        self.upload_path.unlink(missing_ok=True)
+        shutil.rmtree(self.unpack_dir, ignore_errors=True)
+
+    # --- transitions: each returns True when this call made it happen ------------------------
+    def _transition(self, where: dict[str, Any], **fields: Any) -> bool:
+        return self._update(where, updated_at=timezone.now(), **fields)
+
+    def claim_chunk(self, offset: int, length: int) -> bool:
+        where = {"status": UploadStatus.UPLOADING, "received_bytes": offset}
+        return self._transition(where, received_bytes=offset + length)
+
+    def release_chunk(self, offset: int, length: int) -> bool:
+        where = {"status": UploadStatus.UPLOADING, "received_bytes": offset + length}
+        return self._transition(where, received_bytes=offset)
+
+    def mark_uploaded(self) -> bool:
+        where = {"status": UploadStatus.UPLOADING, "received_bytes": self.size_bytes}
+        return self._transition(where, status=UploadStatus.IMPORTING)
+
+    def start_import(self) -> bool:
+        """Claim the import (one worker only, even if the task was delivered twice)."""
+        where = {"status": UploadStatus.IMPORTING, "heartbeat_at": None}
+        return self._transition(where, heartbeat_at=timezone.now())
+
+    def beat(self, progress: float | None = None) -> bool:
+        return self._transition({"status": UploadStatus.IMPORTING}, heartbeat_at=timezone.now())
+
+    def mark_imported(self, version: ModelVersion) -> bool:
+        where = {"status": UploadStatus.IMPORTING}
+        return self._transition(where, status=UploadStatus.IMPORTED, version=version)
+
+    def reject(self, error: str) -> bool:
+        where = {"status__in": (UploadStatus.UPLOADING, UploadStatus.IMPORTING)}
+        return self._transition(where, status=UploadStatus.REJECTED, error=error)
+
+    @classmethod
+    def sweep_stale(cls, cutoff: Any) -> int:
+        """Reject imports whose worker stopped beating, deleting their bytes."""
+        swept = 0
+        for upload in cls.objects.filter(status=UploadStatus.IMPORTING, heartbeat_at__lt=cutoff):
+            where = {"status": UploadStatus.IMPORTING, "heartbeat_at__lt": cutoff}
+            if upload._transition(where, status=UploadStatus.REJECTED, error=STALE_IMPORT):
+                upload.remove_files()
+                swept += 1
+        return swept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.pk, "name": self.name, "filename": self.filename, "status": self.status,
+            "status_label": self.get_status_display(), "error": self.error,
+            "size_bytes": self.size_bytes, "received_bytes": self.received_bytes,
+            "version_url": self.version.get_absolute_url() if self.version_id else None,
         }  # fmt: skip

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.registry import views
+from webapp.registry import api, views
 
 app_name = "registry"
 urlpatterns = [
@@ -10,4 +10,6 @@ urlpatterns = [
     path("<int:pk>/archive", views.archive, name="archive"),
     path("<int:pk>/download", views.download, name="download"),
     path("<int:pk>/download-hf", views.download_hf, name="download_hf"),
+    path("uploads/", api.start_upload, name="start_upload"),
+    path("uploads/<int:pk>/", api.upload, name="upload"),
 ]
