@@ -189,6 +189,7 @@ class Scheduler:
         self.waiting: deque[_Sequence] = deque()
         self.running: dict[int, _Sequence] = {}  # by id, in admission order
         self._ids = itertools.count()
+        self.peak_batch = 0  # the most requests one decode forward served (a statistic)
 
     @property
     def idle(self) -> bool:
@@ -273,6 +274,7 @@ class Scheduler:
         if not rows:
             return
         width = rows[-1].slot + 1
+        self.peak_batch = max(self.peak_batch, len(rows))
         tokens, pos = [0] * width, [0] * width  # free slots: a dummy token at position 0
         for seq in self.running.values():
             if seq.slot < width:  # mid-prefill: its dummy key is overwritten by its next chunk

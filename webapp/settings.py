@@ -253,13 +253,19 @@ PLAYGROUND_MAX_SCORE_CHARS = _env_int("BOTTEGA_PLAYGROUND_MAX_SCORE_CHARS", 16_0
 # A websocket message holds at most one prompt (or a chat history) plus settings.
 PLAYGROUND_MAX_MESSAGE_CHARS = _env_int("BOTTEGA_PLAYGROUND_MAX_MESSAGE_CHARS", 72_000)
 PLAYGROUND_REQUESTS_PER_MINUTE = _env_int("BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE", 30)
-# No worker start within this long: the request is withdrawn with a clear message.
-# A request no worker starts within this is withdrawn with a message; long enough to wait for a
-# free thread of the gpu_infer worker (Procfile: 16) behind other generations.
+# A request no worker starts within this is withdrawn with a message. Workers start requests
+# at once (they wait for a batch slot inside the worker, with their queue position shown).
 PLAYGROUND_PICKUP_TIMEOUT_S = _env_int("BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S", 30)
 PLAYGROUND_STREAM_TTL_S = _env_int("BOTTEGA_PLAYGROUND_STREAM_TTL_S", 600)  # resume window
 PLAYGROUND_FLUSH_MS = _env_int("BOTTEGA_PLAYGROUND_FLUSH_MS", 30)  # token batch interval
-PLAYGROUND_MODEL_CACHE = _env_int("BOTTEGA_PLAYGROUND_MODEL_CACHE", 4)  # models kept loaded
+# The gpu_infer worker (workers/inference.py): streams decoded together per model (more wait
+# in order), prompt tokens per prefill chunk, and the memory all loaded models may take
+# (weights + KV slots; least recently used idle models are evicted to fit a new one).
+PLAYGROUND_MAX_BATCH = _env_int("BOTTEGA_PLAYGROUND_MAX_BATCH", 32)
+PLAYGROUND_PREFILL_CHUNK = _env_int("BOTTEGA_PLAYGROUND_PREFILL_CHUNK", 256)
+PLAYGROUND_MEMORY_MB = _env_int("BOTTEGA_PLAYGROUND_MEMORY_MB", 4096)
+# On a warm shutdown, running streams get this long to finish; the rest end with an error.
+PLAYGROUND_SHUTDOWN_GRACE_S = _env_int("BOTTEGA_PLAYGROUND_SHUTDOWN_GRACE_S", 20)
 PLAYGROUND_DEVICE = os.environ.get("BOTTEGA_PLAYGROUND_DEVICE", "auto")
 PLAYGROUND_TORCH_THREADS = _env_int("BOTTEGA_INFER_TORCH_THREADS", 0)  # 0: torch's default
 for _name, _value in [
@@ -268,7 +274,9 @@ for _name, _value in [
     ("BOTTEGA_PLAYGROUND_MAX_MESSAGE_CHARS", PLAYGROUND_MAX_MESSAGE_CHARS),
     ("BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE", PLAYGROUND_REQUESTS_PER_MINUTE),
     ("BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S", PLAYGROUND_PICKUP_TIMEOUT_S),
-    ("BOTTEGA_PLAYGROUND_MODEL_CACHE", PLAYGROUND_MODEL_CACHE),
+    ("BOTTEGA_PLAYGROUND_MAX_BATCH", PLAYGROUND_MAX_BATCH),
+    ("BOTTEGA_PLAYGROUND_PREFILL_CHUNK", PLAYGROUND_PREFILL_CHUNK),
+    ("BOTTEGA_PLAYGROUND_MEMORY_MB", PLAYGROUND_MEMORY_MB),
 ]:
     if _value <= 0:
         raise ImproperlyConfigured(f"{_name}: expected a positive number, got {_value}")

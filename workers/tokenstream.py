@@ -1,16 +1,21 @@
 """Writing a playground request's token stream (keys and entry kinds: webapp/playground/streams.py).
 
-The writer batches tokens: the first token goes out at once (time to first token), the rest
-every `flush_s`, so a fast model costs one XADD per ~30 ms instead of one per token. MAXLEN is
-exact and sized above any request's entry count, so trimming never eats the start of a stream
-a client may still resume from; EXPIRE bounds how long a finished stream stays resumable.
+`Reply` buffers a request's entries and writes them in order: tokens are batched (the first
+goes out at once, for time to first token, the rest every `PLAYGROUND_FLUSH_MS`), so a fast
+model costs one XADD per ~30 ms instead of one per token, and an inference loop writes every
+request it served in a step in one pipeline (`write_replies`). MAXLEN is exact and sized
+above any request's entry count, so trimming never eats the start of a stream a client may
+still resume from; EXPIRE bounds how long a finished stream stays resumable.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 import time
+from collections.abc import Iterable
+from contextlib import ExitStack
 from typing import Any
 
 import redis
@@ -18,78 +23,133 @@ from django.conf import settings
 
 from webapp.playground.streams import RELEASE_ACTIVE, active_key, cancel_key, stream_key
 
+MAX_QUEUED_ENTRIES = 64  # per stream: a long wait reports its first 64 position changes
+
 
 def max_entries() -> int:
-    """More than any request writes: at most one entry per token for two streams, plus a few."""
-    return 2 * settings.PLAYGROUND_MAX_NEW_TOKENS + 16
+    """More than any request writes: at most one entry per token, plus its queue positions,
+    for two streams, plus a few."""
+    return 2 * (settings.PLAYGROUND_MAX_NEW_TOKENS + MAX_QUEUED_ENTRIES) + 16
 
 
-class StreamWriter:
-    """Appends a request's entries to its stream from synchronous worker code."""
+_pool: redis.ConnectionPool | None = None
 
-    def __init__(self, user_id: int, request_id: str, flush_s: float | None = None) -> None:
-        self.user_id, self.request_id = user_id, request_id
-        self.key = stream_key(user_id, request_id)
-        self.flush_s = settings.PLAYGROUND_FLUSH_MS / 1000 if flush_s is None else flush_s
-        self.conn = redis.Redis.from_url(
+
+def connection() -> redis.Redis:
+    """A client on the worker's one connection pool (thread-safe)."""
+    global _pool
+    if _pool is None:
+        _pool = redis.ConnectionPool.from_url(
             settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2
         )
-        self._pending: dict[int, list[dict[str, Any]]] = {}
-        self._last_flush = 0.0
-        self._sent_first = False
-        self._cancel_checked, self._cancelled = 0.0, False
+    return redis.Redis(connection_pool=_pool)
 
-    def add(self, kind: str, data: dict[str, Any], final: bool = False) -> None:
-        """Append an entry; `final` (the request's last done, its error or its score) also
-        frees the user's active slot, before the client can read the entry and ask again."""
-        self.flush()  # keep order: pending tokens go before any other entry
-        self._xadd([(kind, data)], release=final)
+
+class Reply:
+    """The entries of one request's stream, buffered here and written in order by whoever
+    flushes: the task (`flush()`), or an inference loop, which writes every request it
+    touched in one pipeline per step (`write_replies`). Thread-safe: the two loops of a side
+    by side of two models share one reply.
+
+    The request ends with one final entry (the last stream's `done`, a `score` or an
+    `error`), which also frees the user's active slot in the same pipeline (before the client
+    can read it and ask again), then `end`; anything added after that is dropped.
+    """
+
+    def __init__(self, user_id: int, request_id: str, streams: int = 1) -> None:
+        self.user_id, self.request_id = user_id, request_id
+        self.key = stream_key(user_id, request_id)
+        self.cancel_key = cancel_key(user_id, request_id)
+        self.flush_s = settings.PLAYGROUND_FLUSH_MS / 1000
+        self.lock = threading.Lock()
+        self.open_streams, self.closed = streams, False
+        self._entries: list[tuple[str, dict[str, Any]]] = []
+        self._tokens: dict[int, list[dict[str, Any]]] = {}  # waiting for the next flush
+        self._queued: dict[int, int] = {}  # queued entries written, per stream
+        self._release = False
+        self._last_flush, self._sent_first = 0.0, False
+
+    def add(self, kind: str, data: dict[str, Any]) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            if kind == "queued":
+                count = self._queued.get(data["stream"], 0)
+                if count >= MAX_QUEUED_ENTRIES:
+                    return
+                self._queued[data["stream"]] = count + 1
+            self._move_tokens()  # keep order: pending tokens go before any other entry
+            self._entries.append((kind, data))
 
     def token(self, stream: int, token: dict[str, Any]) -> None:
-        self._pending.setdefault(stream, []).append(token)
-        now = time.perf_counter()
-        if not self._sent_first or now - self._last_flush >= self.flush_s:
-            self._sent_first = True
-            self.flush()
+        with self.lock:
+            if not self.closed:
+                self._tokens.setdefault(stream, []).append(token)
 
-    def flush(self) -> None:
-        if self._pending:
-            entries = [("tokens", {"stream": s, "tokens": t}) for s, t in self._pending.items()]
-            self._pending = {}
-            self._xadd(entries)
-        self._last_flush = time.perf_counter()
+    def finish_stream(self, done: dict[str, Any]) -> None:
+        """A stream's `done`; the last one ends the request."""
+        with self.lock:
+            self.open_streams -= 1
+            final = self.open_streams == 0
+        self._close("done", done) if final else self.add("done", done)
 
-    def cancelled(self, every_s: float = 0.005) -> bool:
-        """The cancel flag, read from Redis at most every `every_s` (one round trip each)."""
-        now = time.perf_counter()
-        if not self._cancelled and now - self._cancel_checked >= every_s:
-            self._cancel_checked = now
-            self._cancelled = bool(self.conn.exists(cancel_key(self.user_id, self.request_id)))
-        return self._cancelled
+    def fail(self, message: str, code: str = "internal") -> None:
+        """End the request with an `error` (code "invalid" when it cannot be served as asked)."""
+        self._close("error", {"message": message, "code": code})
 
-    def close(self) -> None:
-        """Write `end`, release the user's active slot if it is this request's, disconnect."""
-        try:
-            self.add("end", {})
-            self.conn.eval(RELEASE_ACTIVE, 1, active_key(self.user_id), self.request_id)
-        finally:
-            self.conn.close()
+    def finish(self, kind: str, data: dict[str, Any]) -> None:
+        """End the request with one final entry (`score`)."""
+        self._close(kind, data)
 
-    def _xadd(self, entries: list[tuple[str, dict[str, Any]]], release: bool = False) -> None:
-        pipe = self.conn.pipeline(transaction=False)
-        if release:
+    def flush(self, conn: redis.Redis | None = None) -> None:
+        """Write what is buffered now (tokens too)."""
+        write_replies(conn or connection(), [self], force=True)
+
+    def _close(self, kind: str, data: dict[str, Any]) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self._move_tokens()
+            self._entries += [(kind, data), ("end", {})]
+            self._release, self.closed = True, True
+
+    def _move_tokens(self) -> None:
+        self._entries += [("tokens", {"stream": s, "tokens": t}) for s, t in self._tokens.items()]
+        self._tokens = {}
+
+    def _drain(self, pipe: Any, now: float, force: bool) -> bool:
+        """Queue the due entries into pipe (the caller holds the lock); whether any were."""
+        if self._tokens and (
+            force or not self._sent_first or now - self._last_flush >= self.flush_s
+        ):
+            self._sent_first, self._last_flush = True, now  # the first token goes out at once
+            self._move_tokens()
+        if not self._entries:
+            return False
+        if self._release:  # the final entry is among these: free the slot first
             pipe.eval(RELEASE_ACTIVE, 1, active_key(self.user_id), self.request_id)
-        for kind, data in entries:
+            self._release = False
+        for kind, data in self._entries:
             fields = {"kind": kind, "data": _dumps(data)}
             pipe.xadd(self.key, fields, maxlen=max_entries(), approximate=False)
         pipe.expire(self.key, settings.PLAYGROUND_STREAM_TTL_S)
-        pipe.execute()
+        self._entries = []
+        return True
 
-    def __enter__(self) -> StreamWriter:
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+def write_replies(conn: redis.Redis, replies: Iterable[Reply], force: bool = False) -> None:
+    """Write the due entries of many replies in one pipeline (one round trip). The replies'
+    locks are held, in a fixed order, until it is written: two loops sharing a reply cannot
+    write its entries out of order."""
+    pipe = conn.pipeline(transaction=False)
+    now = time.perf_counter()
+    with ExitStack() as held:
+        wrote = False
+        for reply in sorted(replies, key=lambda r: r.key):
+            held.enter_context(reply.lock)
+            wrote = reply._drain(pipe, now, force) or wrote
+        if wrote:
+            pipe.execute()
 
 
 def _dumps(data: dict[str, Any]) -> str:

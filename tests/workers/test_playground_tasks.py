@@ -29,8 +29,17 @@ def version(django_user_model, settings, tmp_path):
 
 
 def _entries(url, key):
+    """Every entry of the stream up to `end`: the task returns once its streams are handed
+    to the model's loop, which writes the rest."""
+    entries, last = [], "0-0"
     with redis.Redis.from_url(url) as conn:
-        return [decode_entry(fields) for _, fields in conn.xrange(key)]
+        while not entries or entries[-1][0] != "end":
+            reply = conn.xread({key: last}, block=30_000)
+            assert reply, f"no entry on {key} within 30 s"
+            for entry_id, fields in reply[0][1]:
+                last = entry_id
+                entries.append(decode_entry(fields))
+    return entries
 
 
 def test_it_writes_start_batches_done_end_and_frees_the_slot(version, tiny_checkpoint, services):
@@ -41,9 +50,9 @@ def test_it_writes_start_batches_done_end_and_frees_the_slot(version, tiny_check
     with redis.Redis.from_url(services) as conn:
         conn.set(active_key(owner.pk), "w1")
         generate_text(owner.pk, "w1", [row.pk], "the cat", {"max_new_tokens": 30, "seed": 2})
+        entries = _entries(services, stream_key(owner.pk, "w1"))
         assert conn.get(active_key(owner.pk)) is None
         assert 0 < conn.ttl(stream_key(owner.pk, "w1")) <= 600
-    entries = _entries(services, stream_key(owner.pk, "w1"))
     kinds = [k for k, _ in entries]
     assert kinds[:2] == ["start", "loading"] and kinds[-2:] == ["done", "end"]
     tokens = [t for k, d in entries if k == "tokens" for t in d["tokens"]]
@@ -76,12 +85,14 @@ def test_it_refuses_special_tokens_smuggled_in_as_ids(version, tiny_checkpoint, 
 
 
 def test_a_typed_special_token_is_plain_text(version, tiny_checkpoint, services):
-    from workers.playground import _prompt_ids, load_model
+    from workers.inference import prompt_ids, registry
 
     owner, row = version
     shutil.copytree(tiny_checkpoint, row.directory)
-    loaded = load_model(row.pk)
-    ids, _ = _prompt_ids(loaded, "<|endoftext|>", [], None)
+    loop = registry.acquire(row.pk)
+    loaded = loop.wait_loaded()
+    registry.release(loop)
+    ids, _ = prompt_ids(loaded, "<|endoftext|>", [], None)
     assert loaded.tokenizer.eot_id not in ids and loaded.tokenizer.decode(ids) == "<|endoftext|>"
 
 

@@ -4,14 +4,15 @@ names and entry kinds defined here.
 
 Keys (user-scoped, so a request id only ever means something to its owner):
     bottega:pg:<user>:<request>          the stream: entries {"kind": ..., "data": JSON}
-    bottega:pg:<user>:<request>:cancel   set by the consumer, read by the engine's cancel()
+    bottega:pg:<user>:<request>:cancel   set by the consumer, read by the model's inference loop
     bottega:pg:active:<user>             the user's one active generation (value: request id)
 
-Entry kinds, in order: `start` (a worker took the request), then `tokens` ({"stream",
-"tokens": [wire tokens]}) and `done` ({"stream", "reason", "stats", "text"}; stats: "tokens",
-"prompt_tokens", "ttft_ms", "tokens_per_s", "seed") per stream, or one `score` result, or an
-`error` ({"message", "code"}: "invalid" when the request cannot be served as asked, e.g. an
-empty prompt, "internal" otherwise); `end` always comes last.
+Entry kinds, in order: `start` (a worker took the request), `loading` ({}) when a model it
+needs is not loaded yet, then per stream any number of `queued` ({"stream", "position"}:
+every slot of the model's batch is taken; position 1 = next in line), `tokens` ({"stream", "tokens": [wire tokens]}) and one `done` ({"stream", "reason", "stats",
+"text"}; stats: "tokens", "prompt_tokens", "ttft_ms", "tokens_per_s", "seed"), or one `score`
+result, or an `error` ({"message", "code"}: "invalid" when the request cannot be served as
+asked, e.g. an empty prompt, "internal" otherwise); `end` always comes last.
 """
 
 from __future__ import annotations
