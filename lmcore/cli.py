@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -30,9 +31,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def emit(obj: dict[str, Any]) -> None:
-    """Print one JSON object as a line on stdout and flush (streams stay live through pipes)."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    """Print one JSON object as a line on stdout and flush (streams stay live through pipes).
+
+    A reader that went away (its process died) does not stop the work: later lines go to
+    /dev/null, so a training run still reaches its checkpoint (the SIGTERM that follows such a
+    death, see workers/child.py, then stops it cleanly)."""
+    try:
+        sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # also spares the interpreter's flush at exit
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@
 
 `model` and `train` hold `GPTConfig` / `TrainConfig` fields (accumulation, warmup, schedule,
 evaluation, seed, device, ...) laid over the preset's (`model.vocab_size` comes from the
-tokenizer). `data.dir` is the encoded corpus (default OUT/data), made from `data.inputs`
+tokenizer; a resolved file that spells it out must match it). `data.dir` is the encoded corpus (default OUT/data), made from `data.inputs`
 before training. Relative paths are relative to the file. The CLI's flags are overrides of
 the same fields, so the file is the one place every option lives.
 
@@ -230,9 +230,10 @@ def resolve(raw: dict[str, Any], base_dir: Path | None = None) -> RunSpec:
     if tokenizer is None:
         raise LmcoreError("no tokenizer: set tokenizer in the run file or pass --tokenizer DIR")
     model, train = _section(raw, "model", GPTConfig), _section(raw, "train", TrainConfig)
-    if "vocab_size" in model:
-        raise LmcoreError("model.vocab_size comes from the tokenizer: leave it out")
     vocab = Tokenizer.load(tokenizer).vocab_size
+    model = dict(model)
+    if model.pop("vocab_size", vocab) != vocab:  # a saved run file spells it out
+        raise LmcoreError(f"model.vocab_size must be the tokenizer's ({vocab}): leave it out")
     preset = raw.get("preset", "tiny")
     model_config, train_config = configs_from_preset(preset, vocab, model, **train)
     return RunSpec(out=out, tokenizer=tokenizer, model=model_config, train=train_config,

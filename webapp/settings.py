@@ -226,6 +226,18 @@ CELERY_BEAT_SCHEDULE = {
 # every 15 s a lost job is failed within 45 s.
 JOB_HEARTBEAT_STALE_SECONDS = _env_int("BOTTEGA_HEARTBEAT_STALE_SECONDS", 30)
 
+# --- Training in supervised processes (docs/architecture.md, "Training") ------------------
+# Devices (training processes) a gpu_train worker offers; 0: its GPUs, else its CPU cores.
+TRAIN_DEVICES = _env_int("BOTTEGA_TRAIN_DEVICES", 0)
+# A worker told to stop (SIGTERM) waits this long for its run to checkpoint and re-queue.
+TRAIN_STOP_TIMEOUT_S = _env_int("BOTTEGA_TRAIN_STOP_TIMEOUT_S", 120)
+# How long a run's events may wait for an unreachable database before the run fails.
+TRAIN_STORE_TIMEOUT_S = _env_int("BOTTEGA_TRAIN_STORE_TIMEOUT_S", 600)
+if TRAIN_DEVICES < 0:
+    raise ImproperlyConfigured(
+        f"BOTTEGA_TRAIN_DEVICES: expected 0 (detect) or more, got {TRAIN_DEVICES}"
+    )
+
 # --- Corpora: chunked uploads (docs/architecture.md, "Corpora") ---------------------------
 CORPUS_MAX_UPLOAD_BYTES = _env_int("BOTTEGA_MAX_UPLOAD_BYTES", 1 << 30)  # per file
 CORPUS_USER_QUOTA_BYTES = _env_int("BOTTEGA_USER_QUOTA_BYTES", 5 << 30)  # all of a user's corpora

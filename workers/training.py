@@ -1,134 +1,351 @@
-"""Task: train (or resume) the model of a TrainingRun row on the `gpu_train` queue.
+"""Training runs on the `gpu_train` queue, each in a supervised child process.
 
-The adapter between the row and `lmcore.train`: encode the corpora once into the run's
-directory, train with an `on_event` that stores each metric/sample as a RunEvent and pushes it
-to the run's Channels group, beat the row every few seconds, and read the cancel flag (Redis)
-every step. A finished or cancelled run with a checkpoint becomes a new ModelVersion.
+`train_model_run` is a wake-up: it returns at once, after `dispatch()` has claimed the oldest
+queued run this worker can hold (by `queued_at`, needing no more than its devices) and handed
+it to a supervising thread. The worker's main thread therefore keeps serving its queue, so a
+`ping` is answered (and `/healthz` stays green) while a run trains; and since one worker holds
+one run at a time, a second run waits in the database, not in a blocked thread.
+
+The supervisor (`_Supervisor._main`): write RUN/run.json from the row; start `python -m
+lmcore train --config RUN/run.json` in its own process group (workers/child.py), or for
+several devices `torchrun` after a `--prepare-only` child has encoded the corpus once (a
+single process encodes it itself); turn each JSON line into a `RunEvent` through an `Outbox`
+that retries database writes (workers/outbox.py); watch for a cancel. How it ends:
+- the child's "done" line and exit 0: `succeeded`, and a new model version;
+- cancel (row or Redis flag): SIGTERM to the child's group, which checkpoints: `cancelled`;
+- a worker shutdown (a deploy's SIGTERM): the same SIGTERM, then the run goes back to
+  `queued` with its checkpoint, and the next worker that starts resumes it by itself;
+- anything else (a crash, an OOM kill): `failed`, with the last lines of the child's stderr.
+A run with a checkpoint always resumes from it: the first step must be the checkpoint's + 1,
+and the events stored past the checkpoint (steps that are now trained again) are deleted first.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
+import threading
+from pathlib import Path
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+from django.conf import settings
 
+from lmcore.errors import LmcoreError
+from webapp.jobs import cancel as cancel_flags
 from webapp.jobs.models import JobStatus
 from webapp.jobs.reporting import JobReporter
-from webapp.training.models import TrainingRun
-from workers.jobs import corpus_paths, run_job
+from webapp.training import capacity
+from webapp.training.models import RunEvent, TrainingRun
+from workers.child import Child, lmcore_command
+from workers.jobs import corpus_paths
+from workers.outbox import Outbox, retry
+
+logger = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+EXIT_STOPPED = 75  # lmcore.commands.train.EXIT_STOPPED: checkpointed after a SIGTERM
+_lock = threading.Lock()
+_active: dict[int, _Supervisor] = {}  # run id → its supervisor, in this worker process
 
 
 @shared_task(name="workers.training.train_model_run")  # routed to gpu_train (settings)
-def train_model_run(run_id: int, resume: bool = False) -> None:
-    run_job(TrainingRun, run_id, lambda run, reporter: _work(run, reporter, resume))
+def train_model_run(run_id: int | None = None, resume: bool = False) -> int | None:  # noqa: ARG001
+    """Wake this worker: claim a queued run if it is free. (`run_id` and `resume` are kept
+    for messages already queued; the queue's order and the checkpoint decide.)"""
+    return dispatch()
 
 
-def _work(run: Any, reporter: JobReporter, resume: bool) -> str:
-    result = _train(run, reporter, resume)
-    _register(run, result)
-    return JobStatus.CANCELLED if result.reason == "cancelled" else JobStatus.SUCCEEDED
+def dispatch() -> int | None:
+    """Claim the oldest queued run that fits this worker and supervise it in a thread."""
+    devices = capacity.local_devices()
+    with _lock:
+        if _active:
+            return None
+        for run in TrainingRun.objects.filter(status=JobStatus.QUEUED, devices__lte=devices
+                                              ).order_by("queued_at", "pk"):  # fmt: skip
+            if run.mark_running():
+                supervisor = _Supervisor(run)
+                _active[run.pk] = supervisor
+                supervisor.thread.start()
+                return run.pk
+    return None
 
 
-def _train(run: Any, reporter: JobReporter, resume: bool) -> Any:
-    from lmcore.config import GPTConfig, TrainConfig
-    from lmcore.tokenizer import Tokenizer
-    from lmcore.train import train
-    from webapp.jobs import cancel as cancel_flags
+class _Supervisor:
+    def __init__(self, run: TrainingRun) -> None:
+        self.run = run
+        self.child: Child | None = None
+        self.shutting_down = threading.Event()
+        self.thread = threading.Thread(target=self._main, name=f"train-{run.pk}")
 
-    tokenizer = Tokenizer.load(run.tokenizer.tokenizer_path)
-    corpus = _encoded_corpus(run, tokenizer)
-    model_config = GPTConfig(**run.model_config)
-    train_config = TrainConfig.from_dict(run.train_config)
-    flags, flag = cancel_flags.client(), cancel_flags.flag_key(run)
-    progress = _Progress(run, reporter, train_config)
+    def _main(self) -> None:
+        try:
+            with JobReporter(self.run, self.run.group) as reporter:
+                self.reporter = reporter
+                reporter.push(self.run.status_event())
+                status, error = self._outcome()
+                if status != JobStatus.QUEUED or not retry("re-queue", self.run.mark_requeued):
+                    # (a cancel that came during a shutdown wins: the run ends cancelled)
+                    status = JobStatus.CANCELLED if status == JobStatus.QUEUED else status
+                    retry("finish", lambda: self.run.finish(status, error=error))
+                retry("refresh", self.run.refresh_from_db)
+                reporter.push(self.run.status_event())
+        except Exception:
+            logger.exception("supervising training run %s failed", self.run.pk)
+        finally:
+            with _lock:
+                _active.pop(self.run.pk, None)
+        if not self.shutting_down.is_set():
+            _wake()
 
-    def should_cancel() -> bool:
-        # The row (read by the heartbeat thread) is the truth; the Redis flag is the fast path.
-        return reporter.cancelled.is_set() or bool(flags.exists(flag))
+    def _outcome(self) -> tuple[str, str]:
+        try:
+            return self._supervise()
+        except LmcoreError as exc:
+            return JobStatus.FAILED, str(exc)
+        except Exception as exc:
+            logger.exception("training run %s failed", self.run.pk)
+            return JobStatus.FAILED, f"internal error ({type(exc).__name__}); see the worker log"
 
-    try:
-        return train(model_config, train_config, corpus, tokenizer, run.checkpoint_dir,
-                     resume=resume and run.has_checkpoint, on_event=progress.on_event,
-                     should_cancel=should_cancel)  # fmt: skip
-    finally:
-        flags.close()
-
-
-def _encoded_corpus(run: Any, tokenizer: Any) -> Any:
-    from lmcore.data import encode_corpus, load_encoded
-
-    data_dir = run.directory / "data"
-    if (data_dir / "meta.json").is_file():
-        return load_encoded(data_dir)  # a resumed run trains on exactly the same tokens
-    return encode_corpus(tokenizer, corpus_paths(run), data_dir)
-
-
-class _Progress:
-    """Turns lmcore's events into RunEvents, pushes and the row's progress."""
-
-    def __init__(self, run: Any, reporter: JobReporter, train_config: Any) -> None:
-        self.run, self.reporter, self.cfg = run, reporter, train_config
-        # A run stopped right after an evaluation reports that step again: store it once.
-        self._reported: set[tuple[str, int, str]] = set()
-
-    def on_event(self, event: dict[str, Any]) -> None:
-        from lmcore.train import progress_of
-
-        kind = event.get("event")
-        if kind == "step":
-            progress = progress_of(self.cfg, event["step"], event.get("seconds", 0.0))
-            self.reporter.progress = min(1.0, progress)
-            keys = ("loss", "lr", "tokens_per_s", "eta_s", "seconds")
-            self._store("run.metrics", event["step"], {k: event.get(k) for k in keys})
-        elif self._seen(kind, event.get("step", 0), str(event.get("prompt", ""))):
-            return
-        elif kind == "eval":
-            keys = ("val_loss", "val_bpb", "seconds")
-            self._store("run.metrics", event["step"], {k: event.get(k) for k in keys})
-            self._best(event.get("val_bpb"))
-        elif kind == "sample":
-            self._store(
-                "run.sample",
-                event["step"],
-                {"prompt": event.get("prompt"), "text": event.get("text")},
+    def _supervise(self) -> tuple[str, str]:
+        run = self.run
+        resumed_from = checkpoint_step(run)
+        if resumed_from is None:
+            write_run_file(run)
+            # One process encodes the corpus itself (nobody waits for it); several processes
+            # train on a corpus a separate child encoded before they start.
+            ended = self._prepare() if run.devices > 1 else None
+            if ended is not None:
+                return ended
+        else:
+            dropped = retry(
+                "drop events", lambda: run.events.filter(step__gt=resumed_from).delete()
             )
+            logger.info("run %s resumes at step %s (%s later events dropped)", run.pk,
+                        resumed_from, dropped[0])  # fmt: skip
+        extra = ("--resume",) if resumed_from is not None else ()
+        return self._train(lmcore_command(run_file(run), run.devices, *extra), resumed_from)
 
-    def _seen(self, kind: str | None, step: int, key: str) -> bool:
-        if kind not in ("eval", "sample"):
-            return False
-        seen = (kind, step, key) in self._reported
-        self._reported.add((kind, step, key))
-        return seen
+    def _prepare(self) -> tuple[str, str] | None:
+        """Encode the corpus once, before any training process starts; None when done."""
+        child = self._start(lmcore_command(run_file(self.run), 1, "--prepare-only"))
+        for _ in child.events():
+            pass
+        code = child.wait()
+        if child.stopped_by == "shutdown":
+            return JobStatus.QUEUED, ""
+        if child.stopped_by == "cancel":
+            return JobStatus.CANCELLED, ""
+        return None if code == 0 else (JobStatus.FAILED, _crash_message(code, child.error_tail()))
 
-    def _store(self, kind: str, step: int, data: dict[str, Any]) -> None:
-        from webapp.training.models import RunEvent
+    def _train(self, command: list[str], resumed_from: int | None) -> tuple[str, str]:
+        events = _Events(self.run, self.reporter, resumed_from)
+        child = self._start(command)
+        try:
+            for event in child.events():
+                events.put(event)
+        finally:
+            code = child.wait()
+            if not events.close():
+                raise LmcoreError("the database stayed unreachable: events could not be stored")
+        done = events.done
+        # Under torchrun a rank's EXIT_STOPPED reaches us as torchrun's failure: the "done"
+        # line (reason "cancelled", written after the checkpoint) is what says it stopped well.
+        stopped = done is not None and done["reason"] == "cancelled"
+        if child.stopped_by == "shutdown" and (stopped or done is None):
+            return JobStatus.QUEUED, ""
+        if events.problem:
+            return JobStatus.FAILED, events.problem
+        if done is None or (code != 0 and not stopped):
+            return JobStatus.FAILED, _crash_message(code, child.error_tail())
+        retry("register a version", lambda: _register(self.run, done))
+        return (JobStatus.CANCELLED, "") if stopped else (JobStatus.SUCCEEDED, "")
 
-        data = {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in data.items()
-        }
+    def _start(self, command: list[str]) -> Child:
+        self.child = child = Child(command, cwd=ROOT)
+        if self.shutting_down.is_set():
+            child.stop("shutdown")
+        threading.Thread(target=self._watch, args=(child,), daemon=True).start()
+        return child
+
+    def _watch(self, child: Child) -> None:
+        """Stop the child on a cancel: the row (heartbeat thread) or the Redis flag."""
+        flags, flag = cancel_flags.client(), cancel_flags.flag_key(self.run)
+        try:
+            while child.process.poll() is None:
+                if self.reporter.cancelled.is_set() or _flag_raised(flags, flag):
+                    child.stop("cancel")
+                    return
+                self.reporter.cancelled.wait(0.5)
+        finally:
+            flags.close()
+
+    def shutdown(self) -> None:
+        self.shutting_down.set()
+        child = self.child
+        if child is not None:
+            child.stop("shutdown")
+
+
+def _flag_raised(flags: Any, flag: str) -> bool:
+    try:
+        return bool(flags.exists(flag))
+    except Exception:  # Redis away: the row (read by the heartbeat) still carries a cancel
+        return False
+
+
+def _crash_message(code: int, tail: str) -> str:
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+    hint = " (SIGKILL: out of memory?)" if code == -9 else ""
+    return f"The training process {how}{hint}.\n{tail}".rstrip()
+
+
+class _Events:
+    """lmcore's JSON lines → RunEvents (stored through an Outbox), progress, and checks."""
+
+    def __init__(self, run: TrainingRun, reporter: JobReporter, resumed_from: int | None):
+        self.run, self.reporter, self.resumed_from = run, reporter, resumed_from
+        self.cfg = None
+        self.done: dict[str, Any] | None = None
+        self.problem: str | None = None
+        self._first_step = True
+        self._seen: set[tuple[str, int, str]] = set()  # a stop right after an eval repeats it
+        self.outbox = Outbox(self._store, reporter.push, name=f"events-{run.pk}")
+
+    def put(self, event: dict[str, Any]) -> None:
+        kind, step = event.get("event"), event.get("step", 0)
+        if kind == "start":
+            self._check_start(event)
+        elif kind == "done":
+            self.done = event
+        elif kind == "step":
+            if self._first_step and self.resumed_from is not None and step != self.resumed_from + 1:
+                self.problem = (f"resume went wrong: the first step was {step}, not "
+                                f"{self.resumed_from + 1} (the checkpoint's + 1)")  # fmt: skip
+            self._first_step = False
+            self.reporter.progress = min(1.0, _progress(self.run, event))
+            keys = ("loss", "lr", "tokens_per_s", "eta_s", "seconds")
+            self.outbox.put(("run.metrics", step, {k: event.get(k) for k in keys}))
+        elif kind in ("eval", "sample") and self._once(kind, step, event.get("prompt", "")):
+            if kind == "eval":
+                self.outbox.put(("run.metrics", step, {k: event.get(k) for k in ("val_loss",
+                                 "val_bpb", "seconds")}))  # fmt: skip
+            else:
+                self.outbox.put(("run.sample", step, {"prompt": event.get("prompt"),
+                                                      "text": event.get("text")}))  # fmt: skip
+
+    def _check_start(self, event: dict[str, Any]) -> None:
+        if self.resumed_from is not None and event.get("step") != self.resumed_from:
+            self.problem = (f"resume went wrong: the trainer started at step {event.get('step')}, "
+                            f"the checkpoint is at step {self.resumed_from}")  # fmt: skip
+
+    def _once(self, kind: str, step: int, key: str) -> bool:
+        seen = (kind, step, key) in self._seen
+        self._seen.add((kind, step, key))
+        return not seen
+
+    def _store(self, item: tuple[str, int, dict[str, Any]], retried: bool) -> dict[str, Any]:
+        kind, step, data = item
+        data = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in data.items()}  # fmt: skip
+        if retried:  # the failed attempt may have committed before its answer was lost
+            for old in RunEvent.objects.filter(run=self.run, type=kind, step=step):
+                if old.data == data:
+                    return old.payload()
         event = RunEvent.objects.create(run=self.run, type=kind, step=step, data=data)
-        self.reporter.push(event.payload())
-
-    def _best(self, bpb: float | None) -> None:
-        if bpb is None or not math.isfinite(bpb):
-            return
-        if self.run.best_val_bpb is None or bpb < self.run.best_val_bpb:
+        bpb = data.get("val_bpb")
+        if bpb is not None and (self.run.best_val_bpb is None or bpb < self.run.best_val_bpb):
+            TrainingRun.objects.filter(pk=self.run.pk).update(best_val_bpb=bpb)
             self.run.best_val_bpb = bpb
-            self.run.save(update_fields=["best_val_bpb"])
+        return event.payload()
+
+    def close(self) -> bool:
+        return self.outbox.close(timeout=settings.TRAIN_STORE_TIMEOUT_S)
 
 
-def _register(run: Any, result: Any) -> None:
+def _progress(run: TrainingRun, event: dict[str, Any]) -> float:
+    """Fraction done, by whichever limit is closer (lmcore.train.progress_of, without torch)."""
+    cfg = run.train_config
+    by_steps = event["step"] / cfg["max_steps"] if cfg.get("max_steps") else 0.0
+    seconds = event.get("seconds") or 0.0
+    by_time = seconds / cfg["max_seconds"] if cfg.get("max_seconds") else 0.0
+    return max(by_steps, by_time)
+
+
+def run_file(run: TrainingRun) -> Path:
+    return run.directory / "run.json"
+
+
+def write_run_file(run: TrainingRun) -> Path:
+    """RUN/run.json for lmcore (lmcore/runspec.py) from the row: the whole run in one file."""
+    model = {k: v for k, v in run.model_config.items() if k != "vocab_size"}
+    spec = {"out": str(run.directory), "tokenizer": str(Path(run.tokenizer.tokenizer_path)),
+            "preset": run.preset, "model": model, "train": run.train_config,
+            "data": {"inputs": [str(p) for p in corpus_paths(run)]}}  # fmt: skip
+    path = run_file(run)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def checkpoint_step(run: TrainingRun) -> int | None:
+    """The step to resume from; None when there is no checkpoint (or no run file: a run
+    started before run files existed trains again from scratch)."""
+    return run.checkpoint_step() if run_file(run).is_file() else None
+
+
+def _register(run: TrainingRun, done: dict[str, Any]) -> None:
     from webapp.registry.actions import do_register_version
 
-    if not run.has_checkpoint or result.step == 0:
+    if not run.has_checkpoint or done["step"] == 0:
         return
     finite = lambda v: v if isinstance(v, float) and math.isfinite(v) else None  # noqa: E731
-    metrics = {"step": result.step, "val_loss": finite(result.val_loss),
-               "val_bpb": finite(result.val_bpb), "params": result.params,
-               "tokens_per_s": result.tokens_per_s, "seconds": result.seconds,
-               "reason": result.reason}  # fmt: skip
-    run.params = result.params
-    run.save(update_fields=["params"])
+    metrics = {"step": done["step"], "val_loss": finite(done.get("val_loss")),
+               "val_bpb": finite(done.get("val_bpb")), "params": done.get("params"),
+               "tokens_per_s": done.get("tokens_per_s"), "seconds": done.get("seconds"),
+               "reason": done.get("reason")}  # fmt: skip
+    TrainingRun.objects.filter(pk=run.pk).update(params=done.get("params"))
+    run.params = done.get("params")
     do_register_version(run, metrics)
+
+
+def _wake() -> None:
+    """Ask a gpu_train worker (this one, now free, or another) to claim the next run."""
+    try:
+        train_model_run.delay()
+    except Exception:  # the broker is down: worker_ready and the next wake-up will do it
+        logger.warning("could not send a wake-up to gpu_train", exc_info=True)
+
+
+def _serves_training(consumer: Any) -> bool:
+    queues = getattr(getattr(consumer, "task_consumer", None), "queues", None) or []
+    return any(q.name == "gpu_train" for q in queues)
+
+
+@worker_ready.connect
+def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
+    """Declare this worker's devices, and resume runs a shutdown put back in the queue."""
+    if _serves_training(sender):
+        capacity.start_declaring(sender.hostname if hasattr(sender, "hostname") else None)
+        retry("dispatch", dispatch, 30)
+
+
+@worker_shutting_down.connect
+def _on_shutting_down(**kwargs: Any) -> None:
+    """A deploy's SIGTERM: each child checkpoints and stops; its run goes back to the queue."""
+    with _lock:
+        supervisors = list(_active.values())
+    for supervisor in supervisors:
+        supervisor.shutdown()
+
+
+@worker_shutdown.connect
+def _on_shutdown(**kwargs: Any) -> None:
+    with _lock:
+        supervisors = list(_active.values())
+    for supervisor in supervisors:
+        supervisor.shutdown()
+        supervisor.thread.join(settings.TRAIN_STOP_TIMEOUT_S)
+    capacity.stop_declaring()

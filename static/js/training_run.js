@@ -7,7 +7,8 @@ import { connectLive } from "./live.js";
 import { showJobStatus } from "./jobstatus.js";
 
 const root = document.getElementById("run");
-const tokensPerStep = Number(root.dataset.tokensPerStep) * Number(root.dataset.gradAccum) * Number(root.dataset.context);
+// batch x accumulation x context on each device, times the devices (training processes).
+const tokensPerStep = Number(root.dataset.tokensPerStep) * Number(root.dataset.gradAccum) * Number(root.dataset.context) * Number(root.dataset.devices || 1);
 const rows = { train: [], val: [] }; // {step, seconds, value(s)}
 let lastId = 0;
 let lastSeconds = 0;

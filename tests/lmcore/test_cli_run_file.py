@@ -69,7 +69,7 @@ def test_flags_override_the_file(tmp_path, capsys, run_file):
     [
         ({"train": {"grad_acum": 2}}, "train: unknown field grad_acum"),
         ({"colour": "red"}, "unknown field colour"),
-        ({"model": {"vocab_size": 9}}, "comes from the tokenizer"),
+        ({"model": {"vocab_size": 9}}, "must be the tokenizer's (400)"),
         ({"data": {"val_fraction": 1.5}}, "data.val_fraction"),
         ({"out": None}, "no run directory"),
     ],
@@ -114,3 +114,22 @@ def test_sigterm_saves_a_checkpoint_and_exits_75(tmp_path, run_file):
     assert done["event"] == "done" and done["reason"] == "cancelled"
     saved = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
     assert saved["step"] == done["step"] >= 1
+
+
+def test_a_reader_that_goes_away_does_not_lose_the_checkpoint(tmp_path, run_file):
+    """The supervising worker died (its end of the pipe closed) and the kernel sent SIGTERM:
+    the run still saves its checkpoint and exits 75 instead of dying of a broken pipe."""
+    spec = json.loads(run_file.read_text())
+    spec["train"].update(max_steps=100000, eval_every=100000)
+    run_file.write_text(json.dumps(spec))
+    child = subprocess.Popen([sys.executable, "-m", "lmcore", "train", "--config", str(run_file)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    for line in child.stdout:
+        if json.loads(line)["event"] == "step":
+            break
+    child.stdout.close()  # its stop still writes "eval" and "sample" lines before the save
+    os.kill(child.pid, signal.SIGTERM)
+    assert child.wait(60) == EXIT_STOPPED, child.stderr.read()[-2000:]
+    saved = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
+    assert saved["step"] >= 1

@@ -2,14 +2,16 @@
 
 A background thread writes `heartbeat_at` and the latest `progress` to the job's row every
 `beat_every` seconds, whatever the task is doing (a long evaluation included), so the sweep
-can tell a dead worker from a slow step: the thread dies with the process. The same thread
-notices a cancel requested on the row (or the row swept away from `running`) and sets
-`cancelled`, which the task checks cheaply. Events go to the job's Channels group through one
+can tell a dead worker from a slow step: the thread dies with the process. A beat that fails
+(the database restarting) is logged and the next one reconnects: a blip is not a death. The
+same thread notices a cancel requested on the row (or the row swept away from `running`) and
+sets `cancelled`, which the task checks cheaply. Events go to the job's Channels group through one
 `EventPublisher`; a failed push is logged and dropped (the browser catches up from the row).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -36,13 +38,15 @@ class JobReporter:
     def _beat_loop(self) -> None:
         try:
             while not self._stop.wait(self.beat_every):
-                alive = self.job.beat(progress=self.progress)
-                if not alive or self.job.cancel_requested():
-                    self.cancelled.set()
-        except Exception:
-            logger.exception("heartbeat of %s stopped", self.group)
+                try:
+                    alive = self.job.beat(progress=self.progress)
+                    if not alive or self.job.cancel_requested():
+                        self.cancelled.set()
+                except Exception:  # the database restarting: beat again next time
+                    logger.warning("heartbeat of %s failed", self.group, exc_info=True)
+                    _close(connection)
         finally:
-            connection.close()  # this thread's own database connection
+            _close(connection)  # this thread's own database connection
 
     def push(self, event: dict[str, Any]) -> None:
         try:
@@ -60,3 +64,9 @@ class JobReporter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _close(conn: Any) -> None:
+    """Drop a connection (the next query reconnects); closing a dead one can raise too."""
+    with contextlib.suppress(Exception):
+        conn.close()

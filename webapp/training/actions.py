@@ -14,8 +14,10 @@ from webapp.jobs.models import JobStatus
 from webapp.training.models import TrainingRun
 
 
-def _enqueue(run: TrainingRun, resume: bool) -> None:
-    enqueue("workers.training.train_model_run", run.pk, resume=resume)
+def _enqueue(run: TrainingRun) -> None:
+    """Wake a gpu_train worker: it claims the oldest queued run it can hold (the database is
+    the queue: workers/training.py), resuming from the checkpoint when there is one."""
+    enqueue("workers.training.train_model_run", run.pk)
 
 
 def do_start_training_run(user: Any, form: Any) -> TrainingRun:
@@ -25,10 +27,10 @@ def do_start_training_run(user: Any, form: Any) -> TrainingRun:
         run = TrainingRun.objects.create(
             owner=user, name=data["name"], tokenizer=data["tokenizer"], preset=data["preset"],
             model_config=asdict(model_config), train_config=train_config.to_dict(),
-            params=estimate_params(model_config),
+            params=estimate_params(model_config), devices=data["devices"],
         )  # fmt: skip
         run.corpora.set(data["corpora"])
-        _enqueue(run, resume=False)
+        _enqueue(run)
     return run
 
 
@@ -46,5 +48,5 @@ def do_resume_training_run(run: TrainingRun) -> bool:
         return False
     cancel_flags.clear_flag(run)
     with transaction.atomic():
-        _enqueue(run, resume=True)
+        _enqueue(run)
     return True

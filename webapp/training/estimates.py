@@ -25,11 +25,14 @@ class RunEstimate(TypedDict):
     seconds_basis: str
 
 
-def estimate_run(model: GPTConfig, train: TrainConfig) -> RunEstimate:
+def estimate_run(model: GPTConfig, train: TrainConfig, devices: int = 1) -> RunEstimate:
+    """With several devices each computes its own batch in the same time: a step takes as
+    long and holds `devices` times the tokens (memory is per device)."""
     device = "cuda" if train.device == "cuda" else "cpu"
     cost = estimate(model, train.batch_size, mixed_precision=device == "cuda")
-    tokens_per_step = train.batch_size * train.grad_accum * model.context
-    step_seconds = tokens_per_step * flops_per_token(model) / ASSUMED_FLOPS[device]
+    tokens_per_device = train.batch_size * train.grad_accum * model.context
+    tokens_per_step = tokens_per_device * devices
+    step_seconds = tokens_per_device * flops_per_token(model) / ASSUMED_FLOPS[device]
     if train.max_steps is not None:
         seconds, basis = train.max_steps * step_seconds, f"{train.max_steps} steps on a {device}"
     else:

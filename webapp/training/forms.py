@@ -11,6 +11,7 @@ from lmcore.errors import LmcoreError
 from lmcore.presets import PRESETS, configs_from_preset
 from webapp.corpora.models import Corpus, CorpusStatus
 from webapp.tokenization.models import TokenizerRun
+from webapp.training import capacity
 
 MODEL_FIELDS = ("n_layer", "n_head", "d_model", "context", "dropout")
 TRAIN_FIELDS = ("batch_size", "lr", "max_steps", "eval_every", "seed", "device")
@@ -53,6 +54,11 @@ class TrainingRunForm(forms.Form):
         1, 1_000_000, "Steps between evaluations, samples and checkpoints. Blank: ten per run."
     )
     device = forms.ChoiceField(choices=[(d, d) for d in DEVICES], initial="auto")
+    devices = forms.IntegerField(
+        required=False, initial=1, min_value=1, max_value=1024, label="Devices",
+        help_text="Processes training one model: GPUs, or CPU processes on a worker without "
+        "GPUs. The batch is per device. Blank: 1.",
+    )  # fmt: skip
     seed = forms.IntegerField(initial=1337, min_value=0, max_value=2**31 - 1)
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
@@ -64,6 +70,15 @@ class TrainingRunForm(forms.Form):
         self.preset_defaults = {  # shown as placeholders: blank fields take these
             name: {**p.model, **p.train} for name, p in PRESETS.items()
         }
+
+    def clean_devices(self) -> int:
+        wanted, most = self.cleaned_data["devices"] or 1, capacity.max_devices()
+        if wanted > most:
+            raise forms.ValidationError(
+                f"{wanted} devices requested, but the largest training worker has at most "
+                f"{most} (BOTTEGA_TRAIN_DEVICES, or its GPUs or CPU cores)"
+            )
+        return wanted
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -8,12 +8,14 @@ and a resumed run continues the same curve.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from lmcore.config import CHECKPOINT_SUBDIR
 from webapp.jobs.models import JobStatus, Run, RunQuerySet
@@ -34,6 +36,12 @@ class TrainingRun(Run):
     train_config = models.JSONField()  # lmcore TrainConfig fields
     params = models.BigIntegerField(null=True, blank=True)
     best_val_bpb = models.FloatField(null=True, blank=True)
+    devices = models.PositiveSmallIntegerField(
+        default=1, help_text="Training processes: GPUs, or CPU processes on a machine without."
+    )
+    # When the run last joined the queue (created, resumed, or put back by a worker's
+    # shutdown): the queue's order, and what its position counts from.
+    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = RunQuerySet.as_manager()
 
@@ -55,11 +63,22 @@ class TrainingRun(Run):
     def can_resume(self) -> bool:
         return self.status in (JobStatus.FAILED, JobStatus.CANCELLED) and self.has_checkpoint
 
+    def checkpoint_step(self) -> int | None:
+        """The step of the run's checkpoint (lmcore's config.json), None without one."""
+        config = self.checkpoint_dir / "config.json"
+        if not config.is_file():
+            return None
+        return int(json.loads(config.read_text(encoding="utf-8"))["step"])
+
     def queue_position(self) -> int | None:
-        """1 for the next run to start; None unless queued. Runs share the `gpu_train` queue."""
+        """1 for the next run to start; None unless queued. Runs share the `gpu_train` queue,
+        in the order they (last) joined it."""
         if self.status != JobStatus.QUEUED:
             return None
-        ahead = TrainingRun.objects.filter(status=JobStatus.QUEUED, created_at__lt=self.created_at)
+        ahead = TrainingRun.objects.filter(status=JobStatus.QUEUED).filter(
+            models.Q(queued_at__lt=self.queued_at)
+            | models.Q(queued_at=self.queued_at, pk__lt=self.pk)
+        )
         return ahead.count() + 1
 
     def mark_resumed(self) -> bool:
@@ -69,6 +88,13 @@ class TrainingRun(Run):
             status=JobStatus.QUEUED,
             error="",
             finished_at=None,
+            queued_at=timezone.now(),
+        )
+
+    def mark_requeued(self) -> bool:
+        """running → queued with its checkpoint: its worker was told to stop (a deploy)."""
+        return self._transition(
+            (JobStatus.RUNNING,), status=JobStatus.QUEUED, queued_at=timezone.now()
         )
 
     def status_dict(self) -> dict[str, Any]:
@@ -77,6 +103,7 @@ class TrainingRun(Run):
             "queue_position": self.queue_position(),
             "best_val_bpb": self.best_val_bpb,
             "can_resume": self.can_resume,
+            "devices": self.devices,
         }
 
 

@@ -40,7 +40,8 @@ def estimate(request: HttpRequest) -> JsonResponse:
     if not form.is_valid() or form.configs is None:
         errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
         return JsonResponse({"ok": False, "errors": errors})
-    return JsonResponse({"ok": True, "estimate": dict(estimate_run(*form.configs))})
+    figures = estimate_run(*form.configs, devices=form.cleaned_data["devices"])
+    return JsonResponse({"ok": True, "estimate": dict(figures)})
 
 
 @require_GET

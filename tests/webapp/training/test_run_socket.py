@@ -35,7 +35,7 @@ async def test_it_replays_history_then_streams_live(alice, alice_client, corpus,
 
     await sync_to_async(train_model_run)(run.pk)  # the task, run here: its pushes reach the socket
     received = await _collect_until_done(live)
-    assert received[-1]["status"] == "succeeded"
+    assert received[-1]["status"] == "succeeded", received[-1]["error"]
     live_metrics = [m for m in received if m["type"] == "run.metrics"]
     assert [m["step"] for m in live_metrics if "loss" in m] == [10, 20]
     await live.disconnect()

@@ -1,69 +1,59 @@
-"""A worker process killed mid-run: the sweep fails the run, and resume finishes it.
-
-The worker here is a real `celery worker` *process* (so it can be SIGKILLed) sharing the test
-database file and Redis; the resume runs on the embedded test worker.
-"""
+"""A worker process killed mid-run (SIGKILL: no chance to clean up). Its child gets SIGTERM
+from the kernel and checkpoints; the sweep fails the run (no heartbeat); Resume continues it
+from that checkpoint: the first step is the checkpoint's + 1, every step is stored once, and
+the run ends at the same step count a run without a crash would."""
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from tests.webapp.fixtures_ml import wait_for
 from tests.webapp.training.helpers import make_run
+from tests.webapp.training.worker_process import children_of, is_running, start_worker
 from webapp.jobs.models import sweep_stale_jobs
 from webapp.registry.models import ModelVersion
 from webapp.training.models import RunEvent, TrainingRun
-from workers.training import train_model_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[3]
 
 
-def _worker_process(queue: str, redis_url: str) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
-           "REDIS_URL": redis_url, "MEDIA_ROOT": str(settings.MEDIA_ROOT)}  # fmt: skip
-    cmd = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queue,
-           "--pool", "solo", "-n", f"{queue}@%h", "-l", "WARNING"]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-
-
-def test_a_killed_worker_is_swept_and_the_run_resumes(
-    alice, alice_client, corpus, tokenizer_run, services, celery_worker
+def test_a_killed_worker_is_swept_and_the_run_resumes_from_its_checkpoint(
+    alice, alice_client, corpus, tokenizer_run, services, tmp_path, no_embedded_trainer
 ):
-    run = make_run(alice, corpus, tokenizer_run, max_steps=60, eval_every=10)
-    # A private queue: the embedded worker serves gpu_train, and this run is for the process.
-    worker = _worker_process("crash_test", services)
+    run = make_run(alice, corpus, tokenizer_run, max_steps=300, eval_every=50)
+    worker = start_worker(services, tmp_path / "killed.log")  # claims the queued run at start
     try:
-        train_model_run.apply_async((run.pk,), queue="crash_test")
-        wait_for(lambda: TrainingRun.objects.get(pk=run.pk).has_checkpoint, timeout=90, every=0.2)
-        os.killpg(worker.pid, signal.SIGKILL)
+        wait_for(lambda: RunEvent.objects.filter(run=run, step__gte=60).exists(), timeout=120)
+        child = wait_for(lambda: children_of(worker.pid), timeout=10)[0]
+        os.kill(worker.pid, signal.SIGKILL)
     finally:
         worker.wait(10)
-    killed_at = RunEvent.objects.filter(run=run).order_by("-id").first().step
+    wait_for(lambda: not is_running(child), timeout=60)  # it checkpointed and exited
     assert TrainingRun.objects.get(pk=run.pk).status == "running"  # nobody knows yet
+    run.refresh_from_db()
+    checkpoint = run.checkpoint_step()
+    assert checkpoint is not None and checkpoint >= 60
 
-    time.sleep(1.5)
+    time.sleep(1.5)  # the heartbeat must be older than the sweep's threshold (1 s here)
     assert sweep_stale_jobs(timedelta(seconds=1)) == 1
     run.refresh_from_db()
     assert run.status == "failed" and "stopped reporting" in run.error and run.can_resume
 
     alice_client.post(reverse("training:resume", args=[run.pk]))
-    wait_for(
-        lambda: TrainingRun.objects.get(pk=run.pk).status in {"succeeded", "failed"}, timeout=120
-    )
+    worker = start_worker(services, tmp_path / "resumed.log")
+    try:
+        wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status in {"succeeded", "failed"},
+                 timeout=300)  # fmt: skip
+    finally:
+        worker.terminate()
+        worker.wait(60)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
-    steps = [
-        e.step
-        for e in RunEvent.objects.filter(run=run, type="run.metrics", data__loss__isnull=False)
-    ]
-    assert steps[-1] == 60 and max(steps) > killed_at
-    assert ModelVersion.objects.get(run=run).step == 60
+    steps = [e.step for e in RunEvent.objects.filter(run=run, data__loss__isnull=False)]
+    assert steps == sorted(set(steps)) and steps[-1] == 300
+    assert [s for s in steps if s > checkpoint][0] == checkpoint + 1
+    assert ModelVersion.objects.get(run=run).step == 300

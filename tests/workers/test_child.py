@@ -1,0 +1,92 @@
+"""workers/child.py: a real child process in its own group, read line by line, stopped by
+SIGTERM, and never left training after its parent is gone."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from workers.child import Child
+
+SCRIPT = textwrap.dedent("""
+    import json, signal, sys, time
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    print(json.dumps({"event": "start"}), flush=True)
+    print("not json", flush=True)
+    for i in range(3000):
+        if stop:
+            open("stopped", "w").write(str(i))
+            print(json.dumps({"event": "done", "reason": "cancelled", "step": i}), flush=True)
+            sys.exit(75)
+        print(json.dumps({"event": "step", "step": i}), flush=True)
+        print(f"line {i} of stderr", file=sys.stderr, flush=True)
+        time.sleep(0.01)
+    sys.exit(3)
+""")
+
+
+def _child(tmp_path: Path) -> Child:
+    script = tmp_path / "child.py"
+    script.write_text(SCRIPT)
+    return Child([sys.executable, str(script)], cwd=tmp_path)
+
+
+def test_it_reads_events_and_stops_the_group_on_sigterm(tmp_path):
+    child = _child(tmp_path)
+    assert os.getpgid(child.process.pid) == child.process.pid  # its own group
+    events = child.events()
+    assert next(events) == {"event": "start"}
+    assert next(events)["event"] == "step"  # the line that is not JSON was skipped
+    child.stop("cancel")
+    rest = list(events)
+    assert child.wait(10) == 75 and child.stopped_by == "cancel"
+    assert rest[-1]["event"] == "done" and rest[-1]["reason"] == "cancelled"
+
+
+def test_a_crash_leaves_the_last_lines_of_stderr(tmp_path):
+    child = _child(tmp_path)
+    for event in child.events():
+        if event.get("step") == 20:
+            child.kill()
+    assert child.wait(10) == -signal.SIGKILL
+    tail = child.error_tail(3).splitlines()
+    assert len(tail) == 3 and tail[-1].startswith("line ") and tail[-1].endswith("of stderr")
+
+
+def test_the_child_is_stopped_when_its_parent_dies(tmp_path):
+    """A worker SIGKILLed (OOM) must not leave its child training: PR_SET_PDEATHSIG."""
+    script = tmp_path / "child.py"
+    script.write_text(SCRIPT)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys; sys.path.insert(0, {str(Path.cwd())!r})
+            from workers.child import Child
+            child = Child([sys.executable, {str(script)!r}], cwd={str(tmp_path)!r})
+            print(child.process.pid, flush=True)
+            for event in child.events():
+                print(event["event"], flush=True)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    pid = int(parent.stdout.readline())
+    assert parent.stdout.readline().strip() == "start"
+    parent.kill()
+    parent.wait(10)
+    # The kernel sent the child SIGTERM: it ran its handler (checkpoint, in lmcore) and exited,
+    # long before the 30 s it would otherwise train.
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+        assert time.monotonic() < deadline, "the child still runs 20 s after its parent died"
+        time.sleep(0.05)
+    assert (tmp_path / "stopped").is_file()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return "gone"
