@@ -170,10 +170,22 @@ def iter_zip(checkpoint: str | Path, folder: str) -> Iterator[bytes]:
     """The export as a zip (stored, not deflated: weights barely compress), produced as it
     is read, with every file under `folder/`: memory stays flat for any model size.
     Checks run now, so that errors come before the first byte is sent."""
-    return _zip_stream(export_files(checkpoint), folder)
+    return zip_stream(export_files(checkpoint), folder)
 
 
-def _zip_stream(files: list[ExportFile], folder: str) -> Iterator[bytes]:
+def file_on_disk(path: Path) -> ExportFile:
+    """A file to zip as it is, read a MiB at a time."""
+
+    def chunks() -> Iterator[bytes]:
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                yield block
+
+    return ExportFile(path.name, chunks)
+
+
+def zip_stream(files: list[ExportFile], folder: str) -> Iterator[bytes]:
+    """The bytes of a stored zip of `files` under `folder/`, produced as they are read."""
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for file in files:

@@ -95,3 +95,15 @@ def test_a_model_without_a_transformers_equivalent_gets_a_message(
     assert "cannot be exported for transformers: this combination of architecture options" in (
         response.content.decode()
     )
+
+
+def test_the_lmcore_download_streams_too(alice, checkpoint, settings, tmp_path):
+    from webapp.registry.views import download
+
+    version = _version(alice, checkpoint, settings, tmp_path)
+    request = RequestFactory().get(reverse("registry:download", args=[version.pk]))
+    request.user = alice
+    body, peak = _stream(download(request, version.pk))
+    assert len(body) > 40e6 and peak < 4e6
+    names = zipfile.ZipFile(io.BytesIO(body)).namelist()
+    assert names == ["m-v3/model.safetensors", "m-v3/config.json", "m-v3/tokenizer.json"]

@@ -1,5 +1,6 @@
 """Model versions: numbering, one production per name, promote/roll back, staff only, download."""
 
+import asyncio
 import io
 import zipfile
 
@@ -10,6 +11,11 @@ from django.urls import reverse
 from webapp.registry.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
+
+
+async def _body(response) -> bytes:
+    """A streamed body, read as the ASGI handler reads it."""
+    return b"".join([chunk async for chunk in response.streaming_content])
 
 
 def _version(owner, n, name="m", tmp_path=None, settings=None):
@@ -71,7 +77,8 @@ def test_compare_and_download(client, alice, tmp_path, settings):
     page = client.get(reverse("registry:index"), {"compare": [v1.pk, v2.pk]})
     assert page.context["compared"] == [v2, v1]
     response = client.get(reverse("registry:download", args=[v2.pk]))
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert response["Content-Disposition"] == 'attachment; filename="m-v2.zip"'
+    archive = zipfile.ZipFile(io.BytesIO(asyncio.run(_body(response))))
     assert sorted(archive.namelist()) == [
         "m-v2/config.json",
         "m-v2/model.safetensors",

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from lmcore.errors import LmcoreError
-from lmcore.hf_export import iter_zip
+from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
 from webapp.access import access
 from webapp.registry.actions import KEPT_FILES
 from webapp.registry.models import ModelVersion, VersionStatus
@@ -61,21 +59,13 @@ def archive(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def download(request: HttpRequest, pk: int) -> FileResponse:
-    """The version as a zip: safetensors weights, config.json, tokenizer.json (no pickle)."""
+def download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The version as a zip: safetensors weights, config.json, tokenizer.json (no pickle),
+    streamed as it is made (an imported model may be several GB)."""
     version = access(request.user, ModelVersion, pk)
-    buffer = io.BytesIO()
-    # Stored, not deflated: safetensors weights barely compress and this keeps it quick.
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name in KEPT_FILES:
-            archive.write(
-                version.directory / name, arcname=f"{version.name}-v{version.version}/{name}"
-            )
-    buffer.seek(0)
-    filename = f"{version.name}-v{version.version}.zip"
-    return FileResponse(
-        buffer, as_attachment=True, filename=filename, content_type="application/zip"
-    )
+    folder = f"{version.name}-v{version.version}"
+    files = [file_on_disk(version.directory / name) for name in KEPT_FILES]
+    return _zip_response(zip_stream(files, folder), folder)
 
 
 @require_GET
@@ -89,6 +79,10 @@ def download_hf(request: HttpRequest, pk: int) -> HttpResponse:
     except LmcoreError as exc:
         messages.error(request, f"{version} cannot be exported for transformers: {exc}")
         return redirect(version)
+    return _zip_response(chunks, folder)
+
+
+def _zip_response(chunks: Iterator[bytes], folder: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_in_thread(chunks), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{folder}.zip"'
     return response
