@@ -12,11 +12,12 @@ const ROLE_NAMES = {
   duplicate: ["D", "duplicate", "reads earlier copies of the current token"],
   induction: ["I", "induction", "reads the token that followed an earlier copy of the current token"],
 };
+const FETCH_DELAY_MS = 150;
 const state = { data: null, request: null, position: 0, focus: new Map(), head: null };
 
-export const fmt = (x, digits = 4) => (x === null || x === undefined ? "–" : x.toFixed(digits));
+const fmt = (x, digits = 4) => (x === null || x === undefined ? "–" : x.toFixed(digits));
 // Whitespace made visible, so a token like " the" or "\n" can be told apart.
-export const show = (t) => t.replace(/ /g, "·").replace(/\n/g, "↵").replace(/\t/g, "⇥") || "∅";
+const show = (t) => t.replace(/ /g, "·").replace(/\n/g, "↵").replace(/\t/g, "⇥") || "∅";
 const tokenText = (id, focus) => show((focus && focus.vocab[String(id)]) ?? state.data.vocab[String(id)] ?? `#${id}`);
 
 async function post(url, body) {
@@ -119,6 +120,10 @@ async function select(position, focusButton = false) {
   let focus = state.focus.get(position);
   if (!focus) {
     field("status").textContent = "Fetching this position's attention and probabilities…";
+    root.classList.add("an-loading"); // panels still showing the previous position fade
+    // Holding an arrow key moves through many positions: ask only for the one it stops on.
+    await new Promise((resolve) => setTimeout(resolve, FETCH_DELAY_MS));
+    if (state.position !== position) return;
     try {
       focus = await post(root.dataset.focusUrl, { ...state.request, position });
     } catch (error) {
@@ -130,6 +135,7 @@ async function select(position, focusButton = false) {
     if (state.position !== position) return; // the selection moved on meanwhile
   }
   setError("");
+  root.classList.remove("an-loading");
   renderVector(focus);
   renderHeads(focus);
   renderSoftmax();
@@ -285,7 +291,7 @@ function renderLens() {
 // lmcore/sampling.py's BatchSampler: temperature 0 keeps the argmax only; otherwise logits / T,
 // top-k keeps ranks < k, then over the top-k softmax a token stays while the mass of the more
 // likely ones is < p (or p >= 1), and the most likely always stays.
-export function sampling(logits, { temperature, topK, topP }) {
+function sampling(logits, { temperature, topK, topP }) {
   const V = logits.length;
   const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
   const kept = new Uint8Array(V), byK = new Uint8Array(V), byP = new Uint8Array(V);
@@ -313,14 +319,14 @@ export function sampling(logits, { temperature, topK, topP }) {
   return { order, atT, sampled, kept, byK, byP, survivors: kept.reduce((s, x) => s + x, 0) };
 }
 
-export function softmax(x) {
+function softmax(x) {
   const m = Math.max(...x);
   const e = x.map((v) => (v === -Infinity ? 0 : Math.exp(v - m)));
   const s = e.reduce((a, b) => a + b, 0);
   return e.map((v) => v / s);
 }
 
-export const entropy = (p) => -p.reduce((s, x) => s + (x > 0 ? x * Math.log(x) : 0), 0);
+const entropy = (p) => -p.reduce((s, x) => s + (x > 0 ? x * Math.log(x) : 0), 0);
 
 function renderSoftmax() {
   const focus = state.focus.get(state.position);
