@@ -6,9 +6,11 @@ requests at any time and calls `step()` while anything is left. Each step
 1. ends cancelled requests (a `done` event, reason "cancelled"): their slot is free at once;
 2. admits waiting requests into free slots, first come first served, and tells each request
    still waiting its place in the queue (a `queued` event whenever it changes);
-3. prefills: feeds admitted prompts into their slots in chunks of `prefill_chunk` tokens, one
-   request per forward and no output layer, at most `prefill_chunk` tokens per step, so a
-   long prompt delays the others' next token by one chunk, not by the whole prompt;
+3. prefills: feeds admitted prompts into their slots in chunks of at most `prefill_chunk`
+   tokens, with no output layer, in one forward for as many requests as fit in
+   `prefill_chunk` tokens (shorter chunks padded at the end), so a long prompt delays the
+   others' next token by one chunk, not by the whole prompt, and 32 short prompts that
+   arrive together cost one forward, not 32;
 4. decodes: one forward over every slot whose request has exactly one token left to feed
    (the prompt's last, or the token just sampled), then samples each row with its own
    settings and random generator and emits the token events (`done` when one ends).
@@ -257,16 +259,33 @@ class Scheduler:
                 )
 
     def _prefill(self) -> None:
-        """Feed prompts (all but their last token) in chunks, within one chunk's budget."""
-        budget = self.config.prefill_chunk
+        """Feed the next chunk of each prompt (all but its last token), in admission order,
+        as many as fit in one forward of at most `prefill_chunk` padded tokens."""
+        budget, group, width = self.config.prefill_chunk, [], 0
         for seq in self.running.values():
-            while seq.pending > 1 and budget > 0:
-                n = min(self.config.prefill_chunk, seq.pending - 1)
-                lo = seq.start + seq.fed
-                idx = torch.tensor([seq.tokens[lo : lo + n]], device=self.device)  # (1, n)
-                self._forward(slice(seq.slot, seq.slot + 1), [seq.fed], idx, logits_to_keep=0)
-                seq.fed += n
-                budget -= n
+            if seq.pending <= 1:
+                continue
+            n = min(budget, seq.pending - 1)  # a request's chunks depend on it alone
+            wider = max(width, n)
+            if group and (len(group) + 1) * wider > budget:
+                break
+            if (
+                any(s.fed + wider > self.context for s, _ in group)
+                or seq.fed + wider > self.context
+            ):
+                continue  # padding would pass the context: this one goes in a later step
+            group.append((seq, n))
+            width = wider
+        if not group:
+            return
+        rows = []
+        for seq, n in group:
+            lo = seq.start + seq.fed
+            rows.append(seq.tokens[lo : lo + n] + [0] * (width - n))  # padded at the end
+        idx = torch.tensor(rows, device=self.device)  # (B, width)
+        self._forward([s.slot for s, _ in group], [s.fed for s, _ in group], idx, logits_to_keep=0)
+        for seq, n in group:
+            seq.fed += n
 
     def _decode(self, out: list[tuple[int, Event]]) -> None:
         """One forward over slots [0, highest decoding slot], then sample the decoding rows."""
@@ -300,7 +319,9 @@ class Scheduler:
             if seq.id in self.running and len(seq.tokens) - seq.start > self.context:
                 seq.start, seq.fed = len(seq.tokens) - self.keep, 0  # slide: refill the slot
 
-    def _forward(self, rows: slice, pos: list[int], idx: torch.Tensor, logits_to_keep: int):
+    def _forward(
+        self, rows: slice | list[int], pos: list[int], idx: torch.Tensor, logits_to_keep: int
+    ):
         self.cache.select(rows, pos, idx.size(1), self.device)
         with autocast(self.device):
             logits, _ = self.model(idx, kv_cache=self.cache, logits_to_keep=logits_to_keep)

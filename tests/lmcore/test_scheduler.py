@@ -192,3 +192,19 @@ def test_bad_requests_fail_at_submit(gen_model, table):
     with pytest.raises(LmcoreError, match="max_new_tokens"):
         scheduler.submit([5], SamplingParams(max_new_tokens=0))
     assert scheduler.idle
+
+
+def test_prompts_that_arrive_together_share_one_prefill_forward(gen_model, table, monkeypatch):
+    shapes = []
+    original = gen_model.forward
+
+    def counting(idx, **kw):
+        shapes.append(tuple(idx.shape))
+        return original(idx, **kw)
+
+    monkeypatch.setattr(gen_model, "forward", counting)
+    scheduler = Scheduler(gen_model, table, SchedulerConfig(max_batch=8))
+    for n in (3, 7, 5, 4, 6):
+        scheduler.submit(prompt_of(n, n), SamplingParams(max_new_tokens=2, temperature=0))
+    scheduler.step()
+    assert shapes == [(5, 6), (5, 1)]  # all but the last tokens, padded to 6; then decode

@@ -115,3 +115,37 @@ def test_a_withdrawn_request_never_runs(version, tiny_checkpoint, services):
     generate_text(owner.pk, "w4", [row.pk], "the", {"max_new_tokens": 50})
     kinds = [k for k, d in _entries(services, stream_key(owner.pk, "w4"))]
     assert kinds == ["start", "done", "end"]  # withdrawn before any model was loaded
+
+
+def test_a_new_model_evicts_the_least_recently_used_idle_one_to_fit(
+    version, tiny_checkpoint, services, settings
+):
+    from webapp.registry.models import ModelVersion
+    from workers.inference import registry
+    from workers.playground import generate_text
+
+    # The tiny model: 0.13 MB of weights + 16 KV slots of 32 KB = 0.65 MB; 1 MB holds one.
+    settings.PLAYGROUND_MEMORY_MB, settings.PLAYGROUND_MAX_BATCH = 1, 16
+    owner, first = version
+    second = ModelVersion.objects.create(owner=owner, name="t", version=2, params=1, step=0)
+    for row in (first, second):
+        shutil.copytree(tiny_checkpoint, row.directory)
+    generate_text(owner.pk, "e1", [first.pk], "the", {"max_new_tokens": 3})
+    assert _entries(services, stream_key(owner.pk, "e1"))[-2][0] == "done"
+    assert list(registry.loops) == [first.pk]
+    generate_text(owner.pk, "e2", [second.pk], "the", {"max_new_tokens": 3})
+    assert _entries(services, stream_key(owner.pk, "e2"))[-2][0] == "done"
+    assert list(registry.loops) == [second.pk]
+
+
+def test_a_model_bigger_than_the_whole_budget_is_a_clear_error(
+    version, tiny_checkpoint, services, settings
+):
+    from workers.playground import generate_text
+
+    settings.PLAYGROUND_MEMORY_MB, settings.PLAYGROUND_MAX_BATCH = 1, 1000  # ~32 MB of slots
+    owner, row = version
+    shutil.copytree(tiny_checkpoint, row.directory)
+    generate_text(owner.pk, "big", [row.pk], "the", {})
+    kind, data = _entries(services, stream_key(owner.pk, "big"))[-2]
+    assert kind == "error" and "BOTTEGA_PLAYGROUND_MEMORY_MB" in data["message"]

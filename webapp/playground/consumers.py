@@ -9,6 +9,8 @@ client → server
 server → client (every message but errors carries `last_id`, the stream entry it came from)
     {"type": "started", "request_id", "streams"}
     {"type": "loading", "request_id"}   the worker is loading a model first (a second or two)
+    {"type": "queued", "request_id", "stream", "position"}   the model's batch is full: this
+     stream is number `position` in line for a slot (1 = next); sent again when it moves up
     {"type": "tokens", "request_id", "stream", "tokens": [{"id", "bytes", "text", "logprob",
      "sample_logprob", "top": [...]}]}
     {"type": "done", "request_id", "stream", "reason", "stats", "text"}   one per stream

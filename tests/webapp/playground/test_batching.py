@@ -14,7 +14,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 
-from tests.webapp.playground.conftest import connected, make_version, receive_until
+from tests.webapp.playground.conftest import (
+    connected,
+    make_version,
+    playground_socket,
+    receive_until,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,7 +58,8 @@ def logged_in(user) -> Client:
 
 
 async def generate(client, rid: str, version_id: int, prompt: str, params: dict, cancel=False):
-    socket = await connected(client)
+    socket = playground_socket(client)
+    assert (await socket.connect(timeout=60))[0]  # 32 at once on a busy machine: not 1 s
     await socket.send_json_to({"type": "generate", "request_id": rid, "model_version": version_id,
                                "prompt": prompt, "params": params})  # fmt: skip
     messages = []
