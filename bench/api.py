@@ -41,18 +41,21 @@ def log(message: str) -> None:
 
 
 def api_generate(client, params: dict) -> dict:
-    start, first, text, tokens = time.perf_counter(), None, [], 0
+    start, first, last, text, tokens = time.perf_counter(), None, None, [], 0
     stream = client.completions.create(model="bench", prompt="the mouse", stream=True,
                                        stream_options={"include_usage": True}, **params)  # fmt: skip
+    headers = time.perf_counter()
     for chunk in stream:
         if chunk.choices and chunk.choices[0].text:
             first = first or time.perf_counter()
+            last = time.perf_counter()
             text.append(chunk.choices[0].text)
         if chunk.usage:
             tokens = chunk.usage.completion_tokens
     end = time.perf_counter()
     return {"text": "".join(text), "tokens": tokens, "seconds": end - start,
-            "after_first_s": end - first}  # fmt: skip
+            "after_first_s": end - first, "headers_s": headers - start, "tail_s": end - last,
+            "chunks": len(text)}  # fmt: skip
 
 
 def wait_for_server(url: str, process: subprocess.Popen) -> None:
@@ -159,6 +162,13 @@ def main() -> int:
             "raw_decode_tokens_per_s": round(raw_decode, 1),
             "api_decode_tokens_per_s": round(api_decode, 1),
             "decode_ratio": round(api_decode / raw_decode, 3),
+            # Where the API's time goes, mean per request: to the response headers (key,
+            # admission, queue, pickup), after the last text chunk (done, usage, [DONE]).
+            "api_headers_ms": round(1000 * sum(a["headers_s"] for a in api) / len(api), 1),
+            "api_tail_ms": round(1000 * sum(a["tail_s"] for a in api) / len(api), 1),
+            "api_chunks_per_request": round(sum(a["chunks"] for a in api) / len(api), 1),
+            "raw_seconds_per_request": round(sum(r["seconds"] for r in raw) / len(raw), 3),
+            "api_seconds_per_request": round(sum(a["seconds"] for a in api) / len(api), 3),
         }, indent=2))  # fmt: skip
         return 0
     finally:
