@@ -140,3 +140,25 @@ def test_an_error_inside_a_stream_is_a_data_chunk(alice_api, version):
     assert first.choices[0].text == "the mouse ate"
     with pytest.raises(APIError, match="nothing to score"):
         list(stream)
+
+
+async def test_the_playground_and_the_api_share_one_active_generation(
+    alice_client, alice_key, api_url, version, celery_worker
+):
+    from openai import AsyncOpenAI
+
+    from tests.webapp.playground.conftest import connected, receive_until
+
+    socket = await connected(alice_client)
+    await socket.send_json_to({"type": "generate", "request_id": "long", "prompt": "the",
+                               "model_version": version.pk,
+                               "params": {"max_new_tokens": 1000, "temperature": 0}})  # fmt: skip
+    await receive_until(socket, "long", kinds=("started",))
+    client = AsyncOpenAI(base_url=f"{api_url}/v1", api_key=alice_key, max_retries=0)
+    with pytest.raises(RateLimitError, match=r"already have a generation running \(long\)"):
+        await client.completions.create(model="tiny", prompt="the", max_tokens=2)
+    await socket.send_json_to({"type": "cancel", "request_id": "long"})
+    assert (await receive_until(socket, "long"))[-1]["reason"] == "cancelled"
+    assert (await client.completions.create(model="tiny", prompt="the", max_tokens=2)).choices
+    await client.close()
+    await socket.disconnect()
