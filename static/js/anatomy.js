@@ -360,6 +360,8 @@ function renderLoss() {
   const svg = $("[data-role=loss]"), t = state.data.tokens, n = t.length;
   const max = Math.max(1e-9, ...t.map((x) => x.loss ?? 0)), W = Math.max(300, n * 6), H = 90;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("preserveAspectRatio", "none"); // bars span the width, whatever the count
+  svg.dataset.max = fmt(max, 3);
   svg.innerHTML = t.map((x, i) => x.loss === null ? "" :
     `<rect data-position="${i}" x="${(i * W) / n}" width="${Math.max(1, W / n - 1)}" y="${H - (x.loss / max) * H}" height="${(x.loss / max) * H}"><title>${i}: loss ${fmt(x.loss, 3)} nats</title></rect>`).join("");
   svg.querySelectorAll("rect").forEach((r) => r.addEventListener("click", () => select(Number(r.dataset.position) - 1 >= 0 ? Number(r.dataset.position) - 1 : 0)));
@@ -369,7 +371,7 @@ function highlightLoss() {
   const { loss } = state.data, next = state.data.tokens[state.position + 1];
   $("[data-role=loss]").querySelectorAll("rect").forEach((r) => r.classList.toggle("selected", Number(r.dataset.position) === state.position + 1));
   const mean = loss.mean === null ? "no token scored" : `${fmt(loss.mean, 3)} nats = ${fmt(loss.mean / Math.LN2, 3)} bits per token, over ${loss.scored} scored tokens`;
-  field("loss").textContent = `Mean loss ${mean}. ` + (next
+  field("loss").textContent = `One bar per token, left to right; the tallest is ${$("[data-role=loss]").dataset.max} nats. Mean loss ${mean}. ` + (next
     ? `Here the model gave the next token “${show(next.text)}” p = ${fmt(Math.exp(-next.loss))}, a loss of ${fmt(next.loss, 3)} nats (highlighted bar).`
     : "The selected token is the last: nothing after it to score.");
 }
