@@ -13,20 +13,28 @@ from playwright.sync_api import expect
 from lmcore.config import SamplingParams
 from lmcore.sampling import BatchSampler
 from tests.browser.helpers import sign_in
-from tests.browser.test_playground import MAKE_VERSION
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PROMPT = "the mouse ate the cheese and the cat ate the mouse"
-DIRECTORY = """
+# A version of its own (the playground's tests make theirs): prints its directory.
+MAKE_VERSION = """
+import shutil, tempfile
+from pathlib import Path
+from django.contrib.auth import get_user_model
+from tests.webapp.playground.conftest import build_tiny_checkpoint
 from webapp.registry.models import ModelVersion
-print(ModelVersion.objects.get(name="browser-tiny", version=1).directory)
+admin = get_user_model().objects.get(username="admin")
+v, _ = ModelVersion.objects.get_or_create(owner=admin, name="browser-anatomy", version=1,
+                                          defaults={"params": 1, "step": 0})
+if not v.directory.exists():
+    shutil.copytree(build_tiny_checkpoint(Path(tempfile.mkdtemp())), v.directory)
+print(v.directory)
 """
 
 
 @pytest.fixture(scope="module")
 def checkpoint(stack):
-    stack.manage("shell", "-c", MAKE_VERSION)
-    return stack.manage("shell", "-c", DIRECTORY).strip().splitlines()[-1]
+    return stack.manage("shell", "-c", MAKE_VERSION).strip().splitlines()[-1]
 
 
 def cli(checkpoint, position):
@@ -48,7 +56,7 @@ def fmt(x, digits=4):
 def test_a_student_walks_through_the_anatomy(page, stack, checkpoint, tmp_path):
     sign_in(page, stack)
     page.get_by_role("link", name="Anatomy").click()
-    page.get_by_label("Model version").select_option(label="browser-tiny v1 · Candidate")
+    page.get_by_label("Model version").select_option(label="browser-anatomy v1 · Candidate")
     page.get_by_label("Prompt", exact=True).fill(PROMPT)
     page.get_by_role("button", name="Look inside").click()
     tokens = page.get_by_role("listbox", name="Tokens of the text").get_by_role("option")
@@ -99,7 +107,7 @@ def test_a_student_walks_through_the_anatomy(page, stack, checkpoint, tmp_path):
 def test_it_works_from_the_keyboard(page, stack, checkpoint):
     sign_in(page, stack)
     page.goto(stack.url + "/anatomy/")
-    page.get_by_label("Model version").select_option(label="browser-tiny v1 · Candidate")
+    page.get_by_label("Model version").select_option(label="browser-anatomy v1 · Candidate")
     page.get_by_label("Prompt", exact=True).fill(PROMPT)
     page.get_by_label("Prompt", exact=True).press("Tab")
     page.keyboard.press("Enter")  # the focused "Look inside" button
