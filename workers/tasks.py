@@ -33,7 +33,12 @@ def ping(queue: str, sent_at: float, reply_channel: str | None = None) -> dict:
 
 @shared_task(name="workers.tasks.sweep_stale_jobs")
 def sweep_stale_jobs() -> int:
-    """Beat task: end jobs and validations whose worker stopped beating (webapp/jobs/models.py)."""
+    """Beat task: end jobs and validations whose worker stopped beating (webapp/jobs/models.py),
+    and wake the training queue while runs wait in it: a wake-up lost with a Redis restart
+    must not leave a run queued until the next one comes (workers/training.py)."""
     from webapp.jobs.models import sweep_stale_jobs as sweep
+    from workers.training import wake_if_queued
 
-    return sweep(timedelta(seconds=settings.JOB_HEARTBEAT_STALE_SECONDS))
+    swept = sweep(timedelta(seconds=settings.JOB_HEARTBEAT_STALE_SECONDS))
+    wake_if_queued()
+    return swept

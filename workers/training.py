@@ -311,6 +311,12 @@ def _register(run: TrainingRun, done: dict[str, Any]) -> None:
     do_register_version(run, metrics)
 
 
+def wake_if_queued() -> None:
+    """Send a wake-up when runs wait in the queue (the beat's sweep calls this)."""
+    if TrainingRun.objects.filter(status=JobStatus.QUEUED).exists():
+        _wake()
+
+
 def _wake() -> None:
     """Ask a gpu_train worker (this one, now free, or another) to claim the next run."""
     try:

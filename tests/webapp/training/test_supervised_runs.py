@@ -111,3 +111,13 @@ def test_a_resumed_run_queues_behind_runs_queued_before_its_resume(alice, corpus
     assert first.mark_resumed()
     second.refresh_from_db()
     assert (second.queue_position(), first.queue_position()) == (1, 2)
+
+
+def test_the_beat_sweep_wakes_a_queue_whose_wake_up_was_lost(
+    alice, corpus, tokenizer_run, celery_worker
+):
+    from workers.tasks import sweep_stale_jobs
+
+    run = make_run(alice, corpus, tokenizer_run, max_steps=10)  # queued; no message was sent
+    sweep_stale_jobs()  # what beat runs every 15 s
+    assert _finished(run).status == "succeeded"
