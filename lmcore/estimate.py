@@ -88,11 +88,6 @@ def estimate(cfg: GPTConfig, batch_size: int, mixed_precision: bool = False) -> 
     )
 
 
-def estimate_seconds(cfg: GPTConfig, tokens: int, flops_per_s: float, mfu: float = 0.4) -> float:
-    """Wall-clock seconds to train on `tokens` tokens at a given hardware peak and MFU."""
-    return tokens * flops_per_token(cfg) / (flops_per_s * mfu)
-
-
 def model_flops_utilization(
     cfg: GPTConfig, tokens_per_s: float, peak_flops: float = H200_BF16_PEAK_FLOPS
 ) -> float:

@@ -24,12 +24,6 @@ def train_tokenizer_run(run_id: int) -> None:
 
 
 def _work(run: Any, reporter: JobReporter) -> str:
-    run.result = _train(run, reporter)
-    run.save(update_fields=["result"])
-    return JobStatus.SUCCEEDED
-
-
-def _train(run: Any, reporter: JobReporter) -> dict[str, Any]:
     paths = corpus_paths(run)
     corpora = list(run.corpora.order_by("pk"))
     config = TokenizerConfig(run.vocab_size, run.min_frequency, list(run.special_tokens))
@@ -49,7 +43,7 @@ def _train(run: Any, reporter: JobReporter) -> dict[str, Any]:
     tokenizer.save(run.directory)
     total_bytes = sum(p["bytes"] for p in per_corpus)
     total_tokens = sum(p["tokens"] for p in per_corpus)
-    return {
+    run.result = {
         "vocab_size": tokenizer.vocab_size,
         "bytes": total_bytes,
         "tokens": total_tokens,
@@ -57,6 +51,8 @@ def _train(run: Any, reporter: JobReporter) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 3),
         "per_corpus": per_corpus,
     }
+    run.save(update_fields=["result"])
+    return JobStatus.SUCCEEDED
 
 
 def _report(run: Any, reporter: JobReporter, progress: float) -> None:

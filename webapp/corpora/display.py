@@ -25,13 +25,11 @@ class StatRow(TypedDict):
 
 
 class Excerpt(TypedDict):
-    label: str
-    offset: int  # bytes from the start of the stored text
+    label: str  # where it is: "Start", or "At 40% (byte 1,234)"
     text: str
 
 
 class CharacterRow(TypedDict):
-    char: str
     shown: str  # the character, or a label for an invisible one: "SP", "LF", ...
     invisible: bool
     code_point: str  # U+0041
@@ -41,60 +39,30 @@ class CharacterRow(TypedDict):
 
 
 def stat_rows(stats: dict, sha256: str) -> list[StatRow]:
-    chars = stats["characters"]
-    return [
-        StatRow(
-            label="Size",
-            value=format_bytes(stats["bytes"]),
-            definition=f"{stats['bytes']:,} bytes of UTF-8 text as stored "
-            "(1 kB = 1,000 bytes, 1 MB = 1,000,000 bytes).",
-        ),
-        StatRow(
-            label="Characters",
-            value=f"{format_count(chars)} characters",
-            definition="Unicode code points; an accented letter written as one code point "
-            "counts once.",
-        ),
-        StatRow(
-            label="Bytes per character",
-            value=f"{stats['bytes'] / chars:.3f} bytes/char",
-            definition="UTF-8 bytes ÷ characters: 1.0 for plain ASCII, up to 4.",
-        ),
-        StatRow(
-            label="Lines",
-            value=f"{format_count(stats['lines'])} lines",
-            definition="Newline-terminated lines, plus a final line without a newline. "
-            f"{stats['blank_lines']:,} of them are blank (empty or only whitespace).",
-        ),
-        StatRow(
-            label="Words",
-            value=f"{format_count(stats['words'])} words",
-            definition="Runs of characters between whitespace, as Python's str.split() counts them.",
-        ),
-        StatRow(
-            label="Distinct characters",
-            value=f"{format_count(stats['distinct_characters'])} characters",
-            definition="How many different code points occur at least once.",
-        ),
-        StatRow(
-            label="Duplicate lines",
-            value=format_percent(stats["duplicate_line_share"]),
-            definition="Share of non-blank lines that repeat an earlier line exactly "
-            "(percent of non-blank lines).",
-        ),
-        StatRow(
-            label="Scripts",
-            value=", ".join(f"{name} {share:.0%}" for name, share in stats["scripts"]) or "–",
-            definition="Share of letters in each writing system (percent of letters): a hint "
-            "of the language, not a detection.",
-        ),
-        StatRow(
-            label="SHA-256",
-            value=sha256,
-            definition="Hash of the stored UTF-8 text; the same text uploaded twice has the same "
-            "hash and is stored once.",
-        ),
-    ]
+    size, chars = stats["bytes"], stats["characters"]
+    scripts = ", ".join(f"{name} {share:.0%}" for name, share in stats["scripts"]) or "–"
+    rows = [
+        ("Size", format_bytes(size), f"{size:,} bytes of UTF-8 text as stored "
+         "(1 kB = 1,000 bytes, 1 MB = 1,000,000 bytes)."),
+        ("Characters", f"{format_count(chars)} characters", "Unicode code points; an accented "
+         "letter written as one code point counts once."),
+        ("Bytes per character", f"{size / chars:.3f} bytes/char",
+         "UTF-8 bytes ÷ characters: 1.0 for plain ASCII, up to 4."),
+        ("Lines", f"{format_count(stats['lines'])} lines", "Newline-terminated lines, plus a "
+         f"final line without a newline. {stats['blank_lines']:,} of them are blank (empty or "
+         "only whitespace)."),
+        ("Words", f"{format_count(stats['words'])} words",
+         "Runs of characters between whitespace, as Python's str.split() counts them."),
+        ("Distinct characters", f"{format_count(stats['distinct_characters'])} characters",
+         "How many different code points occur at least once."),
+        ("Duplicate lines", format_percent(stats["duplicate_line_share"]), "Share of non-blank "
+         "lines that repeat an earlier line exactly (percent of non-blank lines)."),
+        ("Scripts", scripts, "Share of letters in each writing system (percent of letters): a "
+         "hint of the language, not a detection."),
+        ("SHA-256", sha256, "Hash of the stored UTF-8 text; the same text uploaded twice has "
+         "the same hash and is stored once."),
+    ]  # fmt: skip
+    return [StatRow(label=label, value=value, definition=d) for label, value, d in rows]
 
 
 def _decode_from(raw: bytes) -> tuple[int, str]:
@@ -113,7 +81,7 @@ def excerpts(path: Path, size: int, rng: random.Random | None = None) -> list[Ex
     rng = rng or random.Random()
     found: list[Excerpt] = []
     with path.open("rb") as f:
-        found.append(Excerpt(label="Start", offset=0, text=_decode_from(f.read(START_BYTES))[1]))
+        found.append(Excerpt(label="Start", text=_decode_from(f.read(START_BYTES))[1]))
         if size <= START_BYTES:
             return found
         offsets = sorted(rng.randrange(START_BYTES, size) for _ in range(SAMPLES))
@@ -123,8 +91,7 @@ def excerpts(path: Path, size: int, rng: random.Random | None = None) -> list[Ex
             newline = text.find("\n", 0, SAMPLE_BYTES // 3)  # start at a line when one is near
             offset += skipped + len(text[: newline + 1].encode())
             text = text[newline + 1 :]
-            label = f"At {offset / size:.0%} (byte {offset:,})"
-            found.append(Excerpt(label=label, offset=offset, text=text))
+            found.append(Excerpt(label=f"At {offset / size:.0%} (byte {offset:,})", text=text))
     return found
 
 
@@ -148,15 +115,8 @@ def character_table(stats: dict, limit: int = 120) -> list[CharacterRow]:
         category = unicodedata.category(char)
         invisible = category[0] in "CZ"
         shown, name = _SHOWN.get(char, ("·" if invisible else char, ""))
-        rows.append(
-            CharacterRow(
-                char=char,
-                shown=shown,
-                invisible=invisible,
-                code_point=f"U+{ord(char):04X}",
-                name=name or unicodedata.name(char, f"<{category}>").lower(),
-                count=count,
-                share=format_percent(count / total, 2) if count / total >= 5e-5 else "< 0.01 %",
-            )
-        )
+        share = format_percent(count / total, 2) if count / total >= 5e-5 else "< 0.01 %"
+        name = name or unicodedata.name(char, f"<{category}>").lower()
+        rows.append(CharacterRow(shown=shown, invisible=invisible, code_point=f"U+{ord(char):04X}",
+                                 name=name, count=count, share=share))  # fmt: skip
     return rows

@@ -41,17 +41,11 @@ class Tracked(models.Model):
                 setattr(self, name, value)
         return bool(updated)
 
-    def beat(self, progress: float | None = None) -> bool:
-        """Record liveness (and progress); False once the row left the state a worker owns."""
-        raise NotImplementedError
-
+    # Subclasses define `beat(progress) -> bool` (liveness and progress; False once the row left
+    # the state a worker owns) and the classmethod `sweep_stale(cutoff) -> int` (end the rows
+    # whose worker stopped beating before `cutoff`).
     def cancel_requested(self) -> bool:
         return False
-
-    @classmethod
-    def sweep_stale(cls, cutoff: Any) -> int:
-        """End the rows whose worker stopped beating before `cutoff`; return how many."""
-        raise NotImplementedError
 
 
 class JobStatus(models.TextChoices):
