@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from webapp.access import access
 from webapp.api.models import MAX_KEYS_PER_USER, ApiKey
 from webapp.api.names import list_models
 
@@ -34,9 +35,7 @@ def keys(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    key = ApiKey.objects.for_user(request.user).filter(pk=pk).first()
-    if key is None:
-        raise Http404("No such key.")
+    key = access(request.user, ApiKey, pk)
     if key.revoke():
         messages.success(request, f"Key {key} is revoked: programs using it now get 401.")
     return redirect("api:keys")
