@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from lmcore.data import encode_corpus  # noqa: E402
-from lmcore.estimate import H200_BF16_PEAK_FLOPS, flops_per_token  # noqa: E402
+from lmcore.estimate import flops_per_token, model_flops_utilization  # noqa: E402
 from lmcore.presets import PRESETS, configs_from_preset  # noqa: E402
 from lmcore.tokenizer import TokenizerConfig, train_tokenizer  # noqa: E402
 from lmcore.train import train  # noqa: E402
@@ -162,7 +162,7 @@ def _skip(args: argparse.Namespace, default: int) -> int:
 
 
 def _mfu(model_config, tokens_per_s: float) -> float:
-    return round(tokens_per_s * flops_per_token(model_config) / H200_BF16_PEAK_FLOPS, 4)
+    return round(model_flops_utilization(model_config, tokens_per_s), 4)
 
 
 def main() -> int:
