@@ -7,6 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DEBUG=false \
     STATIC_ROOT=/app/staticfiles \
     BOTTEGA_VAR_DIR=/data/var \
     MEDIA_ROOT=/data/media

@@ -91,6 +91,7 @@ def main() -> int:
         "BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE": "1000000", "BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S": "600",
         "BOTTEGA_INFER_TORCH_THREADS": str(args.threads), "BOTTEGA_PLAYGROUND_DEVICE": args.device,
         "BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS": str(args.tokens), "DJANGO_SETTINGS_MODULE": "webapp.settings",
+        "SECRET_KEY": "bench-only-secret", "DEBUG": "true",
     })  # fmt: skip
     processes: list[subprocess.Popen] = []
     try:

@@ -163,6 +163,7 @@ def main() -> int:  # noqa: PLR0915  (one linear script)
     redis = start_local_redis(tmp / "redis")
     env = {**os.environ, "REDIS_URL": redis.url, "BOTTEGA_VAR_DIR": str(tmp / "var"),
            "MEDIA_ROOT": str(tmp / "media"), "DJANGO_SETTINGS_MODULE": "webapp.settings",
+           "SECRET_KEY": "bench-only-secret", "DEBUG": "true",
            "BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE": "1000000",
            "BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S": "600", "BOTTEGA_INFER_TORCH_THREADS": str(args.threads),
            "BOTTEGA_PLAYGROUND_DEVICE": args.device}  # fmt: skip

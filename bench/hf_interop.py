@@ -133,7 +133,10 @@ def main() -> None:
             log("starting the stack…")
             stack.start()
             env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
-            env.update(BOTTEGA_VAR_DIR=str(stack.var_dir))
+            env.update(
+                BOTTEGA_VAR_DIR=str(stack.var_dir),  # and the secret the launcher made there
+                SECRET_KEY=(stack.var_dir / "secret_key").read_text().strip(),
+            )
             manage = (sys.executable, "manage.py", "import_model")
             for name in ("probe", "big"):
                 results[f"import_model_{name}"] = measured(

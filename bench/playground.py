@@ -144,6 +144,7 @@ def main() -> int:
            "BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS": str(max(args.tokens, args.stream_tokens))}  # fmt: skip
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "webapp.settings"
+    os.environ.update(SECRET_KEY="bench-only-secret", DEBUG="true")
     worker = None
     try:
         import django

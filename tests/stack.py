@@ -52,7 +52,9 @@ class Stack:
 
     def start(self, timeout: float = 90.0) -> dict:
         """Start the launcher and wait until /healthz reports every service up."""
-        env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+        # As on a fresh clone: no SECRET_KEY nor DEBUG (the launcher sets them), its own Redis.
+        unset = {"REDIS_URL", "DATABASE_URL", "SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}
+        env = {k: v for k, v in os.environ.items() if k not in unset}
         env.update(
             BOTTEGA_VAR_DIR=str(self.var_dir),
             BOTTEGA_RUN_MARK=self.mark,

@@ -34,6 +34,11 @@ def test_it_serves_every_queue_and_stops_every_process_on_ctrl_c(tmp_path):
             assert log.index(f"{worker}@") < up
         assert "[tasks]" not in log and "-------------- " not in log
 
+        # The secret a fresh clone needs was made once, for its owner's eyes only.
+        secret = stack.var_dir / "secret_key"
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert len(secret.read_text().strip()) >= 50
+
         assert stack.ctrl_c() == 130, stack.log()  # 128 + SIGINT, the shell's convention
         deadline = time.monotonic() + 10
         while processes_marked(stack.mark) and time.monotonic() < deadline:

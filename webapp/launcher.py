@@ -1,6 +1,8 @@
 """The run command: one process that brings up all of Bottega for development.
 
-`python -m webapp.launcher` (what `make run` calls) checks the configuration, starts a private
+`python -m webapp.launcher` (what `make run` calls) sets what local use needs on top of the
+production-safe settings (DEBUG on unless set, and a SECRET_KEY generated once into
+`var/secret_key` and reused, unless set), checks the configuration, starts a private
 Redis when REDIS_URL is unset, migrates, makes sure a first user exists, then runs every process
 of the `Procfile` (web, one Celery worker per queue, beat) under honcho's process manager.
 The address and how to sign in are printed last, once /healthz says every part answers, so
@@ -15,6 +17,7 @@ import argparse
 import io
 import json
 import os
+import secrets
 import sys
 import threading
 import time
@@ -53,6 +56,27 @@ def _environment(args: argparse.Namespace, redis_url: str, var_dir: Path) -> dic
     return env
 
 
+def _local_defaults(var_dir: Path) -> None:
+    """Set DEBUG and SECRET_KEY in this process's environment (its children inherit it) where
+    the operator has not: local use needs readable static files and cookies over plain http
+    (DEBUG on), and a secret that survives restarts so sessions do."""
+    os.environ.setdefault("DEBUG", "true")
+    if os.environ.get("SECRET_KEY"):
+        return
+    path = var_dir / "secret_key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        # Created readable by its owner only; O_EXCL: two launchers never write two secrets.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(50) + "\n")
+    os.environ["SECRET_KEY"] = path.read_text().strip()
+
+
 def _prepare(url: str) -> str:
     """Settings, database, migrations and the first user; ConfigError on bad configuration.
     Returns how to sign in (one line)."""
@@ -88,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     var_dir = Path(os.environ.get("BOTTEGA_VAR_DIR", BASE_DIR / "var")).resolve()
     local_redis = None
+    _local_defaults(var_dir)
     try:
         redis_url = os.environ.get("REDIS_URL", "")
         if redis_url:

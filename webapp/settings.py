@@ -36,12 +36,15 @@ def _env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}: expected an integer, got {raw!r}") from None
 
 
-DEBUG = _env_bool("DEBUG", True)
+# Production-safe defaults: DEBUG off and no secret of ours. The run command (webapp/launcher.py)
+# sets both for local use; the tests set them in tests/settings.py.
+DEBUG = _env_bool("DEBUG", False)
 
-_DEV_SECRET_KEY = "bottega-dev-only-secret-key-do-not-use-in-production"
-SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY: set it in the environment when DEBUG is false")
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY: not set; give it a long random string (`make run` makes one in var/)"
+    )
 
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
@@ -306,6 +309,15 @@ LOGGING = {
 }
 
 if not DEBUG:
-    SESSION_COOKIE_SECURE = _env_bool("SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # Production is served over HTTPS, by a TLS proxy in front of daphne (whose --proxy-headers
+    # reads X-Forwarded-Proto). HTTPS=false is for a trial on plain http (check --deploy warns).
+    HTTPS = _env_bool("HTTPS", True)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers' probes speak plain http
+    SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 3600 if HTTPS else 0)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    # HSTS for subdomains and the browsers' preload list bind other sites of the domain: the
+    # operator's choice (SECURE_HSTS_INCLUDE_SUBDOMAINS / SECURE_HSTS_PRELOAD), not a default.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", False)
+    SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]

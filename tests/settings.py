@@ -1,0 +1,13 @@
+"""The tests' settings: what the suite needs on top of the production-safe defaults.
+
+Set in the environment, not only here, so the processes the tests start (the run command,
+`manage.py`, workers) inherit them. DEBUG is on at import, as under `make run` (static files
+without collectstatic, cookies over plain http); pytest-django turns it off for each test.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-any-server-0123456789")
+os.environ.setdefault("DEBUG", "true")
+
+from webapp.settings import *  # noqa: E402, F403
