@@ -17,12 +17,13 @@ Model: the `--preset` shape (small: 6 layers x 6 heads x 384 wide, context 256) 
 weights over a 2,048-token BPE vocabulary (random weights cost what trained ones do).
 
 Each level sends N generate messages at once from N users (one active generation each),
-temperature 1, 5 alternatives per token, `--tokens` new tokens, seeds 0..N-1, and the two
-workers take turns level by level. Aggregate tokens/s = tokens received by all streams /
+temperature 1, 5 alternatives per token, `--tokens` new tokens, seeds 0..N-1, the two
+workers taking turns level by level. Aggregate tokens/s = tokens received by all streams /
 wall seconds from the first send to the last `done`. TTFT = send -> first `tokens` message,
 client side, per stream (model already loaded); p50/p99 over the level's streams, and at a
-level of 1 over `--repeat` sequential requests. Both workers see the same seeds, so
-`same_tokens` says whether they sent the same text.
+level of 1 over `--repeat` sequential requests per worker, old and new alternating request
+by request (on a shared machine the load drifts within seconds). Both workers see the same
+seeds, so `same_tokens` says whether they sent the same text.
 """
 
 from __future__ import annotations
@@ -196,22 +197,32 @@ def main() -> int:  # noqa: PLR0915  (one linear script)
         send_task = app.send_task
         results: dict = {"old": {}, "new": {}}
         ids: dict = {"old": {}, "new": {}}
-        for n in ["warm-up", *args.levels]:
+
+        def route(name: str) -> None:  # the web side's task sends go to this worker's queue
+            app.send_task = lambda *a, **kw: send_task(*a, **{**kw, "queue": f"bench_{name}"})
+
+        def run(name: str, n: int, tokens: int, tag: str) -> list[dict]:
+            route(name)
+            return asyncio.run(level(cookies, version.pk, n, tokens, f"{name}-{tag}"))
+
+        for name in ("old", "new"):
+            run(name, 1, 4, "warm-up")  # the worker loads the model
+        for n in args.levels:
+            if n == 1:  # sequential requests, alternating old/new: load drifts between them
+                log(f"1 stream x {args.tokens} tokens, {args.repeat} requests each, alternating")
+                streams = {"old": [], "new": []}
+                for r in range(args.repeat):
+                    for name in ("old", "new"):
+                        streams[name] += run(name, 1, args.tokens, f"1-{r}")
+                for name in ("old", "new"):
+                    results[name][n] = summary(streams[name], sequential=True)
+                    ids[name][n] = [s["ids"] for s in streams[name]]
+                    log(f"  {name}: {results[name][n]}")
+                continue
             for name in ("old", "new"):
-                app.send_task = lambda *a, _q=f"bench_{name}", **kw: send_task(
-                    *a, **{**kw, "queue": _q}
-                )
-                if n == "warm-up":  # the worker loads the model
-                    asyncio.run(level(cookies, version.pk, 1, 4, f"{name}-w"))
-                    continue
-                log(f"{name}: {n} stream(s) x {args.tokens} tokens")
-                if n == 1:
-                    streams = [asyncio.run(level(cookies, version.pk, 1, args.tokens, f"{name}-1-{r}"))[0]
-                               for r in range(args.repeat)]  # fmt: skip
-                    results[name][n] = summary(streams, sequential=True)
-                else:
-                    streams = asyncio.run(level(cookies, version.pk, n, args.tokens, f"{name}-{n}"))
-                    results[name][n] = summary(streams)
+                log(f"{name}: {n} streams x {args.tokens} tokens")
+                streams = run(name, n, args.tokens, str(n))
+                results[name][n] = summary(streams)
                 ids[name][n] = [s["ids"] for s in streams]
                 log(f"  {results[name][n]}")
         app.send_task = send_task
