@@ -49,7 +49,7 @@ def test_it_imports_a_directory_as_the_first_staff_users_version(
                                            "source": "SmolThing"}  # fmt: skip
     assert load_checkpoint(version.directory).model_config.mlp == "swiglu"
     assert _stored(media) == [
-        f"models/user-{admin_user.pk}/smol/v1/{n}"
+        f"models/user-{admin_user.pk}/{version.storage_key}/{n}"
         for n in ("config.json", "model.safetensors", "tokenizer.json")
     ]
 

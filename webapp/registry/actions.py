@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,32 +22,49 @@ from webapp.registry.models import ModelVersion
 KEPT_FILES = ("model.safetensors", "config.json", "tokenizer.json")
 
 
-def do_register_version(run: Any, metrics: dict[str, Any]) -> ModelVersion:
-    """Copy the run's checkpoint into a new version numbered after the name's last one."""
-    for _ in range(5):  # two runs of one name finishing at once: retry on the unique number
+def do_create_version(
+    owner: Any, name: str, fill: Callable[[Path], None], **fields: Any
+) -> ModelVersion:
+    """Number, record and fill a new version of `name`: the one place a version's directory
+    (under its storage key, docs/architecture.md "How data flows") is made.
+
+    `fill(directory)` puts the files into the new, empty directory inside the transaction:
+    when it raises, there is neither a row nor a directory.
+    """
+    for _ in range(5):  # two versions of one name made at once: retry on the unique number
         try:
             with transaction.atomic():
-                last = ModelVersion.objects.filter(owner=run.owner, name=run.name).aggregate(
+                last = ModelVersion.objects.filter(owner=owner, name=name).aggregate(
                     n=Max("version")
                 )["n"]
                 version = ModelVersion.objects.create(
-                    owner=run.owner, name=run.name, version=(last or 0) + 1, run=run,
-                    tokenizer=run.tokenizer, params=metrics.get("params") or run.params or 0,
-                    step=metrics.get("step", 0), val_loss=metrics.get("val_loss"),
-                    val_bpb=metrics.get("val_bpb"), metrics=metrics,
-                )  # fmt: skip
-                _copy_files(run, version)
+                    owner=owner, name=name, version=(last or 0) + 1, **fields
+                )
+                version.directory.mkdir(parents=True)
+                try:
+                    fill(version.directory)
+                except BaseException:
+                    shutil.rmtree(version.directory, ignore_errors=True)
+                    raise
             return version
         except IntegrityError:
             continue
-    raise RuntimeError(f"could not number a new version of {run.name}")
+    raise LmcoreError(f"could not number a new version of {name}")
 
 
-def _copy_files(run: Any, version: ModelVersion) -> None:
-    target = version.directory
-    target.mkdir(parents=True, exist_ok=True)
-    for name in KEPT_FILES:
-        shutil.copy2(run.checkpoint_dir / name, target / name)
+def do_register_version(run: Any, metrics: dict[str, Any]) -> ModelVersion:
+    """Copy the run's checkpoint into a new version numbered after the name's last one."""
+
+    def copy_checkpoint(target: Path) -> None:
+        for name in KEPT_FILES:
+            shutil.copy2(run.checkpoint_dir / name, target / name)
+
+    return do_create_version(
+        run.owner, run.name, copy_checkpoint, run=run,
+        tokenizer=run.tokenizer, params=metrics.get("params") or run.params or 0,
+        step=metrics.get("step", 0), val_loss=metrics.get("val_loss"),
+        val_bpb=metrics.get("val_bpb"), metrics=metrics,
+    )  # fmt: skip
 
 
 def do_import_version(owner: Any, name: str, source: Path) -> ModelVersion:
@@ -73,21 +91,9 @@ def do_import_version(owner: Any, name: str, source: Path) -> ModelVersion:
     try:
         summary = import_hf(source, staging)
         imported = {"architecture": summary["architecture"], "source": Path(source).name}
-        for _ in range(5):  # numbering races with a run of the same name: retry
-            try:
-                with transaction.atomic():
-                    last = ModelVersion.objects.filter(owner=owner, name=name).aggregate(
-                        n=Max("version")
-                    )["n"]
-                    version = ModelVersion.objects.create(
-                        owner=owner, name=name, version=(last or 0) + 1,
-                        params=summary["params"], step=0, metrics={"imported": imported},
-                    )  # fmt: skip
-                    version.directory.parent.mkdir(parents=True, exist_ok=True)
-                    os.rename(staging, version.directory)
-                return version
-            except IntegrityError:
-                continue
-        raise LmcoreError(f"could not number a new version of {name}")
+        return do_create_version(
+            owner, name, lambda target: os.replace(staging, target),
+            params=summary["params"], step=0, metrics={"imported": imported},
+        )  # fmt: skip
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -3,7 +3,8 @@
 `candidate → production → archived`; at most one production version per (owner, name),
 enforced by a partial unique constraint as well as by `promote()`. Each version owns a copy
 of its checkpoint's weights, config and tokenizer (not the optimizer state), so resuming or
-deleting the run never changes a version.
+deleting the run never changes a version. Its files live under a server-made `storage_key`,
+never its (editable) name: a rename keeps them, and no name can point outside MEDIA_ROOT.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class ModelVersion(models.Model):
     val_loss = models.FloatField(null=True)
     val_bpb = models.FloatField(null=True)
     metrics = models.JSONField(default=dict, blank=True)
+    storage_key = models.CharField(
+        max_length=32, unique=True, default=new_storage_key, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ModelVersionQuerySet.as_manager()
@@ -76,13 +80,8 @@ class ModelVersion(models.Model):
 
     @property
     def directory(self) -> Path:
-        return (
-            Path(settings.MEDIA_ROOT)
-            / "models"
-            / f"user-{self.owner_id}"
-            / self.name
-            / f"v{self.version}"
-        )
+        """Made and filled only by webapp.registry.actions.do_create_version."""
+        return Path(settings.MEDIA_ROOT) / "models" / f"user-{self.owner_id}" / self.storage_key
 
     def promote(self) -> None:
         """Make this the production version of its name; the previous one becomes a candidate
