@@ -1,5 +1,5 @@
 // Corpora page: drop or pick files to upload them in chunks, and keep the list live.
-import { connectLive, formatBytes } from "./live.js";
+import { connectLive, formatBytes, formatSizes } from "./live.js";
 import { Upload } from "./uploader.js";
 
 const panel = document.getElementById("upload");
@@ -71,7 +71,8 @@ function addFiles(files) {
     upload.element = itemFor(upload);
     list.append(upload.element);
     if (file.size > maxBytes) {
-      upload.set("failed", `“${file.name}” is ${formatBytes(file.size)}; the limit is ${formatBytes(maxBytes)} per file.`);
+      const [size, limit] = formatSizes(file.size, maxBytes);
+      upload.set("failed", `“${file.name}” is ${size}; the limit is ${limit} per file.`);
       continue;
     }
     enqueue(upload);
@@ -103,6 +104,15 @@ async function refreshRow(id) {
   table.querySelector("tr.empty").hidden = true;
 }
 
+// The storage line: an upload counts at its full size from its start; rejected or deleted, not.
+async function refreshQuota() {
+  const response = await fetch(panel.dataset.quotaUrl, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const template = document.createElement("template");
+  template.innerHTML = (await response.text()).trim();
+  document.getElementById("quota").replaceWith(template.content.firstElementChild);
+}
+
 function showInUploads(message) {
   const li = list.querySelector(`li[data-corpus-id="${message.id}"][data-state="done"]`);
   if (!li) return;
@@ -114,11 +124,11 @@ function showInUploads(message) {
 connectLive(table.dataset.wsPath, {
   stateElement: document.getElementById("socket-state"),
   onMessage(message) {
-    if (message.type === "corpus.deleted") { document.getElementById(`corpus-${message.id}`)?.remove(); return; }
+    if (message.type === "corpus.deleted") { document.getElementById(`corpus-${message.id}`)?.remove(); refreshQuota(); return; }
     if (message.type !== "corpus.status") return;
     showInUploads(message);
     const row = document.getElementById(`corpus-${message.id}`);
-    if (!row || row.dataset.status !== message.status) { refreshRow(message.id); return; }
+    if (!row || row.dataset.status !== message.status) { refreshRow(message.id); refreshQuota(); return; }
     const detail = row.querySelector(".status .detail");
     if (detail && message.status === "uploading") detail.textContent = `${Math.floor(100 * message.received_bytes / message.size_bytes)} % received`;
     if (detail && message.status === "validating") detail.textContent = `${Math.floor(100 * message.progress)} % checked`;

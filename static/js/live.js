@@ -20,10 +20,22 @@ export function connectLive(path, { onMessage, stateElement }) {
   open();
 }
 
+// Decimal units (1 MB = 10⁶ bytes), but a whole number of MiB (a configured limit) exactly in
+// binary ones: "1 GiB", not "1.07 GB" (as webapp/corpora/templatetags/corpora_format.py).
 export function formatBytes(n) {
+  for (const [size, name] of [[2 ** 40, "TiB"], [2 ** 30, "GiB"], [2 ** 20, "MiB"]]) {
+    if (n >= size && n % 2 ** 20 === 0 && ((n / size) * 10) % 1 === 0) return `${n / size} ${name}`;
+  }
   const units = ["bytes", "kB", "MB", "GB", "TB"];
   let value = n, unit = 0;
   while (value >= 999.5 && unit < units.length - 1) { value /= 1000; unit += 1; }
-  if (unit === 0) return `${n} ${n === 1 ? "byte" : "bytes"}`;
+  if (unit === 0) return `${n.toLocaleString()} ${n === 1 ? "byte" : "bytes"}`;
   return `${value < 100 ? value.toPrecision(3) : value.toFixed(0)} ${units[unit]}`;
+}
+
+// Sizes for one sentence: exact byte counts when two would read the same once rounded.
+export function formatSizes(...sizes) {
+  const shown = sizes.map(formatBytes);
+  if (new Set(shown).size < new Set(sizes).size) return sizes.map((n) => `${n.toLocaleString()} ${n === 1 ? "byte" : "bytes"}`);
+  return shown;
 }

@@ -104,6 +104,8 @@ def test_a_reload_resumes_where_the_upload_stopped(page, stack, tmp_path):
 def test_it_takes_a_dropped_file(page, stack):
     sign_in(page, stack)
     page.goto(stack.url + "/corpora/")
+    expect(page.locator("#socket-state")).to_have_text("Live.")
+    used = page.locator("#quota").get_attribute("title")  # exact bytes: the text is rounded
     name = f"dropped-{uuid.uuid4().hex[:8]}.txt"
     transfer = page.evaluate_handle(
         """([name, text]) => {
@@ -116,3 +118,6 @@ def test_it_takes_a_dropped_file(page, stack):
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
     row = page.locator("#corpora tbody tr", has_text=name)
     expect(row.locator(".badge")).to_have_text("Ready", timeout=30_000)
+    # The storage line follows without leaving the page.
+    expect(page.locator("#quota")).not_to_have_attribute("title", used)
+    expect(page.locator("#quota")).to_contain_text("you use ")

@@ -23,7 +23,7 @@ from webapp.corpora.events import Send
 from webapp.corpora.forms import StartUploadForm
 from webapp.corpora.models import Corpus, CorpusStatus
 from webapp.corpora.sniff import HEAD_BYTES, Rejected, sniff_head
-from webapp.corpora.templatetags.corpora_format import format_bytes
+from webapp.corpora.templatetags.corpora_format import format_bytes, format_sizes
 from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
 from webapp.uploads import UploadError, store_chunk
@@ -62,10 +62,11 @@ def do_start_upload(
                 return existing, False
         used, quota = mine.used_bytes(), settings.CORPUS_USER_QUOTA_BYTES
         if used + size > quota:
+            shown, used_shown, quota_shown = format_sizes(size, used, quota)
             raise UploadError(
-                f"“{name}” ({format_bytes(size)}) does not fit in your quota: you use "
-                f"{format_bytes(used)} of {format_bytes(quota)}. Delete corpora you no longer "
-                "need, or ask an administrator for more space.",
+                f"“{name}” ({shown}) does not fit in your quota: you use {used_shown} of "
+                f"{quota_shown}. Delete corpora you no longer need, or ask an administrator "
+                "for more space.",
                 status=413,
             )
         corpus = Corpus.objects.create(

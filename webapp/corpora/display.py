@@ -11,7 +11,7 @@ import unicodedata
 from pathlib import Path
 from typing import TypedDict
 
-from webapp.corpora.templatetags.corpora_format import format_bytes, format_count, format_percent
+from webapp.corpora.templatetags.corpora_format import format_bytes, format_percent, plural
 
 START_BYTES = 2000
 SAMPLE_BYTES = 600
@@ -44,16 +44,16 @@ def stat_rows(stats: dict, sha256: str) -> list[StatRow]:
     rows = [
         ("Size", format_bytes(size), f"{size:,} bytes of UTF-8 text as stored "
          "(1 kB = 1,000 bytes, 1 MB = 1,000,000 bytes)."),
-        ("Characters", f"{format_count(chars)} characters", "Unicode code points; an accented "
+        ("Characters", plural(chars, "character"), "Unicode code points; an accented "
          "letter written as one code point counts once."),
         ("Bytes per character", f"{size / chars:.3f} bytes/char",
          "UTF-8 bytes ÷ characters: 1.0 for plain ASCII, up to 4."),
-        ("Lines", f"{format_count(stats['lines'])} lines", "Newline-terminated lines, plus a "
+        ("Lines", plural(stats["lines"], "line"), "Newline-terminated lines, plus a "
          f"final line without a newline. {stats['blank_lines']:,} of them are blank (empty or "
          "only whitespace)."),
-        ("Words", f"{format_count(stats['words'])} words",
+        ("Words", plural(stats["words"], "word"),
          "Runs of characters between whitespace, as Python's str.split() counts them."),
-        ("Distinct characters", f"{format_count(stats['distinct_characters'])} characters",
+        ("Distinct characters", plural(stats["distinct_characters"], "character"),
          "How many different code points occur at least once."),
         ("Duplicate lines", format_percent(stats["duplicate_line_share"]), "Share of non-blank "
          "lines that repeat an earlier line exactly (percent of non-blank lines)."),

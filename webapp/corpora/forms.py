@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from webapp.corpora.templatetags.corpora_format import format_bytes
+from webapp.corpora.templatetags.corpora_format import format_sizes
 
 
 class StartUploadForm(forms.Form):
@@ -35,9 +35,10 @@ class StartUploadForm(forms.Form):
             raise forms.ValidationError(f"“{name}” is empty: there is nothing to upload.")
         limit = settings.CORPUS_MAX_UPLOAD_BYTES
         if size > limit:
+            shown, allowed = format_sizes(size, limit)
             raise forms.ValidationError(
-                f"“{name}” is {format_bytes(size)}; the limit is {format_bytes(limit)} per "
-                "file. Split it into smaller files, or ask an administrator to raise it."
+                f"“{name}” is {shown}; the limit is {allowed} per file. Split it into "
+                "smaller files, or ask an administrator to raise it."
             )
         return data
 

@@ -42,6 +42,12 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def quota(request: HttpRequest) -> HttpResponse:
+    """The storage line, re-fetched by the list page when an upload starts, ends or goes."""
+    return render(request, "corpora/_quota.html", {"limits": _limits(request.user)})
+
+
+@require_GET
 def row(request: HttpRequest, pk: int) -> HttpResponse:
     corpus = access(request.user, Corpus, pk)
     return render(request, "corpora/_corpus_row.html", {"corpus": corpus})

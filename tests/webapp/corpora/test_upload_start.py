@@ -59,10 +59,13 @@ def test_it_refuses_a_file_over_the_cap(alice_client, settings, media_root):
     response = start(alice_client, name="big.txt", size=1_000_001)
     assert response.status_code == 400
     assert response.json()["error"] == (
-        "“big.txt” is 1 MB; the limit is 1 MB per file. "
+        "“big.txt” is 1,000,001 bytes; the limit is 1,000,000 bytes per file. "  # not "1 MB; 1 MB"
         "Split it into smaller files, or ask an administrator to raise it."
     )
     assert not Corpus.objects.exists() and files_under(media_root) == []
+    settings.CORPUS_MAX_UPLOAD_BYTES = 2**30
+    error = start(alice_client, size=2**30 + 5).json()["error"]
+    assert "is 1.07 GB; the limit is 1 GiB per file" in error
 
 
 def test_it_refuses_an_upload_beyond_the_quota(alice_client, alice, settings, media_root):
