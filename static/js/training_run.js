@@ -127,7 +127,16 @@ function addSample(event) {
   const text = document.createElement("pre");
   text.textContent = event.prompt + event.text;
   li.append(head, text);
-  document.getElementById("samples").prepend(li);
+  // The latest evaluation's samples in view; earlier ones collapsed (ten evaluations, each a few).
+  const latest = document.getElementById("samples");
+  if (latest.dataset.step && Number(latest.dataset.step) !== event.step) {
+    document.getElementById("samples-earlier").prepend(...latest.children);
+    const earlier = document.getElementById("earlier-samples");
+    earlier.hidden = false;
+    earlier.querySelector('[data-field="earlier-count"]').textContent = document.getElementById("samples-earlier").childElementCount;
+  }
+  latest.dataset.step = event.step;
+  latest.prepend(li);
   document.querySelector('[data-empty="samples"]').hidden = true;
 }
 

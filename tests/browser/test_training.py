@@ -43,10 +43,11 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
     page.get_by_label("Name").fill("tiny-words")
     page.get_by_label("words").check()
     page.get_by_label("Tokenizer").select_option(label="words-tok (320 tokens)")
-    # A 30-second run with no "Eval every": it evaluates about ten times, so validation shows
-    # while it runs, not at the end.
+    # A two-minute run with no "Eval every": it evaluates about ten times, so validation shows
+    # while it runs, not at the end (long enough to still run on a loaded machine; Cancel ends
+    # it).
     for label, value in [("Layers", "1"), ("Heads", "2"), ("Width", "32"), ("Context", "32"),
-                         ("Batch size", "8"), ("Max minutes", "0.5")]:  # fmt: skip
+                         ("Batch size", "8"), ("Max minutes", "2")]:  # fmt: skip
         page.get_by_label(label, exact=True).fill(value)
     page.get_by_label("Device").select_option("cpu")
     expect(page.locator('[data-estimate="tokens_per_step"]')).to_have_text("256")
@@ -60,7 +61,7 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
     progress = page.locator("#job-status progress")
     page.wait_for_function("() => document.querySelector('#job-status progress').value > 0")
     moved_from = progress.evaluate("p => p.value")
-    expect(page.locator('[data-live="val_bpb"]')).not_to_have_text("–", timeout=20_000)
+    expect(page.locator('[data-live="val_bpb"]')).not_to_have_text("–", timeout=60_000)
     expect(page.locator("#job-status .badge")).to_have_text("Running")  # still going
     expect(page.locator('[data-empty="bpb"]')).to_be_hidden()
     expect(page.locator("#samples li").first).to_be_visible()
@@ -82,4 +83,7 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
     expect(page.locator("dt", has_text="Duration")).to_be_visible()
     expect(page.locator('[data-live="eta_s"]')).to_have_text(re.compile(r"^\d+ s$"))
     expect(page.locator("dt", has_text="Tokens/s (average)")).to_be_visible()
+    # The last evaluation's samples (one per prompt) in view, the earlier ones collapsed.
+    expect(page.locator("#samples li")).to_have_count(2)
+    expect(page.locator("#earlier-samples summary")).to_be_visible()
     page.screenshot(path=str(stack.var_dir / "training.png"), full_page=True)
