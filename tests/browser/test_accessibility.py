@@ -71,7 +71,7 @@ def test_every_page_of_the_journey_has_no_serious_violation(page, stack, tmp_pat
     for label, value in [("Layers", "1"), ("Heads", "2"), ("Width", "32"), ("Context", "32"),
                          ("Batch size", "8"), ("Max steps", "60")]:  # fmt: skip
         page.get_by_label(label, exact=True).fill(value)
-    page.get_by_label("Device").select_option("cpu")
+    page.get_by_label("Device", exact=True).select_option("cpu")
     expect(page.locator('[data-estimate="tokens_per_step"]')).to_have_text("256")
     found += audit(page, "08-training", shots)
     page.get_by_role("button", name="Launch").click()

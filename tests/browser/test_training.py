@@ -49,7 +49,7 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
     for label, value in [("Layers", "1"), ("Heads", "2"), ("Width", "32"), ("Context", "32"),
                          ("Batch size", "8"), ("Max minutes", "2")]:  # fmt: skip
         page.get_by_label(label, exact=True).fill(value)
-    page.get_by_label("Device").select_option("cpu")
+    page.get_by_label("Device", exact=True).select_option("cpu")
     expect(page.locator('[data-estimate="tokens_per_step"]')).to_have_text("256")
     page.get_by_role("button", name="Launch").click()
     expect(page).to_have_url(re.compile(r"/training/\d+/$"))
