@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -106,6 +108,18 @@ class Stack:
             return json.load(exc)
         except (OSError, ValueError):
             return {}
+
+    def staff_healthz(self) -> dict:
+        """/healthz with its details, as the first (staff) user signed in sees it."""
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        opener.open(f"{self.url}/accounts/login/", timeout=10).read()
+        form = {"username": "admin", "password": ADMIN_PASSWORD}
+        form["csrfmiddlewaretoken"] = next(c.value for c in jar if c.name == "csrftoken")
+        data = urllib.parse.urlencode(form).encode()
+        opener.open(f"{self.url}/accounts/login/", data, timeout=10).read()
+        with opener.open(f"{self.url}/healthz", timeout=10) as response:
+            return json.load(response)
 
     def ctrl_c(self, timeout: float = 30.0) -> int:
         """Send SIGINT to the launcher's process group, as a terminal's Ctrl-C does."""

@@ -224,6 +224,20 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# /healthz (webapp/system/health.py): the beat sends a heartbeat through each queue this often;
+# a queue is up while its last one is younger than HEALTH_STALE_SECONDS (two missed, plus slack).
+HEALTH_PROBE_SECONDS = _env_int("BOTTEGA_HEALTH_PROBE_SECONDS", 5)
+HEALTH_STALE_SECONDS = 2 * HEALTH_PROBE_SECONDS + 2
+CELERY_BEAT_SCHEDULE |= {
+    f"heartbeat-{queue}": {
+        "task": "workers.tasks.heartbeat",
+        "schedule": float(HEALTH_PROBE_SECONDS),
+        "args": (queue,),
+        "options": {"queue": queue, "expires": HEALTH_PROBE_SECONDS},
+    }
+    for queue in TASK_QUEUES
+}
+
 # A running job whose heartbeat is older than this is marked failed by the sweep. Tasks beat
 # every 3 s from a thread (webapp/jobs/reporting.py), so 30 s means a dead worker; with the sweep
 # every 15 s a lost job is failed within 45 s.

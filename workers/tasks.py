@@ -14,7 +14,7 @@ from webapp.jobs.events import EventPublisher
 
 @shared_task(name="workers.tasks.ping", ignore_result=False)
 def ping(queue: str, sent_at: float, reply_channel: str | None = None) -> dict:
-    """Answer a round-trip probe through `queue` (system status page and /healthz).
+    """Answer a round-trip probe through `queue` (the system status page).
 
     With a `reply_channel` the answer also goes back through the channel layer, proving the
     whole path browser → Django → Celery → Redis → Channels → browser.
@@ -29,6 +29,14 @@ def ping(queue: str, sent_at: float, reply_channel: str | None = None) -> dict:
         with EventPublisher() as publisher:
             publisher.send(reply_channel, {"type": "ping.reply", **reply})
     return reply
+
+
+@shared_task(name="workers.tasks.heartbeat")
+def heartbeat(queue: str) -> None:
+    """Beat task, one per queue: this queue has a worker that answers (/healthz reads it)."""
+    from webapp.system.health import record_heartbeat
+
+    record_heartbeat(queue, heartbeat.request.hostname or socket.gethostname())
 
 
 @shared_task(name="workers.tasks.sweep_stale_jobs")
