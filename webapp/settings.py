@@ -263,6 +263,13 @@ CORPUS_USER_QUOTA_BYTES = _env_int("BOTTEGA_USER_QUOTA_BYTES", 5 << 30)  # all o
 CORPUS_CHUNK_BYTES = _env_int("BOTTEGA_UPLOAD_CHUNK_BYTES", 8 << 20)
 # An upload with no chunk for this long is deleted by the sweep (its row stays, `rejected`).
 CORPUS_ABANDON_HOURS = _env_int("BOTTEGA_UPLOAD_ABANDON_HOURS", 24)
+# Conversation datasets (docs/architecture.md, "Chat"): the most characters of content one
+# conversation (one line) may hold; a longer one rejects the file, naming the line.
+CONVERSATION_MAX_CHARS = _env_int("BOTTEGA_CONVERSATION_MAX_CHARS", 32_000)
+if CONVERSATION_MAX_CHARS <= 0:
+    raise ImproperlyConfigured(
+        f"BOTTEGA_CONVERSATION_MAX_CHARS: expected a positive number, got {CONVERSATION_MAX_CHARS}"
+    )
 # Imported models (docs/architecture.md, "Hugging Face interop"): the largest zip a staff user
 # may upload, and the most it may unpack to.
 MODEL_UPLOAD_MAX_BYTES = _env_int("BOTTEGA_MODEL_MAX_UPLOAD_BYTES", 20 << 30)

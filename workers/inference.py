@@ -356,7 +356,7 @@ def prompt_ids(
     template inserts role tokens, and `prefix_ids` (a branch: tokens already shown, then the
     one the user picked) may hold no special token. A completion starts with the model's
     beginning-of-text token when it has one (lmcore/documents.py)."""
-    from lmcore.chat import render, reply_end_ids
+    from lmcore.chat import reply_end_ids, reply_prompt
 
     tok = loaded.tokenizer
     specials = set(tok.special_tokens.values())
@@ -365,5 +365,6 @@ def prompt_ids(
     if chat is None:
         bos = [loaded.bos_id] if loaded.bos_id is not None else []
         return bos + tok.encode(prompt) + prefix_ids, [tok.eot_id]
-    rendered = render(tok, chat, generation_prompt=True)
-    return rendered.ids + prefix_ids, reply_end_ids(tok)
+    # A conversation that fills the context is refused, not cut (docs/architecture.md, "Chat").
+    ids = reply_prompt(tok, chat, loaded.model.config.context - len(prefix_ids))
+    return ids + prefix_ids, reply_end_ids(tok)

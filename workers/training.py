@@ -213,6 +213,7 @@ class _Events:
         self._first_step = True
         self._seen: set[tuple[str, int, str]] = set()  # a stop right after an eval repeats it
         self.outbox = Outbox(self._store, reporter.push, name=f"events-{run.pk}")
+        self._names: dict[str, str] | None = None
 
     def put(self, event: dict[str, Any]) -> None:
         kind, step = event.get("event"), event.get("step", 0)
@@ -230,11 +231,20 @@ class _Events:
             self.outbox.put(("run.metrics", step, {k: event.get(k) for k in keys}))
         elif kind in ("eval", "sample") and self._once(kind, step, event.get("prompt", "")):
             if kind == "eval":
-                self.outbox.put(("run.metrics", step, {k: event.get(k) for k in ("val_loss",
-                                 "val_bpb", "seconds")}))  # fmt: skip
+                data = {k: event.get(k) for k in ("val_loss", "val_bpb", "seconds")}
+                data["corpora"] = self._by_name(event.get("corpora") or {})
+                self.outbox.put(("run.metrics", step, data))
             else:
                 self.outbox.put(("run.sample", step, {"prompt": event.get("prompt"),
                                                       "text": event.get("text")}))  # fmt: skip
+
+    def _by_name(self, per_file: dict[str, Any]) -> dict[str, Any]:
+        """Validation bits per byte per corpus (or dataset), keyed by the name the user gave
+        it rather than its file's."""
+        if self._names is None:
+            files = [*self.run.corpora.all(), *self.run.chat_datasets.all()]
+            self._names = {c.path.name: c.name for c in files}
+        return {self._names.get(f, f): r.get("val_bpb") for f, r in per_file.items()}
 
     def _check_start(self, event: dict[str, Any]) -> None:
         if self.resumed_from is not None and event.get("step") != self.resumed_from:
@@ -283,7 +293,17 @@ def write_run_file(run: TrainingRun) -> Path:
     model = {k: v for k, v in run.model_config.items() if k != "vocab_size"}
     spec = {"out": str(run.directory), "tokenizer": str(Path(run.tokenizer.tokenizer_path)),
             "preset": run.preset, "model": model, "train": run.train_config,
-            "data": {"inputs": [str(p) for p in corpus_paths(run)]}}  # fmt: skip
+            "data": {"inputs": [str(p) for p in corpus_paths(run)]
+                              if not run.is_finetune or run.corpora.exists() else []}}  # fmt: skip
+    if run.is_finetune:  # chat fine-tuning: the parent's model, conversations (lmcore/finetune.py)
+        datasets = list(run.chat_datasets.order_by("pk"))
+        missing = [d.name for d in datasets if not d.path.exists()]
+        if not datasets or missing:
+            raise LmcoreError(f"conversation files are missing ({', '.join(missing) or 'none'})")
+        spec["model"] = {"dropout": model.get("dropout", 0.0)}
+        spec["finetune"] = {"init_from": run.train_config["init_from"],
+                            "chat_data": [str(d.path) for d in datasets],
+                            "text_ratio": run.train_config.get("text_ratio", 0.0)}  # fmt: skip
     path = run_file(run)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")

@@ -67,7 +67,7 @@ async function pump() {
 
 function addFiles(files) {
   for (const file of files) {
-    const upload = new Upload(file, { startUrl: panel.dataset.startUrl, csrf: panel.dataset.csrf, onChange: render });
+    const upload = new Upload(file, { startUrl: panel.dataset.startUrl, csrf: panel.dataset.csrf, onChange: render, kind: panel.dataset.kind });
     upload.element = itemFor(upload);
     list.append(upload.element);
     if (file.size > maxBytes) {
@@ -125,7 +125,7 @@ connectLive(table.dataset.wsPath, {
   stateElement: document.getElementById("socket-state"),
   onMessage(message) {
     if (message.type === "corpus.deleted") { document.getElementById(`corpus-${message.id}`)?.remove(); refreshQuota(); return; }
-    if (message.type !== "corpus.status") return;
+    if (message.type !== "corpus.status" || message.kind !== table.dataset.kind) return; // the other page's
     showInUploads(message);
     const row = document.getElementById(`corpus-${message.id}`);
     if (!row || row.dataset.status !== message.status) { refreshRow(message.id); refreshQuota(); return; }

@@ -92,6 +92,9 @@ function start({ prefix = null } = {}) {
                     params: readParams(), prompt: "" };
   const titles = [optionLabel(f.elements.model_version)];
   let promptText = "";
+  if (mode() === "chat" && !isChatVersion()) {
+    return say("This version has not been fine-tuned for chat: use Complete, or fine-tune it first.");
+  }
   if (mode() === "chat") {
     const text = $("#pg-message").value;
     if (!prefix) { chat.push({ role: "user", content: text }); $("#pg-message").value = ""; renderChat(); }
@@ -380,18 +383,26 @@ function onScoreMessage(m) {
       <div><dt title="p(text) = e^(log p), the probability of the scored tokens given the first">p(text)</dt><dd>${Math.exp(m.total_logprob).toExponential(3)}</dd></div>
       <div><dt title="−log₂ p(text): the bits the model needs to encode the text">Bits</dt><dd>${num(m.bits, 2)}</dd></div>
       <div><dt title="Bits per UTF-8 byte of the scored tokens: bits ÷ bytes; comparable across tokenizers; lower is better">Bits per byte</dt><dd>${num(m.bpb)}</dd></div>
-      <div><dt title="Tokens scored (the first has no context) and the UTF-8 bytes they cover">Scored</dt><dd>${m.scored} tokens · ${m.bytes} bytes</dd></div>
+      <div><dt title="Tokens scored and the UTF-8 bytes they cover: every token, the first one given the beginning-of-text token (only models trained before document boundaries leave the first unscored)">Scored</dt><dd>${m.scored} tokens · ${m.bytes} bytes</dd></div>
     </dl>
     <table class="pg-score-table"><thead><tr><th>Token</th><th title="p(token | the tokens before it), model distribution at temperature 1">p</th><th title="Loss: −ln p(token | before), in nats">−ln p (nats)</th><th title="−log₂ p, in bits">bits</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 // --- wiring ------------------------------------------------------------------------------
+// Chat is for versions fine-tuned for chat; for a base version the page says so.
+function isChatVersion() {
+  const select = $("#pg-model");
+  return select.options[select.selectedIndex]?.dataset.chat === "1";
+}
+
 function showMode() {
   const m = mode();
   $$("[data-only]").forEach((el) => { el.hidden = el.dataset.only !== m; });
   $$("[data-hide]").forEach((el) => { el.hidden = el.dataset.hide === m; });
+  $("[data-field=not-chat]").hidden = m !== "chat" || isChatVersion();
 }
 $$("input[name=mode]").forEach((el) => el.addEventListener("change", showMode));
+$("#pg-model").addEventListener("change", showMode);
 $("[data-action=generate]").addEventListener("click", () => start());
 $("[data-action=stop]").addEventListener("click", () => { if (active) send({ type: "cancel", request_id: active.rid }); });
 $("[data-action=score]").addEventListener("click", score);

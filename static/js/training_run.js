@@ -119,13 +119,28 @@ function showLive(event) {
   }
 }
 
+function showPerCorpus(corpora) {
+  const table = document.getElementById("per-corpus");
+  if (!corpora || !Object.keys(corpora).length) return;
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const [name, bpb] of Object.entries(corpora)) {
+    const row = body.insertRow();
+    row.insertCell().textContent = name;
+    row.insertCell().textContent = bpb === null ? "–" : Number(bpb).toFixed(4);
+  }
+  table.hidden = false;
+}
+
 function addSample(event) {
   const li = document.createElement("li");
   const head = document.createElement("span");
   head.className = "hint";
-  head.textContent = `step ${event.step}, prompt ${JSON.stringify(event.prompt)}: `;
+  const chat = root.dataset.chat === "1"; // a reply to a held-out conversation's question
+  head.textContent = chat ? `step ${event.step}, user: ${JSON.stringify(event.prompt)} → reply: `
+                          : `step ${event.step}, prompt ${JSON.stringify(event.prompt)}: `;
   const text = document.createElement("pre");
-  text.textContent = event.prompt + event.text;
+  text.textContent = chat ? event.text : event.prompt + event.text;
   li.append(head, text);
   // The latest evaluation's samples in view; earlier ones collapsed (ten evaluations, each a few).
   const latest = document.getElementById("samples");
@@ -148,6 +163,7 @@ function apply(event, draw) {
     if (event.loss !== undefined) rows.train.push(point); else rows.val.push(point);
     showProgress(event);
     showLive({ ...event });
+    showPerCorpus(event.corpora);
     if (draw) redraw();
   } else if (event.type === "run.sample") {
     addSample(event);

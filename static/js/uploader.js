@@ -7,8 +7,9 @@ const RETRY_DELAYS_S = [1, 2, 4, 8, 15, 30];
 class Refused extends Error {}
 
 export class Upload {
-  constructor(file, { startUrl, csrf, onChange }) {
+  constructor(file, { startUrl, csrf, onChange, kind = "text" }) {
     this.file = file;
+    this.kind = kind; // "text" (a corpus) or "conversations" (a JSONL dataset)
     this.startUrl = startUrl;
     this.csrf = csrf;
     this.onChange = onChange;
@@ -33,7 +34,7 @@ export class Upload {
     try {
       this.set("uploading");
       if (!this.info || this.info.status !== "uploading") {
-        const body = { name: this.file.name, size: this.file.size, last_modified: this.file.lastModified };
+        const body = { name: this.file.name, size: this.file.size, last_modified: this.file.lastModified, kind: this.kind };
         this.info = await this.request("POST", this.startUrl, JSON.stringify(body), "application/json");
         this.chunkBytes = this.info.chunk_bytes; // fixed when the upload starts
       }

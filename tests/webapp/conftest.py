@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.webapp.fixtures_ml import corpus, tokenizer_run  # noqa: F401  (shared fixtures)
+from tests.webapp.fixtures_ml import (  # noqa: F401  (shared fixtures)
+    chat_tokenizer_run,
+    corpus,
+    tokenizer_run,
+)
 
 
 @pytest.fixture(autouse=True)

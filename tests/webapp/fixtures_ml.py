@@ -44,6 +44,22 @@ def tokenizer_run(alice, corpus):
     return run
 
 
+@pytest.fixture
+def chat_tokenizer_run(alice, corpus):
+    """Like `tokenizer_run`, with the default special tokens: the chat tokens among them."""
+    from lmcore.tokenizer import SPECIAL_TOKENS
+    from workers.tokenization import train_tokenizer_run
+
+    run = TokenizerRun.objects.create(
+        owner=alice, name="chat-tok", vocab_size=300, special_tokens=list(SPECIAL_TOKENS)
+    )
+    run.corpora.set([corpus])
+    train_tokenizer_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    return run
+
+
 def wait_for(predicate, timeout: float = 30.0, every: float = 0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -149,3 +149,21 @@ def test_a_model_bigger_than_the_whole_budget_is_a_clear_error(
     generate_text(owner.pk, "big", [row.pk], "the", {})
     kind, data = _entries(services, stream_key(owner.pk, "big"))[-2]
     assert kind == "error" and "BOTTEGA_PLAYGROUND_MEMORY_MB" in data["message"]
+
+
+def test_chat_prompts_are_lmcore_s_template_and_a_full_context_is_refused(version, tiny_checkpoint):
+    from lmcore.chat import END_OF_TURN, render
+    from lmcore.errors import LmcoreError
+    from workers.inference import prompt_ids
+    from workers.playground import load_model
+
+    owner, row = version
+    shutil.copytree(tiny_checkpoint, row.directory)
+    loaded = load_model(row.pk)
+    chat = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "<|end|>hi"}]
+    ids, ends = prompt_ids(loaded, "", [], chat)
+    assert ids == render(loaded.tokenizer, chat, generation_prompt=True).ids
+    assert loaded.tokenizer.special_id(END_OF_TURN) in ends
+    long = [{"role": "user", "content": "the cat " * 400}]
+    with pytest.raises(LmcoreError, match="no room for a reply"):
+        prompt_ids(loaded, "", [], long)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from webapp.corpora import events
 from webapp.corpora.events import Send
 from webapp.corpora.forms import StartUploadForm
-from webapp.corpora.models import Corpus, CorpusStatus
+from webapp.corpora.models import Corpus, CorpusKind, CorpusStatus
 from webapp.corpora.sniff import HEAD_BYTES, Rejected, sniff_head
 from webapp.corpora.templatetags.corpora_format import format_bytes, format_sizes
 from webapp.enqueue import enqueue
@@ -43,7 +43,7 @@ def _publish(corpus: Corpus, send: Send | None) -> None:
 
 # --- uploads ---------------------------------------------------------------------------------
 def do_start_upload(
-    user: Any, name: str, size: int, last_modified: int | None = None
+    user: Any, name: str, size: int, last_modified: int | None = None, kind: str = CorpusKind.TEXT
 ) -> tuple[Corpus, bool]:
     """A new upload of `size` bytes, or the unfinished one of the same file (to resume).
 
@@ -56,7 +56,9 @@ def do_start_upload(
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         mine = Corpus.objects.for_user(user)
         if fingerprint:
-            existing = mine.filter(status=CorpusStatus.UPLOADING, fingerprint=fingerprint).first()
+            existing = mine.filter(
+                status=CorpusStatus.UPLOADING, fingerprint=fingerprint, kind=kind
+            ).first()
             if existing is not None:
                 existing.reconcile_received()
                 return existing, False
@@ -70,7 +72,12 @@ def do_start_upload(
                 status=413,
             )
         corpus = Corpus.objects.create(
-            owner=user, name=name[:200], filename=name, size_bytes=size, fingerprint=fingerprint
+            owner=user,
+            name=name[:200],
+            filename=name,
+            size_bytes=size,
+            fingerprint=fingerprint,
+            kind=kind,
         )
         corpus.directory.mkdir(parents=True, exist_ok=True)
         corpus.upload_path.touch(exist_ok=False)
@@ -160,6 +167,9 @@ def do_validate_corpus(corpus_id: int, send: Send | None = None) -> Corpus | Non
         with JobReporter(corpus, events.corpus_group(corpus.pk)) as reporter:
             on_progress = _on_progress(corpus, reporter, send)
             result = scan_file(corpus.upload_path, corpus.rewrite_path, on_progress)
+            if corpus.is_conversations:
+                text = corpus.rewrite_path if result.rewritten else corpus.upload_path
+                result.stats["conversations"] = check_conversations(text)
     except Rejected as exc:
         return _reject(corpus, exc.message, send)
     except (_Gone, FileNotFoundError):
@@ -176,6 +186,19 @@ def do_validate_corpus(corpus_id: int, send: Send | None = None) -> Corpus | Non
         message = "Validation failed because of an error on the server; upload the file again."
         return _reject(corpus, message, send)
     return _store(corpus, result, send)
+
+
+def check_conversations(path: Path) -> dict[str, int]:
+    """Every line of a conversation dataset, checked by lmcore (lmcore/conversations.py);
+    Rejected with the first bad line's number and reason."""
+    from lmcore.conversations import Limits, scan
+    from lmcore.errors import LmcoreError
+
+    limits = Limits(max_chars=settings.CONVERSATION_MAX_CHARS)
+    try:
+        return scan(path, limits).to_dict()
+    except LmcoreError as exc:
+        raise Rejected(f"{exc}. Nothing was stored; fix the file and upload it again.") from None
 
 
 def _duplicate_message(twin: Corpus) -> str:
@@ -250,7 +273,9 @@ def do_sweep_uploads(send: Send | None = None) -> dict[str, int]:
     return counts
 
 
-def do_import_corpus(user: Any, source: Path, name: str = "") -> Corpus:
+def do_import_corpus(
+    user: Any, source: Path, name: str = "", kind: str = CorpusKind.TEXT
+) -> Corpus:
     """Import a file from disk as `user`'s corpus, validating it in this process.
 
     The same checks as a browser upload (size cap, quota, content); raises UploadError.
@@ -258,7 +283,9 @@ def do_import_corpus(user: Any, source: Path, name: str = "") -> Corpus:
     form = StartUploadForm({"name": source.name, "size": source.stat().st_size})
     if not form.is_valid():
         raise UploadError(form.first_error())
-    corpus, _ = do_start_upload(user, form.cleaned_data["name"], form.cleaned_data["size"])
+    corpus, _ = do_start_upload(
+        user, form.cleaned_data["name"], form.cleaned_data["size"], kind=kind
+    )
     if name:
         corpus.name = name
         corpus.save(update_fields=["name", "updated_at"])

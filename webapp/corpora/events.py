@@ -24,6 +24,7 @@ class CorpusStatusEvent(TypedDict):
     type: str  # "corpus.status"
     id: int
     name: str
+    kind: str  # "text" | "conversations"
     status: str
     status_label: str
     error: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from webapp.corpora.models import CorpusKind
 from webapp.corpora.templatetags.corpora_format import format_sizes
 
 
@@ -14,6 +15,10 @@ class StartUploadForm(forms.Form):
     name = forms.CharField(max_length=255, strip=False)
     size = forms.IntegerField(min_value=0)
     last_modified = forms.IntegerField(required=False, help_text="ms since the epoch")
+    kind = forms.ChoiceField(choices=CorpusKind.choices, required=False)
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data.get("kind") or CorpusKind.TEXT
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]

@@ -33,6 +33,12 @@ class CorpusStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
+class CorpusKind(models.TextChoices):
+    TEXT = "text", "Text"
+    # One conversation per line, {"messages": [...]}: for chat fine-tuning (lmcore/conversations.py).
+    CONVERSATIONS = "conversations", "Conversations"
+
+
 HOLDING_FILES = (CorpusStatus.UPLOADING, CorpusStatus.VALIDATING, CorpusStatus.READY)
 STALE_ERROR = "Validation stopped: the worker crashed or was restarted. Upload the file again."
 
@@ -45,8 +51,16 @@ class CorpusQuerySet(models.QuerySet):
         return self.filter(owner=user)
 
     def ready(self) -> CorpusQuerySet:
-        """Validated corpora: the ones tokenizers and training runs may use."""
+        """Validated files, text and conversations alike."""
         return self.filter(status=CorpusStatus.READY)
+
+    def text(self) -> CorpusQuerySet:
+        """Text corpora: what tokenizers and training runs learn from."""
+        return self.filter(kind=CorpusKind.TEXT)
+
+    def conversations(self) -> CorpusQuerySet:
+        """Conversation datasets: what chat fine-tuning runs learn from."""
+        return self.filter(kind=CorpusKind.CONVERSATIONS)
 
     def used_bytes(self) -> int:
         """Bytes counted against a quota: files being uploaded (their full size) and kept."""
@@ -60,6 +74,7 @@ class Corpus(Tracked):
     )
     name = models.CharField(max_length=200)
     filename = models.CharField(max_length=255, blank=True, help_text="As uploaded; a label.")
+    kind = models.CharField(max_length=16, choices=CorpusKind.choices, default=CorpusKind.TEXT)
     status = models.CharField(
         max_length=16, choices=CorpusStatus.choices, default=CorpusStatus.UPLOADING, db_index=True
     )
@@ -104,6 +119,10 @@ class Corpus(Tracked):
 
     def get_absolute_url(self) -> str:
         return reverse("corpora:detail", args=[self.pk])
+
+    @property
+    def is_conversations(self) -> bool:
+        return self.kind == CorpusKind.CONVERSATIONS
 
     # --- files ------------------------------------------------------------------------------
     @property
@@ -226,6 +245,7 @@ class Corpus(Tracked):
         return {
             "id": self.pk,
             "name": self.name,
+            "kind": self.kind,
             "status": self.status,
             "status_label": self.get_status_display(),
             "error": self.error,

@@ -6,6 +6,7 @@ app_name = "corpora"
 urlpatterns = [
     path("", views.index, name="index"),
     path("quota/", views.quota, name="quota"),
+    path("conversations/", views.conversations, name="conversations"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/fragment/", views.detail_fragment, name="detail_fragment"),
     path("<int:pk>/row/", views.row, name="row"),

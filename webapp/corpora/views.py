@@ -11,8 +11,9 @@ from django.views.decorators.http import require_GET, require_POST
 from webapp.access import access
 from webapp.corpora import display
 from webapp.corpora.actions import do_delete_corpus, do_rename_corpus
+from webapp.corpora.datasets import chosen_tokenizer, dataset_context
 from webapp.corpora.forms import RenameForm
-from webapp.corpora.models import Corpus, CorpusStatus
+from webapp.corpora.models import Corpus, CorpusKind, CorpusStatus
 
 
 def _limits(user) -> dict:
@@ -24,9 +25,11 @@ def _limits(user) -> dict:
     }
 
 
-def _detail_context(corpus: Corpus, form: RenameForm | None = None) -> dict:
+def _detail_context(corpus: Corpus, form: RenameForm | None = None, tokenizer=None) -> dict:
     context = {"corpus": corpus, "form": form or RenameForm(initial={"name": corpus.name})}
-    if corpus.status == CorpusStatus.READY:
+    if corpus.status == CorpusStatus.READY and corpus.is_conversations:
+        context.update(dataset_context(corpus, tokenizer))
+    elif corpus.status == CorpusStatus.READY:
         context["stat_rows"] = display.stat_rows(corpus.stats, corpus.sha256)
         context["characters"] = display.character_table(corpus.stats)
         context["excerpts"] = display.excerpts(corpus.path, corpus.size_bytes)
@@ -35,10 +38,18 @@ def _detail_context(corpus: Corpus, form: RenameForm | None = None) -> dict:
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    corpora = Corpus.objects.for_user(request.user)
-    return render(
-        request, "corpora/index.html", {"corpora": corpora, "limits": _limits(request.user)}
-    )
+    corpora = Corpus.objects.for_user(request.user).text()
+    context = {"corpora": corpora, "limits": _limits(request.user), "kind": CorpusKind.TEXT}
+    return render(request, "corpora/index.html", context)
+
+
+@require_GET
+def conversations(request: HttpRequest) -> HttpResponse:
+    """Conversation datasets: uploaded like corpora, one conversation per JSONL line."""
+    datasets = Corpus.objects.for_user(request.user).conversations()
+    context = {"corpora": datasets, "limits": _limits(request.user),
+               "kind": CorpusKind.CONVERSATIONS}  # fmt: skip
+    return render(request, "corpora/index.html", context)
 
 
 @require_GET
@@ -56,7 +67,8 @@ def row(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     corpus = access(request.user, Corpus, pk)
-    return render(request, "corpora/detail.html", _detail_context(corpus))
+    tokenizer = chosen_tokenizer(request) if corpus.is_conversations else None
+    return render(request, "corpora/detail.html", _detail_context(corpus, tokenizer=tokenizer))
 
 
 @require_GET

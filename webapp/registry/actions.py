@@ -64,6 +64,7 @@ def do_register_version(run: Any, metrics: dict[str, Any]) -> ModelVersion:
         tokenizer=run.tokenizer, params=metrics.get("params") or run.params or 0,
         step=metrics.get("step", 0), val_loss=metrics.get("val_loss"),
         val_bpb=metrics.get("val_bpb"), metrics=metrics,
+        is_chat=run.is_finetune, parent=run.parent,
     )  # fmt: skip
 
 

@@ -54,6 +54,11 @@ class ModelVersion(models.Model):
     val_loss = models.FloatField(null=True)
     val_bpb = models.FloatField(null=True)
     metrics = models.JSONField(default=dict, blank=True)
+    # A chat model: fine-tuned on conversations (lmcore/finetune.py) from `parent`.
+    is_chat = models.BooleanField(default=False)
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
     storage_key = models.CharField(
         max_length=32, unique=True, default=new_storage_key, editable=False
     )
@@ -102,6 +107,7 @@ class ModelVersion(models.Model):
             "id": self.pk, "name": self.name, "version": self.version, "status": self.status,
             "params": self.params, "step": self.step, "val_loss": self.val_loss,
             "val_bpb": self.val_bpb, "run": self.run_id, "created_at": self.created_at.isoformat(),
+            "chat": self.is_chat, "parent": self.parent_id,
         }  # fmt: skip
 
 

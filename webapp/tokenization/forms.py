@@ -6,7 +6,7 @@ from django import forms
 
 from lmcore.errors import LmcoreError
 from lmcore.tokenizer import SPECIAL_TOKENS, TokenizerConfig
-from webapp.corpora.models import Corpus, CorpusStatus
+from webapp.corpora.models import Corpus
 
 MAX_UI_VOCAB = 65_536  # the web form's cap; the CLI allows more
 
@@ -32,9 +32,7 @@ class TokenizerRunForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["corpora"].queryset = Corpus.objects.for_user(user).filter(
-            status=CorpusStatus.READY
-        )
+        self.fields["corpora"].queryset = Corpus.objects.for_user(user).text().ready()
 
     def clean_special_tokens(self) -> list[str]:
         return self.cleaned_data["special_tokens"].split()

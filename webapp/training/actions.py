@@ -34,6 +34,23 @@ def do_start_training_run(user: Any, form: Any) -> TrainingRun:
     return run
 
 
+def do_start_finetune_run(user: Any, version: Any, form: Any) -> TrainingRun:
+    """A chat fine-tuning run of `version`: a new version of the same model when it ends."""
+    model_config, train_config = form.configs
+    data = form.cleaned_data
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            owner=user, name=version.name, tokenizer=version.tokenizer, parent=version,
+            preset=version.run.preset if version.run else "tiny",
+            model_config=asdict(model_config), train_config=train_config.to_dict(),
+            params=version.params,
+        )  # fmt: skip
+        run.chat_datasets.set(data["datasets"])
+        run.corpora.set(data["corpora"])
+        _enqueue(run)
+    return run
+
+
 def do_cancel_training_run(run: TrainingRun) -> bool:
     """Queued: cancelled now. Running: `cancelling` until the trainer's next step saves."""
     if not run.request_cancel():

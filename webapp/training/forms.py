@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -9,7 +10,7 @@ from django import forms
 from lmcore.config import DEVICES, GPTConfig, TrainConfig
 from lmcore.errors import LmcoreError
 from lmcore.presets import PRESETS, configs_from_preset
-from webapp.corpora.models import Corpus, CorpusStatus
+from webapp.corpora.models import Corpus
 from webapp.tokenization.models import TokenizerRun
 from webapp.training import capacity
 
@@ -63,7 +64,7 @@ class TrainingRunForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        ready = Corpus.objects.for_user(user).filter(status=CorpusStatus.READY)
+        ready = Corpus.objects.for_user(user).text().ready()
         self.fields["corpora"].queryset = ready
         self.fields["tokenizer"].queryset = TokenizerRun.objects.for_user(user).usable()
         self.configs: tuple[GPTConfig, TrainConfig] | None = None
@@ -96,3 +97,73 @@ class TrainingRunForm(forms.Form):
             field = next((f for word, f in FIELD_WORDS if word in message), None)
             self.add_error(field, message)
         return data
+
+
+class FineTuneForm(forms.Form):
+    """Fine-tune a version for chat: its weights, tokenizer and shape, new data and limits."""
+
+    datasets = forms.ModelMultipleChoiceField(
+        queryset=Corpus.objects.none(), widget=forms.CheckboxSelectMultiple,
+        label="Conversation datasets",
+        help_text="The conversations to learn from; the last 10% of each is held out.",
+    )  # fmt: skip
+    corpora = forms.ModelMultipleChoiceField(
+        queryset=Corpus.objects.none(), widget=forms.CheckboxSelectMultiple, required=False,
+        label="Text corpora to mix in (optional)",
+    )  # fmt: skip
+    text_ratio = forms.FloatField(
+        min_value=0, max_value=0.9, initial=0, label="Text share of each batch",
+        help_text="0 = conversations only; 0.2 = a fifth of the rows are text windows.",
+    )  # fmt: skip
+    lr = forms.FloatField(min_value=1e-6, max_value=1.0, initial=1e-3, label="Learning rate")
+    max_minutes = forms.FloatField(min_value=0.05, max_value=7 * 24 * 60, initial=3,
+                                   help_text="Stop after this much wall-clock time.")  # fmt: skip
+    max_steps = _optional_int(1, 10_000_000, "Stop after this many steps (as well).")
+    device = forms.ChoiceField(choices=[(d, d) for d in DEVICES], initial="auto")
+
+    def __init__(self, *args: Any, user: Any, version: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mine = Corpus.objects.for_user(user).ready()
+        self.fields["datasets"].queryset = mine.conversations()
+        self.fields["corpora"].queryset = mine.text()
+        self.version = version
+        self.configs: tuple[GPTConfig, TrainConfig] | None = None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        problem = finetune_problem(self.version)
+        if problem:
+            raise forms.ValidationError(problem)
+        if self.errors:
+            return data
+        if data.get("text_ratio") and not data.get("corpora"):
+            self.add_error("corpora", "Choose the text corpora to mix in, or set the share to 0.")
+            return data
+        train = {"lr": data["lr"], "max_seconds": data["max_minutes"] * 60,
+                 "max_steps": data.get("max_steps"), "device": data["device"],
+                 "init_from": str(self.version.directory),
+                 "text_ratio": data["text_ratio"] if data.get("corpora") else 0.0}  # fmt: skip
+        try:
+            saved = json.loads((self.version.directory / "config.json").read_text("utf-8"))
+            model = GPTConfig(**saved["model"])
+            preset = self.version.run.preset if self.version.run else "tiny"
+            _, train_config = configs_from_preset(preset, model.vocab_size, {}, **train)
+        except (OSError, ValueError, KeyError, TypeError, LmcoreError) as exc:
+            raise forms.ValidationError(f"This version cannot be fine-tuned: {exc}") from None
+        self.configs = (model, train_config)
+        return data
+
+
+def finetune_problem(version: Any) -> str | None:
+    """Why a version cannot be fine-tuned for chat, with how to fix it; None when it can."""
+    from lmcore.chat import check_chat_tokens
+    from lmcore.tokenizer import Tokenizer
+
+    if version.tokenizer is None:
+        return ("This version has no tokenizer run (an imported model): fine-tune a model "
+                "trained here.")  # fmt: skip
+    try:
+        check_chat_tokens(Tokenizer.load(version.directory / "tokenizer.json"))
+    except LmcoreError as exc:
+        return str(exc)
+    return None

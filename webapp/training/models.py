@@ -31,6 +31,15 @@ class TrainingRun(Run):
     tokenizer = models.ForeignKey(
         "tokenization.TokenizerRun", on_delete=models.PROTECT, related_name="training_runs"
     )
+    # Chat fine-tuning (lmcore/finetune.py): the version whose weights the run starts from, and
+    # the conversation datasets it learns from (`corpora` then holds text mixed in, if any).
+    parent = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="finetune_runs",
+    )  # fmt: skip
+    chat_datasets = models.ManyToManyField(
+        "corpora.Corpus", related_name="finetune_runs", blank=True
+    )
     preset = models.CharField(max_length=20)
     model_config = models.JSONField()  # lmcore GPTConfig fields
     train_config = models.JSONField()  # lmcore TrainConfig fields
@@ -54,6 +63,10 @@ class TrainingRun(Run):
     @property
     def checkpoint_dir(self) -> Path:
         return self.directory / CHECKPOINT_SUBDIR
+
+    @property
+    def is_finetune(self) -> bool:
+        return bool(self.train_config.get("init_from"))
 
     @property
     def has_checkpoint(self) -> bool:

@@ -6,6 +6,7 @@ app_name = "training"
 urlpatterns = [
     path("", views.index, name="index"),
     path("estimate", views.estimate, name="estimate"),
+    path("finetune/<int:version_pk>/", views.finetune, name="finetune"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/cancel", views.cancel, name="cancel"),
     path("<int:pk>/resume", views.resume, name="resume"),

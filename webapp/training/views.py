@@ -9,13 +9,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from webapp.access import access
 from webapp.jobs.models import JobStatus
+from webapp.registry.models import ModelVersion
 from webapp.training.actions import (
     do_cancel_training_run,
     do_resume_training_run,
+    do_start_finetune_run,
     do_start_training_run,
 )
 from webapp.training.estimates import estimate_run
-from webapp.training.forms import TrainingRunForm
+from webapp.training.forms import FineTuneForm, TrainingRunForm, finetune_problem
 from webapp.training.models import TrainingRun
 
 
@@ -31,6 +33,17 @@ def index(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "runs": runs.prefetch_related("corpora"), "status": status,
                "statuses": JobStatus.choices}  # fmt: skip
     return render(request, "training/index.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def finetune(request: HttpRequest, version_pk: int) -> HttpResponse:
+    """Fine-tune a model version for chat on conversation datasets."""
+    version = access(request.user, ModelVersion, version_pk)
+    form = FineTuneForm(request.POST or None, user=request.user, version=version)
+    if request.method == "POST" and form.is_valid():
+        return redirect(do_start_finetune_run(request.user, version, form))
+    context = {"form": form, "version": version, "problem": finetune_problem(version)}
+    return render(request, "training/finetune.html", context, status=400 if form.errors else 200)
 
 
 @require_POST
