@@ -30,10 +30,19 @@ def files(stack, tmp_path_factory):
     return good, bad
 
 
+def choose(page, select_id, text):
+    """Select the option of `select_id` whose label contains `text`."""
+    value = page.locator(f"#{select_id} option", has_text=text).first.get_attribute("value")
+    page.locator(f"#{select_id}").select_option(value)
+
+
 def upload(page, path):
     page.locator("#file-input").set_input_files(str(path))
 
 
+# Two trainings on the real worker (a base model, then its fine-tuning): about two minutes on
+# a quiet 2-core machine, several times that on a shared one; the suite's 300 s is per test.
+@pytest.mark.timeout(900)
 def test_upload_fine_tune_and_chat_with_the_new_version(page, stack, files):
     good, bad = files
     sign_in(page, stack)
@@ -61,14 +70,14 @@ def test_upload_fine_tune_and_chat_with_the_new_version(page, stack, files):
     nav.get_by_role("link", name="Training").click()
     page.get_by_label("Name").fill("chatty")
     page.get_by_label("chat-words").check()
-    page.get_by_label("Tokenizer").select_option(label=re.compile("chat-tok"))
+    page.get_by_label("Tokenizer").select_option(label="chat-tok (320 tokens)")
     for label, value in [("Layers", "2"), ("Heads", "2"), ("Width", "48"), ("Context", "32"),
                          ("Batch size", "8"), ("Max steps", "20"), ("Eval every", "20")]:  # fmt: skip
         page.get_by_label(label, exact=True).fill(value)
     page.get_by_label("Device").select_option("cpu")
     page.get_by_role("button", name="Launch").click()
     expect(page.locator("#job-status .badge")).to_have_text(
-        re.compile("Succeeded"), timeout=120_000
+        re.compile("Succeeded"), timeout=300_000
     )
 
     # 3. Fine-tune version 1 for chat from the Models page.
@@ -77,12 +86,12 @@ def test_upload_fine_tune_and_chat_with_the_new_version(page, stack, files):
     page.get_by_role("link", name="Fine-tune for chat").click()
     page.get_by_label("colours.jsonl").check()
     page.get_by_label("Learning rate").fill("0.01")
-    page.get_by_label("Max steps").fill("300")
+    page.get_by_label("Max steps").fill("150")
     page.get_by_label("Device").select_option("cpu")
-    page.get_by_role("button", name="Fine-tune").click()
+    page.get_by_role("button", name="Fine-tune", exact=True).click()
     expect(page.locator("#finetune-of")).to_contain_text("chatty v1")
     expect(page.locator("#job-status .badge")).to_have_text(
-        re.compile("Succeeded"), timeout=300_000
+        re.compile("Succeeded"), timeout=600_000
     )
     expect(page.locator("#per-corpus")).to_contain_text("colours.jsonl")
     nav.get_by_role("link", name="Models").click()
@@ -91,10 +100,10 @@ def test_upload_fine_tune_and_chat_with_the_new_version(page, stack, files):
     # 4. The playground: chat is for chat versions; v2 answers, and stops at its end of turn.
     nav.get_by_role("link", name="Playground").click()
     expect(page.locator("[data-field=connection]")).to_have_text("Connected.")
-    page.get_by_label("Chat").check()
-    page.get_by_label("Model version").select_option(label=re.compile(r"chatty v1 "))
+    page.get_by_label("Chat", exact=True).check()
+    choose(page, "pg-model", "chatty v1 ")
     expect(page.locator("[data-field=not-chat]")).to_be_visible()
-    page.get_by_label("Model version").select_option(label=re.compile(r"chatty v2 · chat"))
+    choose(page, "pg-model", "chatty v2 · chat")
     expect(page.locator("[data-field=not-chat]")).to_be_hidden()
     page.get_by_label("Temperature").fill("0")
     page.get_by_label("Message").fill("say green")
