@@ -74,7 +74,7 @@ def test_upload_fine_tune_and_chat_with_the_new_version(page, stack, files):
     for label, value in [("Layers", "2"), ("Heads", "2"), ("Width", "48"), ("Context", "32"),
                          ("Batch size", "8"), ("Max steps", "20"), ("Eval every", "20")]:  # fmt: skip
         page.get_by_label(label, exact=True).fill(value)
-    page.get_by_label("Device").select_option("cpu")
+    page.get_by_label("Device", exact=True).select_option("cpu")
     page.get_by_role("button", name="Launch").click()
     expect(page.locator("#job-status .badge")).to_have_text(
         re.compile("Succeeded"), timeout=300_000
@@ -87,7 +87,7 @@ def test_upload_fine_tune_and_chat_with_the_new_version(page, stack, files):
     page.get_by_label("colours.jsonl").check()
     page.get_by_label("Learning rate").fill("0.01")
     page.get_by_label("Max steps").fill("150")
-    page.get_by_label("Device").select_option("cpu")
+    page.get_by_label("Device", exact=True).select_option("cpu")
     page.get_by_role("button", name="Fine-tune", exact=True).click()
     expect(page.locator("#finetune-of")).to_contain_text("chatty v1")
     expect(page.locator("#job-status .badge")).to_have_text(
