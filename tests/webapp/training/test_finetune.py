@@ -2,26 +2,37 @@
 the same model, marked chat, with its parent; and the refusals, which store nothing."""
 
 import json
+import shutil
 
 import pytest
 from django.urls import reverse
 
 from tests.webapp.fixtures_ml import wait_for
-from tests.webapp.training.helpers import make_run
 from webapp.corpora.actions import do_import_corpus
+from webapp.registry.actions import KEPT_FILES
 from webapp.registry.models import ModelVersion
 from webapp.training.models import RunEvent, TrainingRun
-from workers.training import train_model_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 COLOURS = ["red", "blue", "green", "white", "black", "pink"]
 
 
-def base_version(alice, corpus, tokenizer) -> ModelVersion:
-    """Version 1 of "tiny-words": a tiny base model, trained in this process."""
-    run = make_run(alice, corpus, tokenizer, max_steps=5, eval_every=5)
-    train_model_run(run.pk)
-    return ModelVersion.objects.get(run=run)
+def base_version(alice, corpus, tokenizer_run, tmp_path) -> ModelVersion:
+    """Version 1 of "tiny-words": a tiny base model trained here by lmcore, registered as a
+    finished run's checkpoint would be (the files a version keeps)."""
+    from lmcore.cli import main
+
+    out = tmp_path / "base"
+    assert main(["train", "--tokenizer", str(tokenizer_run.tokenizer_path), "--input",
+                 str(corpus.path), "--out", str(out), "--max-steps", "5", "--n-layer", "1",
+                 "--n-head", "2", "--d-model", "32", "--context", "32", "--batch-size", "4",
+                 "--device", "cpu"]) == 0  # fmt: skip
+    version = ModelVersion.objects.create(owner=alice, name="tiny-words", version=1,
+                                          tokenizer=tokenizer_run, params=1, step=5)  # fmt: skip
+    version.directory.mkdir(parents=True)
+    for name in KEPT_FILES:
+        shutil.copy(out / "checkpoint" / name, version.directory / name)
+    return version
 
 
 @pytest.fixture
@@ -36,9 +47,9 @@ def dataset(alice, tmp_path):
 
 
 def test_it_fine_tunes_a_version_into_a_chat_version(
-    alice, alice_client, corpus, chat_tokenizer_run, dataset, celery_worker
+    alice, alice_client, corpus, chat_tokenizer_run, dataset, celery_worker, tmp_path
 ):
-    parent = base_version(alice, corpus, chat_tokenizer_run)
+    parent = base_version(alice, corpus, chat_tokenizer_run, tmp_path)
     page = alice_client.get(parent.get_absolute_url()).content.decode()
     assert reverse("training:finetune", args=[parent.pk]) in page
     response = alice_client.post(reverse("training:finetune", args=[parent.pk]), {
@@ -67,9 +78,11 @@ def test_it_fine_tunes_a_version_into_a_chat_version(
 
 
 def test_a_version_whose_tokenizer_lacks_the_chat_tokens_is_refused(
-    alice, alice_client, corpus, tokenizer_run, dataset
+    alice, alice_client, corpus, tokenizer_run, dataset, tmp_path
 ):
-    parent = base_version(alice, corpus, tokenizer_run)  # special tokens: <|endoftext|> only
+    parent = base_version(
+        alice, corpus, tokenizer_run, tmp_path
+    )  # special tokens: <|endoftext|> only
     url = reverse("training:finetune", args=[parent.pk])
     assert "lacks the chat tokens" in alice_client.get(url).content.decode()
     response = alice_client.post(url, {"datasets": [dataset.pk], "text_ratio": 0, "lr": 1e-3,
@@ -80,9 +93,9 @@ def test_a_version_whose_tokenizer_lacks_the_chat_tokens_is_refused(
 
 
 def test_the_form_refuses_missing_datasets_and_text_without_corpora(
-    alice, alice_client, corpus, chat_tokenizer_run, dataset, bob
+    alice, alice_client, corpus, chat_tokenizer_run, dataset, bob, tmp_path
 ):
-    parent = base_version(alice, corpus, chat_tokenizer_run)
+    parent = base_version(alice, corpus, chat_tokenizer_run, tmp_path)
     url = reverse("training:finetune", args=[parent.pk])
     response = alice_client.post(url, {"text_ratio": 0, "lr": 1e-3, "max_minutes": 1,
                                        "device": "cpu"})  # fmt: skip
