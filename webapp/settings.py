@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",  # sign-in throttling (see AXES_* below)
     "webapp.accounts",
     "webapp.jobs",
     "webapp.system",
@@ -86,6 +87,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # The project's 404/403/500 pages even with DEBUG on (webapp/errors.py).
     "webapp.errors.ErrorPagesMiddleware",
+    # Last, as django-axes requires: answers a locked-out sign-in with AXES_LOCKOUT_CALLABLE.
+    "axes.middleware.AxesMiddleware",
 ]
 CSRF_FAILURE_VIEW = "webapp.errors.csrf_failure"
 
@@ -141,6 +144,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out (username, address)
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in throttling by django-axes (docs/architecture.md, "Security"): after
+# BOTTEGA_SIGN_IN_FAILURES failed sign-ins for one username from one address, that pair is
+# refused for BOTTEGA_SIGN_IN_LOCKOUT_MINUTES (each try while locked restarts the wait); a
+# success clears the count. Counted in the database, so every web process shares it. Per pair,
+# not per username: a stranger cannot lock a user out from elsewhere.
+AXES_FAILURE_LIMIT = _env_int("BOTTEGA_SIGN_IN_FAILURES", 5)
+SIGN_IN_LOCKOUT_MINUTES = _env_int("BOTTEGA_SIGN_IN_LOCKOUT_MINUTES", 15)
+AXES_COOLOFF_TIME = SIGN_IN_LOCKOUT_MINUTES / 60  # hours; a number: settings stay JSON-able
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful sign-in
+AXES_LOCKOUT_CALLABLE = "webapp.accounts.views.locked_out"
+for _name, _value in [
+    ("BOTTEGA_SIGN_IN_FAILURES", AXES_FAILURE_LIMIT),
+    ("BOTTEGA_SIGN_IN_LOCKOUT_MINUTES", SIGN_IN_LOCKOUT_MINUTES),
+]:
+    if _value <= 0:
+        raise ImproperlyConfigured(f"{_name}: expected a positive number, got {_value}")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -326,6 +352,7 @@ LOGGING = {
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
+        "axes.apps": {"level": "WARNING"},  # not its version banner in every process's start
     },
 }
 

@@ -1,14 +1,16 @@
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.test import RequestFactory
 
 pytestmark = pytest.mark.django_db
+SIGN_IN = RequestFactory().post("/accounts/login/")  # sign-in throttling needs the request
 
 
 def test_it_creates_a_staff_user_when_there_is_none(monkeypatch, capsys):
     monkeypatch.setenv("BOTTEGA_ADMIN_PASSWORD", "first-password-9")
     call_command("ensure_first_user")
-    user = authenticate(username="admin", password="first-password-9")
+    user = authenticate(SIGN_IN, username="admin", password="first-password-9")
     assert user is not None and user.is_staff and user.is_superuser
     assert "Sign in at http://127.0.0.1:8000/" in capsys.readouterr().out
 
@@ -17,7 +19,7 @@ def test_it_prints_a_random_password_that_works(monkeypatch, capsys):
     monkeypatch.delenv("BOTTEGA_ADMIN_PASSWORD", raising=False)
     call_command("ensure_first_user", username="root")
     password = capsys.readouterr().out.strip().rsplit(" ", 1)[-1]
-    assert authenticate(username="root", password=password) is not None
+    assert authenticate(SIGN_IN, username="root", password=password) is not None
 
 
 def test_it_changes_nothing_when_users_exist(alice, capsys):
