@@ -5,8 +5,10 @@ ids and raw bytes (`Tokenizer.bytes_table`), never on HF's byte-level display ch
 a token holding half of a multi-byte character is shown as hex rather than lost.
 
 Trade-off: `trace` replays BPE in Python (lowest merge rank first, leftmost on ties, as HF
-does), which costs O(n²) in the piece length; fine for a word or a sentence, so the text is
-capped at MAX_TRACE_CHARS. A test checks its last state equals `Tokenizer.encode`.
+does) and returns every state, so its work and its output grow with the square of the text's
+UTF-8 length (up to one step per byte, each listing up to one token per byte): it is for a
+word or a sentence, and the text is capped at MAX_TRACE_BYTES. A test checks its last state
+equals `Tokenizer.encode`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from lmcore.data import count_tokens
 from lmcore.errors import LmcoreError
 from lmcore.tokenizer import Tokenizer
 
-MAX_TRACE_CHARS = 1000
+MAX_TRACE_BYTES = 128  # at most ~8,000 token entries in all the steps together
 
 
 class VocabEntry(TypedDict):
@@ -102,8 +104,12 @@ def trace(tokenizer: Tokenizer, text: str) -> list[TraceStep]:
     Pieces merge independently, so steps from all pieces are interleaved by rank: the
     sequence reads as BPE applying its merge list in order.
     """
-    if len(text) > MAX_TRACE_CHARS:
-        raise LmcoreError(f"trace takes at most {MAX_TRACE_CHARS} characters, not {len(text)}")
+    n_bytes = len(text.encode("utf-8"))
+    if n_bytes > MAX_TRACE_BYTES:
+        raise LmcoreError(
+            f"the merge trace takes at most {MAX_TRACE_BYTES} bytes of text (a word or a "
+            f"sentence; a character outside ASCII takes 2-4), not {n_bytes:,}: shorten it"
+        )
     merges = tokenizer.merges()
     ranks = {(a, b): r for r, (a, b, _) in enumerate(merges)}
     merged = [m for _, _, m in merges]

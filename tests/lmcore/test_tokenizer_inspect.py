@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from lmcore.errors import LmcoreError
 from lmcore.inspect_tokens import (
-    MAX_TRACE_CHARS,
+    MAX_TRACE_BYTES,
     file_stats,
     merge_ranks,
     text_stats,
@@ -45,9 +45,10 @@ def test_it_traces_one_merge_at_a_time_in_rank_order(small_tokenizer):
     assert ranks == sorted(ranks)
 
 
-def test_it_caps_trace_length(small_tokenizer):
-    with pytest.raises(LmcoreError, match="at most"):
-        trace(small_tokenizer, "a" * (MAX_TRACE_CHARS + 1))
+def test_it_caps_trace_length_in_bytes(small_tokenizer):
+    assert trace(small_tokenizer, "a" * MAX_TRACE_BYTES)
+    with pytest.raises(LmcoreError, match=f"at most {MAX_TRACE_BYTES} bytes of text .*not 132"):
+        trace(small_tokenizer, "é" * (MAX_TRACE_BYTES // 2 + 2))  # 66 characters, 132 bytes
 
 
 def test_it_lists_the_vocabulary_with_bytes_and_ranks(small_tokenizer):

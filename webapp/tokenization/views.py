@@ -10,7 +10,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lmcore.errors import LmcoreError
-from lmcore.inspect_tokens import MAX_TRACE_CHARS
 from webapp.access import access
 from webapp.jobs.models import JobStatus
 from webapp.tokenization import inspector
@@ -91,7 +90,8 @@ def encode(request: HttpRequest, pk: int) -> JsonResponse:
 
 @require_POST
 def trace(request: HttpRequest, pk: int) -> JsonResponse:
-    run, text = _ready_run(request, pk), _text_from(request, MAX_TRACE_CHARS)
+    # Its byte cap (lmcore.inspect_tokens.MAX_TRACE_BYTES) comes back as an LmcoreError.
+    run, text = _ready_run(request, pk), _text_from(request, inspector.MAX_ENCODE_CHARS)
     for bad in (run, text):
         if isinstance(bad, JsonResponse):
             return bad

@@ -5,6 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from lmcore.inspect_tokens import MAX_TRACE_BYTES
 from webapp.tokenization.models import TokenizerRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,6 +75,20 @@ def test_it_refuses_to_inspect_an_unfinished_tokenizer(alice, alice_client, corp
     assert response.status_code == 409
 
 
-def test_the_trace_refuses_long_text(alice_client, tokenizer_run):
-    response = _post(alice_client, "trace", tokenizer_run, {"text": "a" * 1001})
-    assert response.status_code == 400 and "at most 1,000" in response.json()["error"]
+def test_the_trace_refuses_long_text_with_a_message(alice_client, tokenizer_run):
+    response = _post(alice_client, "trace", tokenizer_run, {"text": "🙂" * 33})  # 132 bytes
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "the merge trace takes at most 128 bytes of text (a word or a sentence; a character "
+        "outside ASCII takes 2-4), not 132: shorten it"
+    )
+
+
+def test_the_longest_trace_stays_small(alice_client, tokenizer_run):
+    # Output grows with the square of the text: the cap keeps the worst case to a few
+    # hundred kB (a paste of 1,000 characters was megabytes).
+    text = ("the mouse ate the cheese " * 6)[:MAX_TRACE_BYTES]
+    response = _post(alice_client, "trace", tokenizer_run, {"text": text})
+    assert response.status_code == 200
+    assert len(response.json()["steps"]) > 20
+    assert len(response.content) < 400_000, len(response.content)
