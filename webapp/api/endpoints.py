@@ -109,14 +109,18 @@ async def chat_completions(request: HttpRequest, user: Any) -> HttpResponse:
 
 
 def chat_template_problem(version: ModelVersion) -> str | None:
-    """Why a version cannot chat, or None. A model chats through lmcore's chat template
-    (`lmcore.chat`), which needs its tokenizer to hold the chat tokens."""
+    """Why a version cannot chat, or None. Only a chat version (fine-tuned on conversations,
+    `is_chat`) has learnt lmcore's chat template; the template also needs the chat tokens."""
+    if not version.is_chat:
+        return ("this model has no chat template: it was not fine-tuned on conversations. Use "
+                "/v1/completions with a plain prompt, or fine-tune a chat version of it (Models "
+                "page, Fine-tune for chat)")  # fmt: skip
     missing = [
         t for t in CHAT_TOKENS if t not in _special_tokens(version.directory / "tokenizer.json")
     ]
     if missing:
         return (f"this model has no chat template: its tokenizer lacks {' '.join(missing)}. Use "
-                "/v1/completions with a plain prompt, or fine-tune a chat version of it")  # fmt: skip
+                "/v1/completions with a plain prompt")  # fmt: skip
     return None
 
 

@@ -6,6 +6,14 @@ from openai import BadRequestError
 from tests.webapp.api.conftest import make_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def version(alice, tiny_checkpoint):
+    """A chat version (what Fine-tune for chat makes); the weights don't matter here."""
+    return make_version(alice, tiny_checkpoint, is_chat=True)
+
+
 CHAT = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "the mouse?"}]
 
 
@@ -42,23 +50,27 @@ def test_it_streams_a_chat_with_logprobs_and_usage(alice_api, version):
     assert streamed == [e.token for e in content]
 
 
-def test_a_model_without_a_chat_template_gets_a_clear_400(alice_api, alice, tiny_checkpoint):
-    from lmcore.tokenizer import Tokenizer
-
-    base = make_version(alice, tiny_checkpoint, name="base")
-    tokenizer = Tokenizer.load(base.directory)
-    assert "<|user|>" in tokenizer.special_tokens
-    # The same model with a tokenizer that holds no chat tokens: what a base model trained
-    # with only <|endoftext|> has.
-    path = base.directory / "tokenizer.json"
-    text = path.read_text().replace('"<|user|>"', '"<|usr|>"')
-    path.write_text(text)
+def test_a_base_model_gets_a_clear_400(alice_api, alice, tiny_checkpoint):
+    make_version(alice, tiny_checkpoint, name="base")
     with pytest.raises(BadRequestError) as caught:
         alice_api.chat.completions.create(model="base", messages=CHAT)
     error = caught.value.body
     assert error["param"] == "model" and error["code"] == "no_chat_template"
-    assert "has no chat template" in error["message"] and "<|user|>" in error["message"]
+    assert "has no chat template: it was not fine-tuned on conversations" in error["message"]
     assert "/v1/completions" in error["message"]
+
+
+def test_a_chat_version_whose_tokenizer_lacks_the_chat_tokens_gets_a_400(
+    alice_api, alice, tiny_checkpoint
+):
+    from lmcore.tokenizer import Tokenizer
+
+    odd = make_version(alice, tiny_checkpoint, name="odd", is_chat=True)
+    assert "<|user|>" in Tokenizer.load(odd.directory).special_tokens
+    path = odd.directory / "tokenizer.json"
+    path.write_text(path.read_text().replace('"<|user|>"', '"<|usr|>"'))
+    with pytest.raises(BadRequestError, match=r"its tokenizer lacks <\|user\|>"):
+        alice_api.chat.completions.create(model="odd", messages=CHAT)
 
 
 def test_messages_must_follow_the_templates_order(alice_api, version):
