@@ -63,6 +63,16 @@ def test_a_missing_secret_key_is_one_line_naming_it(tmp_path):
     ]
 
 
+def test_manage_py_beside_make_run_uses_its_secret(tmp_path):
+    (tmp_path / "secret_key").write_text("made-by-make-run-" + "x" * 40 + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    env.update(BOTTEGA_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="webapp.settings")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_manage_py_reports_bad_settings_in_one_line(tmp_path):
     env = {**os.environ, "DATABASE_URL": "nosuchdb://x/y", "BOTTEGA_VAR_DIR": str(tmp_path)}
     result = subprocess.run(

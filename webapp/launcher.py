@@ -17,7 +17,6 @@ import argparse
 import io
 import json
 import os
-import secrets
 import sys
 import threading
 import time
@@ -61,20 +60,7 @@ def _local_defaults(var_dir: Path) -> None:
     the operator has not: local use needs readable static files and cookies over plain http
     (DEBUG on), and a secret that survives restarts so sessions do."""
     os.environ.setdefault("DEBUG", "true")
-    if os.environ.get("SECRET_KEY"):
-        return
-    path = var_dir / "secret_key"
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        # Created readable by its owner only; O_EXCL: two launchers never write two secrets.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(50) + "\n")
-    os.environ["SECRET_KEY"] = path.read_text().strip()
+    preflight.use_local_secret(var_dir, create=True)
 
 
 def _prepare(url: str) -> str:
