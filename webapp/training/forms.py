@@ -56,9 +56,9 @@ class TrainingRunForm(forms.Form):
     )
     device = forms.ChoiceField(choices=[(d, d) for d in DEVICES], initial="auto")
     devices = forms.IntegerField(
-        required=False, initial=1, min_value=1, max_value=1024, label="Devices",
-        help_text="Processes training one model: GPUs, or CPU processes on a worker without "
-        "GPUs. The batch is per device. Blank: 1.",
+        required=False, initial=1, min_value=1, max_value=1024, label="Processes",
+        help_text="Devices training one model: GPUs, or CPU processes on a worker without "
+        "GPUs. The batch is per process. Blank: 1.",
     )  # fmt: skip
     seed = forms.IntegerField(initial=1337, min_value=0, max_value=2**31 - 1)
 
