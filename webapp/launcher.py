@@ -5,7 +5,7 @@ production-safe settings (DEBUG on unless set, and a SECRET_KEY generated once i
 `var/secret_key` and reused, unless set), checks the configuration, starts a private
 Redis when REDIS_URL is unset, migrates, makes sure a first user exists, then runs every process
 of the `Procfile` (web, one Celery worker per queue, beat) under honcho's process manager.
-The address and how to sign in are printed last, once /healthz says every part answers, so
+The address and how to sign in are printed last, once the web server and every queue answer, so
 they are the last lines a newcomer sees rather than lost among the workers' start-up lines.
 Ctrl-C (or SIGTERM) stops them all: honcho signals each process group, then kills what is left
 after a few seconds, and the private Redis is stopped last.
@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
+import socket
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from honcho.environ import parse_procfile
@@ -76,19 +75,27 @@ def _prepare(url: str) -> str:
     return sign_in.getvalue().strip()
 
 
+def _all_up(host: str, port: int) -> bool:
+    """The web server accepts connections and every queue's worker is alive: what /healthz
+    checks, asked in-process so that start-up logs no 503 per poll."""
+    from webapp.system import probes
+
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        queues = probes.probe_queue_health()
+    except Exception:  # not listening yet, Redis starting...: not up; never kill the thread
+        return False
+    return bool(queues) and all(q["ok"] for q in queues)
+
+
 def _announce_when_up(host: str, port: int, sign_in: str, timeout: float = 180.0) -> None:
-    """Wait until /healthz answers 200 (web, Redis and every queue), then print `sign_in`."""
+    """Wait until the web server and every queue answer, then print `sign_in`."""
     host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
-    host = f"[{host}]" if ":" in host else host
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=10) as answer:
-                if json.load(answer).get("ok"):
-                    print(f"\nBottega is up. {sign_in}\n", flush=True)
-                    return
-        except (OSError, ValueError):
-            pass  # not listening yet, or 503 while a worker starts
+        if _all_up(host, port):
+            print(f"\nBottega is up. {sign_in}\n", flush=True)
+            return
         time.sleep(1.0)
     print(f"\nNot every service answered within {timeout:g} s (see /status/). {sign_in}\n",
           flush=True)  # fmt: skip
