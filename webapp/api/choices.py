@@ -11,6 +11,7 @@ worker with the model's chat template.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
 from webapp.api import runs
@@ -43,9 +44,12 @@ class Plan:
             run = self._first if n == 0 else make()
             if n:
                 await run.start()
-            async for kind, data in run.entries():
-                for delta in self.on_entry(prompt, index, kind, data):
-                    yield delta
+            # aclosing: a consumer closed at its yield (a client gone while Django writes a
+            # chunk) closes the run too, whose `finally` raises the cancel flag.
+            async with aclosing(run.entries()) as entries:
+                async for kind, data in entries:
+                    for delta in self.on_entry(prompt, index, kind, data):
+                        yield delta
 
     def on_entry(self, prompt: int, index: int | None, kind: str, data: dict) -> list[Delta]:
         raise NotImplementedError

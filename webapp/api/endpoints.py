@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any
@@ -178,12 +179,13 @@ async def _collect(plan: Plan, envelope: Envelope) -> list[dict[str, Any]]:
     texts: dict[int, list[str]] = {}
     logprobs: dict[int, Any] = {}
     finish: dict[int, str] = {}
-    async for index, text, part, reason in plan.deltas():
-        texts.setdefault(index, []).append(text)
-        if part is not None:
-            logprobs[index] = _merge(logprobs.get(index), part)
-        if reason:
-            finish[index] = reason
+    async with aclosing(plan.deltas()) as deltas:  # a cancelled view closes the runs
+        async for index, text, part, reason in deltas:
+            texts.setdefault(index, []).append(text)
+            if part is not None:
+                logprobs[index] = _merge(logprobs.get(index), part)
+            if reason:
+                finish[index] = reason
     choices = []
     for index in sorted(texts):
         text, lp = "".join(texts[index]), logprobs.get(index)
@@ -212,20 +214,28 @@ async def _sse(plan: Plan, envelope: Envelope, include_usage: bool) -> AsyncIter
     extra = {"usage": None} if include_usage else {}
     opened: set[int] = set()
     try:
-        async for index, text, part, reason in plan.deltas():
-            if chat:
-                delta: dict[str, Any] = {"content": text} if text or reason is None else {}
-                if index not in opened:
-                    opened.add(index)
-                    delta = {
-                        "role": "assistant",
-                        **({"content": text} if text else {"content": ""}),
+        # aclosing: Django closes this generator at a yield when the client leaves; the
+        # runs inside must close too (their `finally` raises the cancel flag).
+        async with aclosing(plan.deltas()) as deltas:
+            async for index, text, part, reason in deltas:
+                if chat:
+                    delta: dict[str, Any] = {"content": text} if text or reason is None else {}
+                    if index not in opened:
+                        opened.add(index)
+                        delta = {
+                            "role": "assistant",
+                            **({"content": text} if text else {"content": ""}),
+                        }
+                    choice = {"index": index, "delta": delta, "finish_reason": reason,
+                              "logprobs": None if part is None else {"content": part, "refusal": None}}  # fmt: skip
+                else:
+                    choice = {
+                        "index": index,
+                        "text": text,
+                        "logprobs": part,
+                        "finish_reason": reason,
                     }
-                choice = {"index": index, "delta": delta, "finish_reason": reason,
-                          "logprobs": None if part is None else {"content": part, "refusal": None}}  # fmt: skip
-            else:
-                choice = {"index": index, "text": text, "logprobs": part, "finish_reason": reason}
-            yield _event(chunk.wrap([choice], **extra))
+                yield _event(chunk.wrap([choice], **extra))
         if include_usage:
             yield _event(chunk.wrap([], usage=plan.usage.to_dict()))
         yield "data: [DONE]\n\n"

@@ -29,6 +29,9 @@ from tests.webapp.playground.conftest import (  # noqa: F401  (fixtures)
 from webapp.localredis import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
+# A generation that cannot end by itself while a test cancels it (the tiny model writes 1,000
+# tokens in about a second, faster than a loaded machine answers the next request).
+LONG = 50_000
 
 
 @contextlib.contextmanager
@@ -41,7 +44,8 @@ def daphne(redis_url: str, media: Path, log: Path, **env: str) -> Iterator[str]:
         **os.environ, "REDIS_URL": redis_url, "MEDIA_ROOT": str(media),
         "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
         "PYTHONPATH": str(ROOT), "BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S": "30",
-        "BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE": "1000", **env,
+        "BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE": "1000",
+        "BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS": str(LONG), **env,
     }  # fmt: skip
     with open(log, "ab") as out:
         process = subprocess.Popen(

@@ -15,7 +15,7 @@ from openai import (
     RateLimitError,
 )
 
-from tests.webapp.api.conftest import client_for, daphne, issue_key, make_version
+from tests.webapp.api.conftest import LONG, client_for, daphne, issue_key, make_version
 from tests.webapp.fixtures_ml import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,8 +98,9 @@ def _done_entries(url: str, user_id: int) -> list[dict]:
 
 
 def test_one_generation_at_a_time_and_a_disconnect_cancels_it(alice_api, alice, version,
-                                                              services):  # fmt: skip
-    stream = alice_api.completions.create(model="tiny", prompt="the", max_tokens=1000,
+                                                              services, settings):  # fmt: skip
+    settings.PLAYGROUND_MAX_NEW_TOKENS = LONG  # the worker's cap (daphne's is set likewise)
+    stream = alice_api.completions.create(model="tiny", prompt="the", max_tokens=LONG,
                                           temperature=0, stream=True)  # fmt: skip
     next(iter(stream))  # a worker is generating
     with pytest.raises(RateLimitError) as caught:
@@ -108,7 +109,7 @@ def test_one_generation_at_a_time_and_a_disconnect_cancels_it(alice_api, alice, 
     assert "already have a generation running" in caught.value.body["message"]
     stream.close()  # the client goes away mid-answer
     (done,) = wait_for(lambda: _done_entries(services, alice.pk), timeout=30)
-    assert done["reason"] == "cancelled" and done["stats"]["tokens"] < 1000
+    assert done["reason"] == "cancelled" and done["stats"]["tokens"] < LONG
     assert alice_api.completions.create(model="tiny", prompt="the", max_tokens=2).choices
 
 
@@ -172,3 +173,28 @@ async def test_the_playground_and_the_api_share_one_active_generation(
     assert (await client.completions.create(model="tiny", prompt="the", max_tokens=2)).choices
     await client.close()
     await socket.disconnect()
+
+
+async def test_closing_the_stream_at_a_chunk_cancels_the_generation(
+    alice, version, services, celery_worker, settings
+):
+    """What Django does when a client leaves while a chunk is being written: it closes the
+    response's generator at its yield; the runs nested inside must close and cancel too."""
+    from asgiref.sync import sync_to_async
+
+    from webapp.api.choices import CompletionPlan
+    from webapp.api.endpoints import _sse
+    from webapp.api.schema import parse_completion
+    from webapp.api.shapes import Envelope
+    from webapp.playground.inference import Inference
+
+    settings.PLAYGROUND_MAX_NEW_TOKENS = LONG
+    req = parse_completion({"model": "tiny", "prompt": "the", "max_tokens": LONG,
+                            "temperature": 0, "stream": True})  # fmt: skip
+    plan = CompletionPlan(Inference(alice.pk), version.pk, req)
+    await plan.start()
+    body = _sse(plan, Envelope("text_completion", "tiny:v1"), False)
+    assert (await body.__anext__()).startswith("data: ")
+    await body.aclose()  # suspended at its yield, as under Django's aclosing()
+    entries = await sync_to_async(wait_for)(lambda: _done_entries(services, alice.pk), timeout=30)
+    assert entries[0]["reason"] == "cancelled"
