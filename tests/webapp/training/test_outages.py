@@ -157,20 +157,31 @@ class Stack:
         return (self.workdir / "worker.log").read_text(errors="replace")[-4000:]
 
     def close(self) -> None:
-        self.worker.terminate()
+        worker, redis, postgres = (getattr(self, name, None) for name in
+                                   ("worker", "redis", "postgres"))  # fmt: skip
         try:
-            self.worker.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.worker.pid, 9)
-        self.redis.stop()
-        self.postgres.remove()
+            if worker is not None:
+                worker.terminate()
+                try:
+                    worker.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(worker.pid, 9)
+                    worker.wait(10)
+        finally:
+            if redis is not None:
+                redis.stop()
+            if postgres is not None:
+                postgres.remove()
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("outages"))
-    yield stack
-    stack.close()
+    stack = Stack.__new__(Stack)
+    try:
+        stack.__init__(tmp_path_factory.mktemp("outages"))
+        yield stack
+    finally:
+        stack.close()  # also after a start that failed halfway: no server outlives the tests
 
 
 def _steps(events, kind="loss"):

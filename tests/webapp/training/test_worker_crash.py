@@ -13,7 +13,12 @@ from django.urls import reverse
 
 from tests.webapp.fixtures_ml import wait_for
 from tests.webapp.training.helpers import make_run
-from tests.webapp.training.worker_process import children_of, is_running, start_worker
+from tests.webapp.training.worker_process import (
+    children_of,
+    is_running,
+    start_worker,
+    stop_worker,
+)
 from webapp.jobs.models import sweep_stale_jobs
 from webapp.registry.models import ModelVersion
 from webapp.training.models import RunEvent, TrainingRun
@@ -49,8 +54,7 @@ def test_a_killed_worker_is_swept_and_the_run_resumes_from_its_checkpoint(
         wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status in {"succeeded", "failed"},
                  timeout=300)  # fmt: skip
     finally:
-        worker.terminate()
-        worker.wait(60)
+        stop_worker(worker)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
     steps = [e.step for e in RunEvent.objects.filter(run=run, data__loss__isnull=False)]

@@ -9,7 +9,7 @@ import pytest
 
 from tests.webapp.fixtures_ml import wait_for
 from tests.webapp.training.helpers import make_run
-from tests.webapp.training.worker_process import start_worker
+from tests.webapp.training.worker_process import start_worker, stop_worker
 from webapp.registry.models import ModelVersion
 from webapp.training.models import RunEvent, TrainingRun
 
@@ -43,8 +43,7 @@ def test_sigterm_to_the_worker_requeues_the_run_and_a_new_worker_resumes_it(
         wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status in {"succeeded", "failed"},
                  timeout=300)  # fmt: skip
     finally:
-        worker.terminate()
-        worker.wait(60)
+        stop_worker(worker)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
     steps = _loss_steps(run)

@@ -42,3 +42,15 @@ def is_running(pid: int) -> bool:
         return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
     except OSError:
         return False
+
+
+def stop_worker(worker: subprocess.Popen) -> int:
+    """SIGTERM (a deploy), time for a run to checkpoint and re-queue, then SIGKILL the group:
+    no worker outlives its test."""
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            return worker.wait(150)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, 9)
+    return worker.wait(10)
