@@ -12,17 +12,26 @@ from pathlib import Path
 from workers.child import Child
 
 SCRIPT = textwrap.dedent("""
-    import json, signal, sys, time
+    import json, os, signal, sys, time
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-    print(json.dumps({"event": "start"}), flush=True)
-    print("not json", flush=True)
+
+    def say(line):
+        # As lmcore's emit does: a reader that died (the parent's end of the pipe closes just
+        # before the kernel's SIGTERM arrives) must not end the process before its handler.
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    say(json.dumps({"event": "start"}))
+    say("not json")
     for i in range(3000):
         if stop:
             open("stopped", "w").write(str(i))
-            print(json.dumps({"event": "done", "reason": "cancelled", "step": i}), flush=True)
+            say(json.dumps({"event": "done", "reason": "cancelled", "step": i}))
             sys.exit(75)
-        print(json.dumps({"event": "step", "step": i}), flush=True)
+        say(json.dumps({"event": "step", "step": i}))
         print(f"line {i} of stderr", file=sys.stderr, flush=True)
         time.sleep(0.01)
     sys.exit(3)
