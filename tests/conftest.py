@@ -69,6 +69,18 @@ def services(redis_server: LocalRedis, django_test_environment: None) -> str:
         yield url
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """A new channel layer object per test: channels_redis keeps asyncio locks on the layer,
+    and a receive cut short in one test's event loop leaves a lock bound to that loop
+    ("is bound to a different event loop" in a later test)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture(scope="session")
 def celery_worker(services: str):
     """A real Celery worker consuming all of Bottega's queues for the whole session."""
