@@ -19,7 +19,8 @@ COLOURS = ["red", "blue", "green", "white", "black", "pink"]
 def files(stack, tmp_path_factory):
     work = tmp_path_factory.mktemp("chat")
     words = work / "words.txt"
-    words.write_text(corpus_text(lines=1500), encoding="utf-8")
+    # Not the training test's text: the shared stack refuses a second copy of one text.
+    words.write_text(corpus_text(lines=1500) + "\nchat corpus\n", encoding="utf-8")
     stack.manage("import_corpus", "--user", "admin", "--name", "chat-words", str(words))
     lines = [json.dumps({"messages": [{"role": "user", "content": f"say {c}"},
                                       {"role": "assistant", "content": c}]}) for c in COLOURS * 12]  # fmt: skip
