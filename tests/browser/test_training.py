@@ -22,7 +22,7 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
     sign_in(page, stack)
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="Tokenizers").click()
     page.get_by_label("Name").fill("words-tok")
-    page.get_by_label("words").check()
+    page.get_by_label("words", exact=True).check()
     page.get_by_label("Vocab size").fill("320")
     page.get_by_role("button", name="Train tokenizer").click()
     expect(page).to_have_url(re.compile(r"/tokenizers/\d+/$"))
@@ -41,7 +41,7 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
 
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="Training").click()
     page.get_by_label("Name").fill("tiny-words")
-    page.get_by_label("words").check()
+    page.get_by_label("words", exact=True).check()
     page.get_by_label("Tokenizer").select_option(label="words-tok (320 tokens)")
     # A two-minute run with no "Eval every": it evaluates about ten times, so validation shows
     # while it runs, not at the end (long enough to still run on a loaded machine; Cancel ends
