@@ -232,7 +232,7 @@ class _Events:
         elif kind in ("eval", "sample") and self._once(kind, step, event.get("prompt", "")):
             if kind == "eval":
                 data = {k: event.get(k) for k in ("val_loss", "val_bpb", "seconds")}
-                data["corpora"] = self._by_name(event.get("corpora") or {})
+                data["corpora"] = event.get("corpora") or {}  # named in _store (retried)
                 self.outbox.put(("run.metrics", step, data))
             else:
                 self.outbox.put(("run.sample", step, {"prompt": event.get("prompt"),
@@ -260,6 +260,8 @@ class _Events:
         kind, step, data = item
         data = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                 for k, v in data.items()}  # fmt: skip
+        if "corpora" in data:  # a query: here, in the outbox's thread, it is retried
+            data["corpora"] = self._by_name(data["corpora"])
         if retried:  # the failed attempt may have committed before its answer was lost
             for old in RunEvent.objects.filter(run=self.run, type=kind, step=step):
                 if old.data == data:
