@@ -190,6 +190,10 @@ def main() -> int:  # noqa: PLR0915  (one linear script)
         version = ModelVersion.objects.create(owner=admin, name="bench", version=1, params=1,
                                               step=0, status="production")  # fmt: skip
         shutil.copytree(checkpoint, version.directory)
+        # The old worker predates storage keys: it looks under models/user-N/NAME/vV.
+        legacy = version.directory.parent / version.name / f"v{version.version}"
+        legacy.parent.mkdir(parents=True, exist_ok=True)
+        legacy.symlink_to(version.directory, target_is_directory=True)
         top = max(args.levels)
         workers["old"] = start_worker("old", old_tree, "bench_old", top, env)
         workers["new"] = start_worker("new", ROOT, "bench_new", 16, env)
