@@ -29,6 +29,3 @@ connectLive(container.dataset.wsPath, {
   },
 });
 
-document.querySelector("form.delete").addEventListener("submit", (event) => {
-  if (!confirm(event.target.dataset.confirm)) event.preventDefault();
-});

@@ -236,11 +236,11 @@ def do_rename_corpus(corpus: Corpus, name: str, send: Send | None = events.web_s
 
 
 def do_delete_corpus(corpus: Corpus, send: Send | None = events.web_send) -> None:
-    """Delete the row and every file; a validation in flight notices and cleans up after."""
+    """Delete the row; its files go once the deletion commits (webapp/deletion.py's
+    `post_delete` receiver), and a validation in flight notices and cleans up after."""
     pk, owner_id = corpus.pk, corpus.owner_id
     corpus.delete()
-    corpus.remove_files()
-    events.publish(send, owner_id, pk, events.deleted_event(pk))
+    transaction.on_commit(lambda: events.publish(send, owner_id, pk, events.deleted_event(pk)))
 
 
 def do_sweep_uploads(send: Send | None = None) -> dict[str, int]:

@@ -1,6 +1,13 @@
-from django.urls import path
+from django.urls import path, reverse
 
 from webapp.corpora import api, views
+from webapp.corpora.models import Corpus
+from webapp.deletion_views import delete_view
+
+
+def _list_of(corpus: Corpus) -> str:
+    return reverse("corpora:conversations" if corpus.is_conversations else "corpora:index")
+
 
 app_name = "corpora"
 urlpatterns = [
@@ -11,7 +18,7 @@ urlpatterns = [
     path("<int:pk>/fragment/", views.detail_fragment, name="detail_fragment"),
     path("<int:pk>/row/", views.row, name="row"),
     path("<int:pk>/rename/", views.rename, name="rename"),
-    path("<int:pk>/delete/", views.delete, name="delete"),
+    path("<int:pk>/delete/", delete_view(Corpus, done=_list_of), name="delete"),
     path("uploads/", api.start_upload, name="start_upload"),
     path("uploads/<int:pk>/", api.upload, name="upload"),
 ]

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from webapp.access import access
 from webapp.corpora import display
-from webapp.corpora.actions import do_delete_corpus, do_rename_corpus
+from webapp.corpora.actions import do_rename_corpus
 from webapp.corpora.datasets import chosen_tokenizer, dataset_context
 from webapp.corpora.forms import RenameForm
 from webapp.corpora.models import Corpus, CorpusKind, CorpusStatus
@@ -86,11 +86,3 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
     do_rename_corpus(corpus, form.cleaned_data["name"])
     messages.success(request, f"Renamed to “{corpus.name}”.")
     return redirect(corpus)
-
-
-@require_POST
-def delete(request: HttpRequest, pk: int) -> HttpResponse:
-    corpus = access(request.user, Corpus, pk)
-    do_delete_corpus(corpus)
-    messages.success(request, f"Deleted “{corpus.name}” and its files.")
-    return redirect("corpora:index")

@@ -1,6 +1,8 @@
 from django.urls import path
 
+from webapp.deletion_views import delete_view, to
 from webapp.registry import api, views
+from webapp.registry.models import ModelVersion
 
 app_name = "registry"
 urlpatterns = [
@@ -8,6 +10,7 @@ urlpatterns = [
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/promote", views.promote, name="promote"),
     path("<int:pk>/archive", views.archive, name="archive"),
+    path("<int:pk>/delete/", delete_view(ModelVersion, to("registry:index")), name="delete"),
     path("<int:pk>/download", views.download, name="download"),
     path("<int:pk>/download-hf", views.download_hf, name="download_hf"),
     path("uploads/", api.start_upload, name="start_upload"),

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from webapp.deletion import KeepActiveJobsAdmin
 from webapp.tokenization.models import TokenizerRun
 
 
 @admin.register(TokenizerRun)
-class TokenizerRunAdmin(admin.ModelAdmin):
+class TokenizerRunAdmin(KeepActiveJobsAdmin, admin.ModelAdmin):
     list_display = ("name", "owner", "vocab_size", "status", "created_at", "finished_at")
     list_filter = ("status",)
     search_fields = ("name", "owner__username")

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from webapp.deletion import KeepActiveJobsAdmin
 from webapp.training.models import TrainingRun
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(KeepActiveJobsAdmin, admin.ModelAdmin):
     list_display = ("name", "owner", "preset", "status", "best_val_bpb", "params", "created_at")
     list_filter = ("status", "preset")
     search_fields = ("name", "owner__username")

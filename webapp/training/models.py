@@ -28,8 +28,10 @@ class TrainingRun(Run):
     )
     name = models.CharField(max_length=100, help_text="The model's name; versions share it.")
     corpora = models.ManyToManyField("corpora.Corpus", related_name="training_runs")
+    # RESTRICT, not PROTECT: a tokenizer its runs use cannot be deleted on its own
+    # (webapp/deletion.py says which run to delete first), but a deleted user takes both.
     tokenizer = models.ForeignKey(
-        "tokenization.TokenizerRun", on_delete=models.PROTECT, related_name="training_runs"
+        "tokenization.TokenizerRun", on_delete=models.RESTRICT, related_name="training_runs"
     )
     # Chat fine-tuning (lmcore/finetune.py): the version whose weights the run starts from, and
     # the conversation datasets it learns from (`corpora` then holds text mixed in, if any).

@@ -1,6 +1,8 @@
 from django.urls import path
 
+from webapp.deletion_views import delete_view, to
 from webapp.training import views
+from webapp.training.models import TrainingRun
 
 app_name = "training"
 urlpatterns = [
@@ -10,4 +12,5 @@ urlpatterns = [
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/cancel", views.cancel, name="cancel"),
     path("<int:pk>/resume", views.resume, name="resume"),
+    path("<int:pk>/delete/", delete_view(TrainingRun, to("training:index")), name="delete"),
 ]

@@ -59,9 +59,16 @@ def test_it_renames(alice_client, ready):
     assert response.status_code == 400 and "This field is required." in response.content.decode()
 
 
-def test_delete_removes_the_row_and_the_files(alice_client, ready, media_root):
-    response = alice_client.post(f"/corpora/{ready.pk}/delete/", follow=True)
-    assert "Deleted “latin.txt” and its files." in response.content.decode()
+def test_delete_removes_the_row_and_the_files(
+    alice_client, ready, media_root, django_capture_on_commit_callbacks
+):
+    assert (
+        "Delete corpus “latin.txt”?"
+        in alice_client.get(f"/corpora/{ready.pk}/delete/").content.decode()
+    )
+    with django_capture_on_commit_callbacks(execute=True):  # the files go after commit
+        response = alice_client.post(f"/corpora/{ready.pk}/delete/", follow=True)
+    assert "Deleted corpus “latin.txt” and its files (10.2 kB)." in response.content.decode()
     assert not Corpus.objects.exists() and files_under(media_root) == []
 
 

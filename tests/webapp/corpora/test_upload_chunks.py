@@ -92,9 +92,12 @@ def test_it_rejects_a_png_renamed_txt_at_its_first_chunk(alice_client, media_roo
     assert late.status_code == 409 and late.json()["state"] == "rejected"
 
 
-def test_cancelling_deletes_the_row_and_the_bytes(alice_client, upload_id, media_root):
+def test_cancelling_deletes_the_row_and_the_bytes(
+    alice_client, upload_id, media_root, django_capture_on_commit_callbacks
+):
     put(alice_client, upload_id, 0, b"0123456789")
-    assert alice_client.delete(f"/corpora/uploads/{upload_id}/").status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):  # the bytes go after commit
+        assert alice_client.delete(f"/corpora/uploads/{upload_id}/").status_code == 204
     assert not Corpus.objects.exists() and files_under(media_root) == []
 
 

@@ -1,0 +1,59 @@
+"""The Delete pages: GET shows the plan (webapp/deletion.py), POST carries it out.
+
+One view per deletable model, made by `delete_view`: the owner's row or 404, like every page.
+A refused POST (something started since the page was shown) shows the page again, 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from webapp import deletion
+from webapp.corpora.templatetags.corpora_format import format_bytes
+
+
+def _message(outcome: deletion.Outcome) -> str:
+    plan = outcome.plan
+    files = f" and its files ({format_bytes(plan.bytes)})" if plan.files else ""
+    return f"Deleted {plan.kind} “{plan.name}”{files}."
+
+
+def delete_view(
+    model: type[Model], done: Callable[[Any], str], back: Callable[[Any], str] | None = None
+) -> Callable[[HttpRequest, int], HttpResponse]:
+    """`done(obj)`: where to go once it is deleted; `back(obj)`: its page (get_absolute_url)."""
+
+    @require_http_methods(["GET", "POST"])
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        obj = deletion.owned(request.user, model, pk)
+        status = 200
+        if request.method == "POST":
+            outcome = deletion.delete(obj)
+            if outcome.deleted:
+                messages.success(request, _message(outcome))
+                if outcome.files_left:
+                    left = ", ".join(str(p) for p in outcome.files_left)
+                    messages.error(request, f"These files could not be removed: {left}. "
+                                            "An administrator can find why in the server log.")  # fmt: skip
+                return redirect(done(obj))
+            plan, status = outcome.plan, 409
+        else:
+            plan = deletion.plan_for(obj)
+        page = back(obj) if back else obj.get_absolute_url()  # type: ignore[attr-defined]
+        context = {"plan": plan, "back": page, "action": request.path}
+        return render(request, "deletion/confirm.html", context, status=status)
+
+    view.__name__ = f"delete_{model._meta.model_name}"
+    return view
+
+
+def to(name: str) -> Callable[[Any], str]:
+    return lambda obj: reverse(name)
