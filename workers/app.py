@@ -21,6 +21,7 @@ app = Celery("bottega")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in QUEUES]
 app.conf.imports = (
+    "workers.alive",
     "workers.tasks",
     "workers.corpora",
     "workers.tokenization",

@@ -17,7 +17,7 @@ function show(queue, result) {
   tr.className = "ok";
   tr.querySelector(".state").textContent = "up";
   tr.querySelector(".rtt").textContent = result.rtt_ms === null ? "–" : result.rtt_ms.toFixed(1);
-  tr.querySelector(".worker").textContent = result.worker;
+  tr.querySelector(".worker").textContent = result.worker || "(staff only)";
 }
 
 function markStale() {

@@ -28,16 +28,27 @@ async def _connected(client):
     return communicator
 
 
-async def test_it_streams_a_round_trip_for_every_queue(alice_client, celery_worker):
-    communicator = await _connected(alice_client)
+async def _round_trips(client) -> list[dict]:
+    communicator = await _connected(client)
     await communicator.send_json_to({"type": "ping"})
     results = [await communicator.receive_json_from(timeout=10) for _ in range(3)]
+    await communicator.disconnect()
     assert {r["queue"] for r in results} == {"cpu", "gpu_train", "gpu_infer"}
     for result in results:
         assert result["type"] == "ping.result"
-        assert result["worker"]
         assert 0 < result["rtt_ms"] < 5000
-    await communicator.disconnect()
+    return results
+
+
+async def test_it_streams_a_round_trip_for_every_queue_without_host_names(
+    alice_client, celery_worker
+):
+    assert [r["worker"] for r in await _round_trips(alice_client)] == [None] * 3
+
+
+async def test_staff_see_which_worker_answered(admin_client, celery_worker):
+    for result in await _round_trips(admin_client):
+        assert result["worker"] and result["worker"] in celery_worker.hostname
 
 
 async def test_it_closes_the_socket_for_anonymous_visitors():

@@ -3,6 +3,7 @@
 client → `{"type": "ping"}`; server → `{"type": "ping.result", "queue", "rtt_ms", "worker"}`
 for each queue as its worker answers through the channel layer, or `{"type": "error",
 "message"}`. The round trip is measured on this process's clock, from enqueue to reply.
+`worker` (the answering worker's host name) is for staff only; others get null.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class SystemStatusConsumer(JsonSocketConsumer):
     async def authorize(self, user: Any, kwargs: dict[str, Any]) -> bool:
         self._last_ping = 0.0
         self._sent: dict[str, float] = {}
+        self._staff = bool(getattr(user, "is_staff", False))
         return True
 
     async def handle_ping(self, message: dict[str, Any]) -> None:
@@ -59,6 +61,6 @@ class SystemStatusConsumer(JsonSocketConsumer):
                 "type": "ping.result",
                 "queue": queue,
                 "rtt_ms": rtt_ms,
-                "worker": event["worker"],
+                "worker": event["worker"] if self._staff else None,
             }
         )
