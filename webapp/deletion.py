@@ -1,37 +1,34 @@
-"""Deleting a user's object with its files: the plan, the deed, and the files after commit.
+"""Deleting a user's object with its files: the plan, and the deed.
 
 `plan_for(obj)` says, before anything happens, what depends on the object and what becomes of
 each dependant (read from the ForeignKeys' `on_delete`), which files go, and what refuses the
-deletion: a job still running (its worker has the files open), or a dependant that cannot
-lose it (a tokenizer RESTRICTed by the training runs that use it; any object a queued or
-running job reads). `delete(obj)` cancels the object first when it is a *queued* job (that is
-instant: no worker holds it), then, in one transaction, locks the row, plans again (the world
-may have moved since the confirmation page) and deletes it. Files are removed by a
-`post_delete` receiver through `transaction.on_commit`, so every way a row goes (these pages,
-the admin, a user deleted with everything they own) takes its files along, and a transaction
-that rolls back removes nothing. docs/architecture.md, "Deletion".
+deletion: a dependant that cannot lose it (a tokenizer RESTRICTed by the training runs that
+use it; anything a queued or running job reads). `delete(obj)` stops the object first when it
+is a queued or running job, through its usual cancel action: a queued one is cancelled at
+once and deleted in the same request; a running one is left `cancelling`, marked
+`delete_requested` (hidden from its owner from then on) and deleted by the beat's sweep
+(`finish_requested_deletions`) once it has stopped. The deletion itself locks the row, plans
+again (the page may be old) and deletes it in one transaction; the files go after commit
+(webapp/deletion_files.py). docs/architecture.md, "Deletion".
 """
 
 from __future__ import annotations
 
-import logging
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Model, ProtectedError, RestrictedError
-from django.db.models.signals import post_delete
 from django.http import Http404
-from django.urls import reverse
+from django.utils import timezone
 
-from webapp.jobs.models import JobStatus
-
-logger = logging.getLogger(__name__)
+from webapp.deletion_files import files_of
+from webapp.jobs.models import ACTIVE, JobStatus
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,6 @@ class Plan:
     kind: str  # "training run": what the pages call it
     effects: list[Effect] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)
-    cancel_url: str = ""  # the object is a running job: cancel here first
 
     @property
     def name(self) -> str:
@@ -86,78 +82,31 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-# --- what each object owns on disk ----------------------------------------------------------
-def files_of(obj: Model) -> list[Path]:
-    """The files and directories that belong to `obj` alone (never a shared folder)."""
-    label = obj._meta.label
-    if label in ("corpora.Corpus",):
-        return [obj.upload_path, obj.rewrite_path, obj.path]  # type: ignore[attr-defined]
-    if label == "registry.ModelUpload":
-        return [obj.upload_path, obj.unpack_dir]  # type: ignore[attr-defined]
-    if label in ("tokenization.TokenizerRun", "training.TrainingRun", "registry.ModelVersion"):
-        return [obj.directory]  # type: ignore[attr-defined]
-    return []
-
-
-FILE_OWNERS = (
-    "corpora.Corpus",
-    "tokenization.TokenizerRun",
-    "training.TrainingRun",
-    "registry.ModelVersion",
-    "registry.ModelUpload",
-)
-
-
-def remove_paths(paths: list[Path]) -> list[Path]:
-    """Remove each file or directory; return those still there (each failure is logged)."""
-    left = []
-    for path in paths:
-        try:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-        except OSError:
-            logger.exception("could not remove %s", path)
-            left.append(path)
-    return left
-
-
-def _remove_after_commit(sender: type[Model], instance: Model, using: str, **_: Any) -> None:
-    transaction.on_commit(partial(remove_paths, files_of(instance)), using=using)
-
-
-def connect_signals() -> None:
-    """Called once from webapp.jobs' AppConfig.ready(): the file owners' `post_delete`."""
-    from django.apps import apps
-
-    for label in FILE_OWNERS:
-        post_delete.connect(
-            _remove_after_commit, sender=apps.get_model(label), dispatch_uid=f"files:{label}"
-        )
-
-
 # --- plans ------------------------------------------------------------------------------------
 def _job_line(job: Any, kind: str) -> str:
     return f"{kind} “{job.name}” #{job.pk}"
 
 
 def _active_refusal(job: Any, kind: str, why: str) -> Effect:
+    if job.delete_requested or job.status == JobStatus.CANCELLING:
+        return Effect(f"refused: {why} {_job_line(job, kind)}, which is stopping: try again "
+                      "once it has stopped", refuses=True)  # fmt: skip
     state = job.get_status_display().lower()
     return Effect(f"refused: {why} {_job_line(job, kind)}, which is {state}: cancel it first",
                   job.get_absolute_url(), refuses=True)  # fmt: skip
 
 
-def _own_state(plan: Plan, job: Any, cancel_url: str) -> None:
-    """A queued job is cancelled first; a running one must stop before it can go."""
+def _own_state(plan: Plan, job: Any) -> None:
+    """A queued job is cancelled and deleted at once; a running one once it has stopped."""
     if job.status == JobStatus.QUEUED:
         plan.effects.append(Effect(f"this {plan.kind} is queued: it is cancelled first"))
     elif job.status in (JobStatus.RUNNING, JobStatus.CANCELLING):
-        plan.cancel_url = cancel_url if job.status == JobStatus.RUNNING else ""
-        what = "running: cancel it" if job.status == JobStatus.RUNNING else "stopping: wait"
+        saves = ", after saving a checkpoint that becomes a version" if plan.kind == (
+            "training run") else ""  # fmt: skip
         plan.effects.append(Effect(
-            f"refused: this {plan.kind} is {what}, then delete it once it has stopped "
-            "(a worker writes its files until then)", refuses=True))  # fmt: skip
+            f"this {plan.kind} is {job.get_status_display().lower()}: it is cancelled now and "
+            f"disappears from your pages; it is deleted with its files once it has stopped"
+            f"{saves}"))  # fmt: skip
 
 
 def _corpus_plan(corpus: Any) -> Plan:
@@ -195,7 +144,7 @@ def _corpus_plan(corpus: Any) -> Plan:
 
 def _tokenizer_plan(run: Any) -> Plan:
     plan = Plan(run, "tokenizer", paths=files_of(run))
-    _own_state(plan, run, reverse("tokenization:cancel", args=[run.pk]))
+    _own_state(plan, run)
     for training in run.training_runs.all():  # on_delete=RESTRICT
         then = "cancel it, then delete it" if training.is_active else "delete that run"
         plan.effects.append(Effect(
@@ -210,7 +159,7 @@ def _tokenizer_plan(run: Any) -> Plan:
 
 def _training_plan(run: Any) -> Plan:
     plan = Plan(run, "training run", paths=files_of(run))
-    _own_state(plan, run, reverse("training:cancel", args=[run.pk]))
+    _own_state(plan, run)
     events = run.events.count()  # CASCADE
     if events:
         plan.effects.append(Effect(f"its {events:,} logged events (the charts) are deleted"))
@@ -285,11 +234,15 @@ def plan_for(obj: Model) -> Plan:
 
 def owned(user: Any, model: type[Model], pk: int) -> Model:
     """`user`'s own row `pk`, else 404: one deletes only what one owns, staff included (staff
-    see others' versions, and delete others' objects from the admin)."""
+    see others' versions, and delete others' objects from the admin). A job already being
+    deleted is gone too."""
     if not getattr(user, "is_authenticated", False):
         raise Http404(f"No such {model._meta.verbose_name}.")
+    rows = model.objects.filter(owner=user)  # type: ignore[attr-defined]
+    if model._meta.label in JOBS:
+        rows = rows.filter(delete_requested=False)
     try:
-        return model.objects.get(pk=pk, owner=user)  # type: ignore[attr-defined]
+        return rows.get(pk=pk)
     except model.DoesNotExist:  # type: ignore[attr-defined]
         raise Http404(f"No such {model._meta.verbose_name}.") from None
 
@@ -297,23 +250,23 @@ def owned(user: Any, model: type[Model], pk: int) -> Model:
 # --- the deed ---------------------------------------------------------------------------------
 @dataclass
 class Outcome:
-    deleted: bool
+    deleted: bool  # False: refused (see plan.refusals), or `deferred`
     plan: Plan
+    deferred: bool = False  # a job asked to stop: the sweep deletes it once it has
     files_left: list[Path] = field(default_factory=list)
 
 
-def _cancel_if_queued(obj: Any) -> None:
-    """A queued job ends at once (no worker holds it yet), through the usual cancel path."""
-    if getattr(obj, "status", None) != JobStatus.QUEUED:
-        return
-    if obj._meta.label == "training.TrainingRun":
-        from webapp.training.actions import do_cancel_training_run
+def _stop(job: Any) -> None:
+    """Cancel a queued or running job through its usual action (queued: cancelled at once)."""
+    if job.status == JobStatus.QUEUED or job.status == JobStatus.RUNNING:
+        if job._meta.label == "training.TrainingRun":
+            from webapp.training.actions import do_cancel_training_run
 
-        do_cancel_training_run(obj)
-    elif obj._meta.label == "tokenization.TokenizerRun":
-        from webapp.tokenization.actions import do_cancel_tokenizer_run
+            do_cancel_training_run(job)
+        else:
+            from webapp.tokenization.actions import do_cancel_tokenizer_run
 
-        do_cancel_tokenizer_run(obj)
+            do_cancel_tokenizer_run(job)
 
 
 def _delete_row(obj: Any) -> None:
@@ -326,9 +279,15 @@ def _delete_row(obj: Any) -> None:
 
 
 def delete(obj: Model) -> Outcome:
-    """Delete `obj` if its plan, made again under a row lock, allows it; its files go after
-    commit (`files_left` names any that could not be removed)."""
-    _cancel_if_queued(obj)
+    """Delete `obj` if its plan allows it, made again under a row lock; its files go after
+    commit (`files_left` names any that could not be removed). A job still running is
+    cancelled and marked `delete_requested` instead (`deferred`)."""
+    plan = plan_for(obj)
+    if not plan.allowed:
+        return Outcome(False, plan)
+    is_job = obj._meta.label in JOBS
+    if is_job:
+        _stop(obj)
     model = type(obj)
     try:
         with transaction.atomic():
@@ -338,28 +297,31 @@ def delete(obj: Model) -> Outcome:
             plan = plan_for(locked)
             if not plan.allowed:
                 return Outcome(False, plan)
+            if is_job and locked.status in ACTIVE:  # stopping: the sweep deletes it after
+                model.objects.filter(pk=locked.pk).update(delete_requested=True)
+                return Outcome(False, plan, deferred=True)
             plan.files  # noqa: B018  (measured now: the message reports what was removed)
             _delete_row(locked)
     except (ProtectedError, RestrictedError) as exc:  # a run started using it meanwhile
         refusal = Effect(f"refused: {exc.args[0]}", refuses=True)
-        return Outcome(False, Plan(obj, plan_for(obj).kind, effects=[refusal]))
+        return Outcome(False, Plan(obj, plan.kind, effects=[refusal]))
     return Outcome(True, plan, files_left=[p for p in plan.paths if p.exists()])
 
 
-class KeepActiveJobsAdmin:
-    """ModelAdmin mixin for jobs: a queued or running one has no Delete in the admin (cancel it
-    first, as on its page); the files of what is deleted go by the `post_delete` receiver."""
+JOBS = ("tokenization.TokenizerRun", "training.TrainingRun")
 
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        if obj is not None and obj.is_active:
-            return False
-        return super().has_delete_permission(request, obj)  # type: ignore[misc]
 
-    def delete_queryset(self, request: Any, queryset: Any) -> None:
-        from webapp.jobs.models import ACTIVE
+def finish_requested_deletions() -> int:
+    """The beat's sweep: delete the jobs whose deletion waited for them to stop; return how
+    many went. A job is left a heartbeat period after it finished, so that its worker has
+    read its row for the last time."""
+    from django.apps import apps
 
-        kept = queryset.filter(status__in=ACTIVE).count()
-        super().delete_queryset(request, queryset.exclude(status__in=ACTIVE))  # type: ignore[misc]
-        if kept:
-            self.message_user(request, f"{kept} queued or running job(s) kept: cancel them first.",  # type: ignore[attr-defined]
-                              level="warning")  # fmt: skip
+    settled = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_SECONDS)
+    deleted = 0
+    for label in JOBS:
+        model = apps.get_model(label)
+        waiting = model.objects.filter(delete_requested=True, finished_at__lt=settled)
+        for job in waiting.exclude(status__in=ACTIVE):
+            deleted += delete(job).deleted
+    return deleted

@@ -37,6 +37,10 @@ def delete_view(
         status = 200
         if request.method == "POST":
             outcome = deletion.delete(obj)
+            if outcome.deferred:
+                messages.success(request, f"Cancelling {outcome.plan.kind} “{outcome.plan.name}”: "
+                                          "it is deleted with its files once it has stopped.")  # fmt: skip
+                return redirect(done(obj))
             if outcome.deleted:
                 messages.success(request, _message(outcome))
                 if outcome.files_left:

@@ -5,6 +5,6 @@ class JobsConfig(AppConfig):
     name = "webapp.jobs"
 
     def ready(self) -> None:
-        from webapp import deletion
+        from webapp import deletion_files
 
-        deletion.connect_signals()  # every deleted row that owns files takes them along
+        deletion_files.connect_signals()  # every deleted row that owns files takes them along

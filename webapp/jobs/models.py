@@ -74,6 +74,8 @@ class Job(Tracked):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Deleted with its files once it has stopped (webapp/deletion.py); hidden from its owner.
+    delete_requested = models.BooleanField(default=False)
 
     class Meta:
         abstract = True
@@ -126,7 +128,10 @@ class Job(Tracked):
 
 class RunQuerySet(models.QuerySet):
     def for_user(self, user: Any) -> RunQuerySet:
-        return self.filter(owner=user) if user.is_authenticated else self.none()
+        """The user's runs, less those being deleted (gone from their pages at once)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user, delete_requested=False)
 
 
 class Run(Job):

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from webapp.deletion import KeepActiveJobsAdmin
+from webapp.deletion_files import KeepActiveJobsAdmin
 from webapp.training.models import TrainingRun
 
 

@@ -3,8 +3,11 @@ what the plan said; a rolled-back transaction removes nothing; the admin removes
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from tests.webapp.deletion.conftest import (
     files_under,
@@ -148,15 +151,28 @@ def test_a_queued_job_is_cancelled_then_deleted(alice, alice_world):
 
 
 @pytest.mark.parametrize("status", ["running", "cancelling"])
-def test_a_running_job_is_refused_until_it_has_stopped(alice, alice_world, status):
+def test_a_running_job_is_cancelled_then_deleted_by_the_sweep_once_stopped(alice, status):
+    from workers.tasks import sweep_stale_jobs
+
     tokenizer = make_tokenizer(alice, status=status, name="busy")
+    plan = deletion.plan_for(tokenizer)
+    assert plan.allowed and "deleted with its files once it has stopped" in plan.effects[0].text
     outcome = deletion.delete(tokenizer)
-    assert not outcome.deleted and tokenizer.tokenizer_path.exists()
-    cancel = f"/tokenizers/{tokenizer.pk}/cancel" if status == "running" else ""
-    assert outcome.plan.cancel_url == cancel
-    TokenizerRun.objects.filter(pk=tokenizer.pk).update(status="cancelled")
+    assert outcome.deferred and not outcome.deleted
     tokenizer.refresh_from_db()
-    assert deletion.delete(tokenizer).deleted and not tokenizer.directory.exists()
+    assert tokenizer.status == "cancelling" and tokenizer.delete_requested
+    assert not TokenizerRun.objects.for_user(alice).filter(pk=tokenizer.pk).exists()  # hidden
+    sweep_stale_jobs()
+    assert tokenizer.directory.exists()  # still running: its worker may write there
+
+    assert tokenizer.finish("cancelled")  # the worker stops
+    sweep_stale_jobs()
+    assert tokenizer.directory.exists()  # its worker may read the row once more
+    settled = timezone.now() - timedelta(seconds=60)
+    TokenizerRun.objects.filter(pk=tokenizer.pk).update(finished_at=settled)
+    sweep_stale_jobs()
+    assert not tokenizer.directory.exists()
+    assert not TokenizerRun.objects.filter(pk=tokenizer.pk).exists()
 
 
 def test_a_rolled_back_deletion_removes_no_file(alice_world):

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from tests.webapp.deletion.conftest import make_training
 from webapp.api.models import ApiKey
 from webapp.playground.models import Conversation
+from webapp.training.models import TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,13 +72,33 @@ def test_the_tokenizer_page_lists_what_refuses_and_a_post_changes_nothing(
     assert not tokenizer.directory.exists()
 
 
-def test_a_running_run_offers_its_cancel_and_is_not_deleted(alice, alice_client, alice_world):
+def test_a_running_run_is_cancelled_and_deleted_once_it_has_stopped(
+    alice, alice_client, alice_world
+):
+    from webapp.deletion import finish_requested_deletions
+
     run = make_training(alice, alice_world["tokenizer"], status="running", name="busy")
-    html = alice_client.get(f"/training/{run.pk}/delete/").content.decode()
-    assert f'action="/training/{run.pk}/cancel"' in html
-    assert "this training run is running: cancel it, then delete it once it has stopped" in html
-    assert alice_client.post(f"/training/{run.pk}/delete/").status_code == 409
-    assert run.directory.exists()
+    url = f"/training/{run.pk}/delete/"
+    html = alice_client.get(url).content.decode()
+    assert "it is cancelled now and disappears from your pages" in html
+    assert "Delete training run</button>" in html
+    response = alice_client.post(url, follow=True)
+    assert response.redirect_chain[-1][0] == "/training/"
+    assert (
+        f"Cancelling training run “busy #{run.pk}”: it is deleted with its files once it has "
+        "stopped." in response.content.decode()
+    )
+    assert f"/training/{run.pk}/" not in response.content.decode()  # gone from the list
+    assert alice_client.get(f"/training/{run.pk}/").status_code == 404
+    assert alice_client.get(url).status_code == 404
+    run.refresh_from_db()
+    assert run.status == "cancelling" and run.directory.exists()
+
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status="cancelled", finished_at=timezone.now() - timedelta(minutes=1)
+    )  # the worker saved its checkpoint and stopped a while ago
+    assert finish_requested_deletions() == 1
+    assert not run.directory.exists() and not TrainingRun.objects.filter(pk=run.pk).exists()
 
 
 @pytest.mark.parametrize("kind", ["corpus", "tokenizer", "run", "version"])
