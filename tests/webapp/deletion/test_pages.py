@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from tests.webapp.deletion.conftest import make_training
 from webapp.api.models import ApiKey
+from webapp.corpora.actions import do_import_corpus
 from webapp.playground.models import Conversation
 from webapp.training.models import TrainingRun
 
@@ -60,7 +62,9 @@ def test_the_tokenizer_page_lists_what_refuses_and_a_post_changes_nothing(
     url, tokenizer, _ = page_of(alice_world, "tokenizer")
     run = alice_world["run"]
     html = alice_client.get(url).content.decode()
-    assert "Nothing was deleted" in html and "Delete tokenizer</button>" not in html
+    assert (
+        "This tokenizer cannot be deleted yet" in html and "Delete tokenizer</button>" not in html
+    )
     assert f"Refused: training run “m” #{run.pk} uses this tokenizer: delete that run first" in html
     response = alice_client.post(url)
     assert response.status_code == 409 and tokenizer.tokenizer_path.exists()
@@ -150,3 +154,31 @@ def test_an_api_key_has_its_delete_page(alice, bob, client):
     assert response.redirect_chain[-1][0] == "/api/keys/"
     assert "Deleted API key “notebook (" in response.content.decode()
     assert ApiKey.authenticate(raw) is None and not ApiKey.objects.filter(pk=key.pk).exists()
+
+
+def test_a_conversation_dataset_says_which_finetune_can_no_longer_resume(
+    alice, alice_client, alice_world, tmp_path
+):
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    line = json.dumps({"messages": turns})
+    source = tmp_path / "chats.jsonl"
+    source.write_text("\n".join([line] * 20) + "\n", encoding="utf-8")
+    dataset = do_import_corpus(alice, source, name="chats", kind="conversations")
+    finetune = make_training(alice, alice_world["tokenizer"], status="cancelled", name="chat",
+                             parent=alice_world["version"])  # fmt: skip
+    finetune.chat_datasets.set([dataset])
+    assert (
+        f'href="/corpora/{dataset.pk}/delete/"'
+        in alice_client.get(f"/corpora/{dataset.pk}/").content.decode()
+    )
+    html = alice_client.get(f"/corpora/{dataset.pk}/delete/").content.decode()
+    assert "Delete conversation dataset “chats”?" in html
+    assert (
+        f"Fine-tuning run “chat” #{finetune.pk} can no longer be resumed (a resume needs its "
+        "conversation files)" in html
+    )
+    response = alice_client.post(f"/corpora/{dataset.pk}/delete/", follow=True)
+    assert response.redirect_chain[-1][0] == "/corpora/conversations/"
+    assert not dataset.path.exists() and finetune.directory.exists()
+    finetune.refresh_from_db()
+    assert list(finetune.chat_datasets.all()) == []
