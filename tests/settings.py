@@ -9,5 +9,9 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-any-server-0123456789")
 os.environ.setdefault("DEBUG", "true")
+# The per-run limits (webapp/limits/) are off for the suite, whose tests train on several
+# processes and queue several runs as one non-staff user; tests/webapp/limits/ turns them on.
+for _name in ("JOBS", "PARAMS", "MINUTES", "DEVICES"):
+    os.environ.setdefault(f"BOTTEGA_LIMIT_{_name}", "0")
 
 from webapp.settings import *  # noqa: E402, F403

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "webapp.registry",
     "webapp.playground",
     "webapp.api",
+    "webapp.limits",
 ]
 
 MIDDLEWARE = [
@@ -283,7 +284,6 @@ if TRAIN_DEVICES < 0:
 
 # --- Corpora: chunked uploads (docs/architecture.md, "Corpora") ---------------------------
 CORPUS_MAX_UPLOAD_BYTES = _env_int("BOTTEGA_MAX_UPLOAD_BYTES", 1 << 30)  # per file
-CORPUS_USER_QUOTA_BYTES = _env_int("BOTTEGA_USER_QUOTA_BYTES", 5 << 30)  # all of a user's corpora
 # The largest chunk the server accepts and the size browsers send. Daphne queues a request's
 # whole body in memory before the view runs, so this bounds the web process's memory per upload.
 CORPUS_CHUNK_BYTES = _env_int("BOTTEGA_UPLOAD_CHUNK_BYTES", 8 << 20)
@@ -302,11 +302,31 @@ MODEL_UPLOAD_MAX_BYTES = _env_int("BOTTEGA_MODEL_MAX_UPLOAD_BYTES", 20 << 30)
 for _name, _value in [
     ("BOTTEGA_MODEL_MAX_UPLOAD_BYTES", MODEL_UPLOAD_MAX_BYTES),
     ("BOTTEGA_MAX_UPLOAD_BYTES", CORPUS_MAX_UPLOAD_BYTES),
-    ("BOTTEGA_USER_QUOTA_BYTES", CORPUS_USER_QUOTA_BYTES),
     ("BOTTEGA_UPLOAD_CHUNK_BYTES", CORPUS_CHUNK_BYTES),
 ]:
     if _value <= 0:
         raise ImproperlyConfigured(f"{_name}: expected a positive number of bytes, got {_value}")
+
+# --- Per-user limits (docs/architecture.md, "Per-user limits"; webapp/limits/) ---------------
+# For users who are not staff; an administrator may override each per user (admin: User
+# limits). 0: no limit. Defaults for a shared server with one or a few GPUs: two jobs at once
+# (one training while a tokenizer trains, or two runs queued), the "small" preset and a bit
+# more (GPT-2 small, 124 M, is a staff job), two hours of training per run, one device.
+USER_LIMIT_JOBS = _env_int("BOTTEGA_LIMIT_JOBS", 2)  # queued + running, every kind of job
+USER_LIMIT_PARAMS = _env_int("BOTTEGA_LIMIT_PARAMS", 50_000_000)  # of a model to train
+USER_LIMIT_MINUTES = _env_int("BOTTEGA_LIMIT_MINUTES", 120)  # training time per run
+USER_LIMIT_DEVICES = _env_int("BOTTEGA_LIMIT_DEVICES", 1)  # devices (processes) per run
+# Everything a user stores: corpora, tokenizers, runs' data and checkpoints, model versions.
+STORAGE_QUOTA_BYTES = _env_int("BOTTEGA_USER_QUOTA_BYTES", 10 << 30)
+for _name, _value in [
+    ("BOTTEGA_LIMIT_JOBS", USER_LIMIT_JOBS),
+    ("BOTTEGA_LIMIT_PARAMS", USER_LIMIT_PARAMS),
+    ("BOTTEGA_LIMIT_MINUTES", USER_LIMIT_MINUTES),
+    ("BOTTEGA_LIMIT_DEVICES", USER_LIMIT_DEVICES),
+    ("BOTTEGA_USER_QUOTA_BYTES", STORAGE_QUOTA_BYTES),
+]:
+    if _value < 0:
+        raise ImproperlyConfigured(f"{_name}: expected 0 (no limit) or more, got {_value}")
 
 # --- Playground (docs/architecture.md, "Playground") -------------------------------------
 PLAYGROUND_MAX_NEW_TOKENS = _env_int("BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS", 1024)  # per request

@@ -12,6 +12,7 @@ urlpatterns = [
     path("models/", include("webapp.registry.urls")),
     path("api/", include("webapp.api.urls")),
     path("v1/", include("webapp.api.urls_v1")),
+    path("", include("webapp.limits.urls")),
     path("", include("webapp.system.urls")),
 ]
 

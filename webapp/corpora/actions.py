@@ -26,6 +26,8 @@ from webapp.corpora.sniff import HEAD_BYTES, Rejected, sniff_head
 from webapp.corpora.templatetags.corpora_format import format_bytes, format_sizes
 from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
+from webapp.limits import storage
+from webapp.limits.policy import limits_for
 from webapp.uploads import UploadError, store_chunk
 
 if TYPE_CHECKING:
@@ -62,13 +64,14 @@ def do_start_upload(
             if existing is not None:
                 existing.reconcile_received()
                 return existing, False
-        used, quota = mine.used_bytes(), settings.CORPUS_USER_QUOTA_BYTES
-        if used + size > quota:
+        quota = limits_for(user).storage_bytes
+        used = storage.used_bytes(user) if quota is not None else 0
+        if quota is not None and used + size > quota:
             shown, used_shown, quota_shown = format_sizes(size, used, quota)
             raise UploadError(
                 f"“{name}” ({shown}) does not fit in your quota: you use {used_shown} of "
-                f"{quota_shown}. Delete corpora you no longer need, or ask an administrator "
-                "for more space.",
+                f"{quota_shown}. Delete what you no longer need (the Storage page lists it), "
+                "or ask an administrator for more space.",
                 status=413,
             )
         corpus = Corpus.objects.create(
@@ -97,6 +100,7 @@ def do_receive_chunk(
     The byte range is claimed first with a conditional UPDATE, so of two requests for the same
     offset exactly one writes; a write that fails gives its claim back.
     """
+    _check_quota(corpus, send)
     store_chunk(corpus, offset, body, length, CorpusStatus.UPLOADING, settings.CORPUS_CHUNK_BYTES)
     if offset == 0:
         _sniff_start(corpus, send)
@@ -105,6 +109,22 @@ def do_receive_chunk(
     if corpus.status != CorpusStatus.UPLOADING or _crossed_tenth(corpus, length):
         _publish(corpus, send)
     return corpus
+
+
+def _check_quota(corpus: Corpus, send: Send | None) -> None:
+    """Before a chunk's bytes are read: refuse the upload, deleting what it received, when its
+    owner is now over quota (the upload counts at its declared size; a run's checkpoints or a
+    lowered quota may have taken the room it had at the start)."""
+    if corpus.status != CorpusStatus.UPLOADING:
+        return  # store_chunk says why no chunk goes in
+    quota = limits_for(corpus.owner).storage_bytes
+    if quota is None:
+        return
+    used = storage.used_bytes(corpus.owner)
+    if used > quota:
+        message = storage.over_quota_message(used, quota, "Upload stopped")
+        _reject(corpus, message, send)
+        raise UploadError(message, status=413)
 
 
 def _crossed_tenth(corpus: Corpus, length: int) -> bool:

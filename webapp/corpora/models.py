@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -61,11 +61,6 @@ class CorpusQuerySet(models.QuerySet):
     def conversations(self) -> CorpusQuerySet:
         """Conversation datasets: what chat fine-tuning runs learn from."""
         return self.filter(kind=CorpusKind.CONVERSATIONS)
-
-    def used_bytes(self) -> int:
-        """Bytes counted against a quota: files being uploaded (their full size) and kept."""
-        total = self.filter(status__in=HOLDING_FILES).aggregate(n=Sum("size_bytes"))["n"]
-        return total or 0
 
 
 class Corpus(Tracked):

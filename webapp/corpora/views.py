@@ -14,13 +14,15 @@ from webapp.corpora.actions import do_rename_corpus
 from webapp.corpora.datasets import chosen_tokenizer, dataset_context
 from webapp.corpora.forms import RenameForm
 from webapp.corpora.models import Corpus, CorpusKind, CorpusStatus
+from webapp.limits import storage
+from webapp.limits.policy import limits_for
 
 
 def _limits(user) -> dict:
     return {
         "max_upload_bytes": settings.CORPUS_MAX_UPLOAD_BYTES,
-        "quota_bytes": settings.CORPUS_USER_QUOTA_BYTES,
-        "used_bytes": Corpus.objects.for_user(user).used_bytes(),
+        "quota_bytes": limits_for(user).storage_bytes,
+        "used_bytes": storage.used_bytes(user),
         "chunk_bytes": settings.CORPUS_CHUNK_BYTES,
     }
 

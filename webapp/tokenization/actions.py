@@ -7,11 +7,13 @@ from typing import Any
 from django.db import transaction
 
 from webapp.enqueue import enqueue
+from webapp.limits import policy
 from webapp.tokenization.models import TokenizerRun
 
 
 def do_start_tokenizer_run(user: Any, data: dict[str, Any]) -> TokenizerRun:
     with transaction.atomic():
+        policy.reserve_job(user)  # LimitExceeded
         run = TokenizerRun.objects.create(
             owner=user,
             name=data["name"],

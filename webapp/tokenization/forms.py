@@ -7,6 +7,7 @@ from django import forms
 from lmcore.errors import LmcoreError
 from lmcore.tokenizer import SPECIAL_TOKENS, TokenizerConfig
 from webapp.corpora.models import Corpus
+from webapp.limits import policy, storage
 
 MAX_UI_VOCAB = 65_536  # the web form's cap; the CLI allows more
 
@@ -33,6 +34,7 @@ class TokenizerRunForm(forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["corpora"].queryset = Corpus.objects.for_user(user).text().ready()
+        self.user = user
 
     def clean_special_tokens(self) -> list[str]:
         return self.cleaned_data["special_tokens"].split()
@@ -53,6 +55,11 @@ class TokenizerRunForm(forms.Form):
                     "special_tokens",
                 )
                 self.add_error(field, message)
+        if not self.errors:  # the per-user limits (webapp/limits/policy.py)
+            limits = policy.limits_for(self.user)
+            problem = policy.jobs_problem(self.user, limits)
+            if problem := problem or storage.launch_problem(self.user, limits):
+                self.add_error(None, problem)
         return data
 
     def config(self) -> TokenizerConfig:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from lmcore.errors import LmcoreError
 from webapp.access import access
 from webapp.jobs.models import JobStatus
+from webapp.limits.policy import LimitExceeded
 from webapp.tokenization import inspector
 from webapp.tokenization.actions import do_cancel_tokenizer_run, do_start_tokenizer_run
 from webapp.tokenization.forms import TokenizerRunForm
@@ -22,8 +23,10 @@ from webapp.tokenization.models import TokenizerRun
 def index(request: HttpRequest) -> HttpResponse:
     form = TokenizerRunForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        run = do_start_tokenizer_run(request.user, form.cleaned_data)
-        return redirect(run)
+        try:
+            return redirect(do_start_tokenizer_run(request.user, form.cleaned_data))
+        except LimitExceeded as exc:  # another launch took the last slot meanwhile
+            form.add_error(None, exc.message)
     runs = TokenizerRun.objects.for_user(request.user).prefetch_related("corpora")
     return render(request, "tokenization/index.html", {"form": form, "runs": runs})
 

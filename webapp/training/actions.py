@@ -11,6 +11,8 @@ from lmcore.estimate import estimate_params
 from webapp.enqueue import enqueue
 from webapp.jobs import cancel as cancel_flags
 from webapp.jobs.models import JobStatus
+from webapp.limits import policy
+from webapp.limits.storage import TRAINING_BYTES_PER_PARAM
 from webapp.training.models import TrainingRun
 
 
@@ -23,11 +25,13 @@ def _enqueue(run: TrainingRun) -> None:
 def do_start_training_run(user: Any, form: Any) -> TrainingRun:
     model_config, train_config = form.configs
     data = form.cleaned_data
+    params = estimate_params(model_config)
     with transaction.atomic():
+        policy.reserve_job(user, TRAINING_BYTES_PER_PARAM * params)  # LimitExceeded
         run = TrainingRun.objects.create(
             owner=user, name=data["name"], tokenizer=data["tokenizer"], preset=data["preset"],
             model_config=asdict(model_config), train_config=train_config.to_dict(),
-            params=estimate_params(model_config), devices=data["devices"],
+            params=params, devices=data["devices"],
         )  # fmt: skip
         run.corpora.set(data["corpora"])
         _enqueue(run)
@@ -39,6 +43,7 @@ def do_start_finetune_run(user: Any, version: Any, form: Any) -> TrainingRun:
     model_config, train_config = form.configs
     data = form.cleaned_data
     with transaction.atomic():
+        policy.reserve_job(user, TRAINING_BYTES_PER_PARAM * estimate_params(model_config))
         run = TrainingRun.objects.create(
             owner=user, name=version.name, tokenizer=version.tokenizer, parent=version,
             preset=version.run.preset if version.run else "tiny",
@@ -61,9 +66,20 @@ def do_cancel_training_run(run: TrainingRun) -> bool:
 
 
 def do_resume_training_run(run: TrainingRun) -> bool:
-    if not run.has_checkpoint or not run.mark_resumed():
+    """Queue a failed or cancelled run again from its checkpoint; False when it cannot resume,
+    LimitExceeded when its owner's limits (as they are now) refuse it."""
+    if not run.has_checkpoint:
         return False
-    cancel_flags.clear_flag(run)
     with transaction.atomic():
+        policy.reserve_job(run.owner)
+        limits = policy.limits_for(run.owner)
+        policy.check_run_shape(limits, run.params or 0, run.devices)
+        if not run.mark_resumed():
+            return False
+        budget = policy.time_budget(limits, run.train_config.get("max_seconds"))
+        if budget != run.train_config.get("max_seconds"):  # the time trained so far counts
+            run.train_config = {**run.train_config, "max_seconds": budget}
+            run.save(update_fields=["train_config"])
+        cancel_flags.clear_flag(run)
         _enqueue(run)
     return True

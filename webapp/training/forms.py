@@ -9,8 +9,10 @@ from django import forms
 
 from lmcore.config import DEVICES, GPTConfig, TrainConfig
 from lmcore.errors import LmcoreError
+from lmcore.estimate import estimate_params
 from lmcore.presets import PRESETS, configs_from_preset
 from webapp.corpora.models import Corpus
+from webapp.limits import policy, storage
 from webapp.tokenization.models import TokenizerRun
 from webapp.training import capacity
 
@@ -71,9 +73,13 @@ class TrainingRunForm(forms.Form):
         self.preset_defaults = {  # shown as placeholders: blank fields take these
             name: {**p.model, **p.train} for name, p in PRESETS.items()
         }
+        self.user, self.limits = user, policy.limits_for(user)
+        show_limits(self, self.limits, devices=True)
 
     def clean_devices(self) -> int:
         wanted, most = self.cleaned_data["devices"] or 1, capacity.max_devices()
+        if problem := policy.devices_problem(wanted, self.limits):
+            raise forms.ValidationError(problem)
         if wanted > most:
             raise forms.ValidationError(
                 f"{wanted} devices requested, but the largest training worker has at most "
@@ -96,7 +102,50 @@ class TrainingRunForm(forms.Form):
             message = str(exc)
             field = next((f for word, f in FIELD_WORDS if word in message), None)
             self.add_error(field, message)
+            return data
+        check_limits(self, self.configs)
         return data
+
+    def clean_max_minutes(self) -> float | None:
+        return clean_minutes(self)
+
+
+def show_limits(form: forms.Form, limits: policy.Limits, devices: bool = False) -> None:
+    """The user's limits as the fields' `max` attributes and help, before anything is typed."""
+    minutes = form.fields["max_minutes"]
+    if limits.minutes is not None:
+        minutes.widget.attrs["max"] = limits.minutes
+        minutes.help_text += (
+            f" At most {limits.minutes} (your limit); blank: the preset's limit, "
+            f"at most {limits.minutes} minutes."
+            if not minutes.required
+            else f" At most {limits.minutes} (your limit)."
+        )
+    if devices and limits.devices is not None:
+        form.fields["devices"].widget.attrs["max"] = limits.devices
+        form.fields["devices"].help_text += f" At most {limits.devices} (your limit)."
+
+
+def clean_minutes(form: Any) -> float | None:
+    minutes = form.cleaned_data.get("max_minutes")
+    if minutes is not None and (problem := policy.minutes_problem(minutes, form.limits)):
+        raise forms.ValidationError(problem)
+    return minutes
+
+
+def check_limits(form: Any, configs: tuple[GPTConfig, TrainConfig]) -> None:
+    """The per-user limits on a run of this shape (webapp/limits/policy.py), as form errors;
+    a run without a time limit, or a longer one than the user's, is given the user's."""
+    model_config, train_config = configs
+    limits, params = form.limits, estimate_params(model_config)
+    train_config.max_seconds = policy.time_budget(limits, train_config.max_seconds)
+    problem = (
+        policy.params_problem(params, limits)
+        or policy.jobs_problem(form.user, limits)
+        or storage.launch_problem(form.user, limits, storage.TRAINING_BYTES_PER_PARAM * params)
+    )
+    if problem:
+        form.add_error(None, problem)
 
 
 class FineTuneForm(forms.Form):
@@ -128,6 +177,11 @@ class FineTuneForm(forms.Form):
         self.fields["corpora"].queryset = mine.text()
         self.version = version
         self.configs: tuple[GPTConfig, TrainConfig] | None = None
+        self.user, self.limits = user, policy.limits_for(user)
+        show_limits(self, self.limits)
+
+    def clean_max_minutes(self) -> float | None:
+        return clean_minutes(self)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -151,6 +205,7 @@ class FineTuneForm(forms.Form):
         except (OSError, ValueError, KeyError, TypeError, LmcoreError) as exc:
             raise forms.ValidationError(f"This version cannot be fine-tuned: {exc}") from None
         self.configs = (model, train_config)
+        check_limits(self, self.configs)
         return data
 
 

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from webapp.access import access
 from webapp.jobs.models import JobStatus
+from webapp.limits.policy import LimitExceeded
 from webapp.registry.models import ModelVersion
 from webapp.training.actions import (
     do_cancel_training_run,
@@ -25,7 +26,10 @@ from webapp.training.models import TrainingRun
 def index(request: HttpRequest) -> HttpResponse:
     form = TrainingRunForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        return redirect(do_start_training_run(request.user, form))
+        try:
+            return redirect(do_start_training_run(request.user, form))
+        except LimitExceeded as exc:  # another launch took the last slot meanwhile
+            form.add_error(None, exc.message)
     runs = TrainingRun.objects.for_user(request.user).select_related("tokenizer")
     status = request.GET.get("status", "")
     if status in JobStatus.values:
@@ -41,7 +45,10 @@ def finetune(request: HttpRequest, version_pk: int) -> HttpResponse:
     version = access(request.user, ModelVersion, version_pk)
     form = FineTuneForm(request.POST or None, user=request.user, version=version)
     if request.method == "POST" and form.is_valid():
-        return redirect(do_start_finetune_run(request.user, version, form))
+        try:
+            return redirect(do_start_finetune_run(request.user, version, form))
+        except LimitExceeded as exc:
+            form.add_error(None, exc.message)
     context = {"form": form, "version": version, "problem": finetune_problem(version)}
     return render(request, "training/finetune.html", context, status=400 if form.errors else 200)
 
@@ -77,6 +84,9 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def resume(request: HttpRequest, pk: int) -> HttpResponse:
     run = access(request.user, TrainingRun, pk)
-    if not do_resume_training_run(run):
-        messages.error(request, "Only a failed or cancelled run with a checkpoint can resume.")
+    try:
+        if not do_resume_training_run(run):
+            messages.error(request, "Only a failed or cancelled run with a checkpoint can resume.")
+    except LimitExceeded as exc:
+        messages.error(request, f"Not resumed. {exc.message}")
     return redirect(run)

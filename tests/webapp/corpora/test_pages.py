@@ -24,9 +24,9 @@ def test_the_list_shows_only_my_corpora(alice_client, bob, ready):
     page = alice_client.get("/corpora/").content.decode()
     assert "latin.txt" in page and "bobs-secret" not in page
     assert 'data-ws-path="/ws/corpora/"' in page and "Drop UTF-8 text files here" in page
-    assert "you use 10.2 kB of 5 GiB" in page  # the default quota, exactly (not "5.37 GB")
+    assert "you use 10.2 kB of 10 GiB" in page  # the default quota, exactly (not "10.7 GB")
     quota = alice_client.get("/corpora/quota/").content.decode()
-    assert quota.startswith('<span id="quota"') and "you use 10.2 kB of 5 GiB" in quota
+    assert quota.startswith('<span id="quota"') and "you use 10.2 kB of 10 GiB" in quota
 
 
 def test_a_ready_corpus_shows_statistics_preview_and_characters(alice_client, ready):

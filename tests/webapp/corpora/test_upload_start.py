@@ -69,7 +69,7 @@ def test_it_refuses_a_file_over_the_cap(alice_client, settings, media_root):
 
 
 def test_it_refuses_an_upload_beyond_the_quota(alice_client, alice, settings, media_root):
-    settings.CORPUS_USER_QUOTA_BYTES = 5000
+    settings.STORAGE_QUOTA_BYTES = 5000
     Corpus.objects.create(owner=alice, name="kept", size_bytes=3000, status=CorpusStatus.READY)
     Corpus.objects.create(owner=alice, name="gone", size_bytes=9000, status=CorpusStatus.REJECTED)
     assert start(alice_client, name="fits.txt", size=1500).status_code == 201
