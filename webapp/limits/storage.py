@@ -100,16 +100,16 @@ def _runs(user: Any) -> Iterator[Item]:
     from webapp.tokenization.models import TokenizerRun
     from webapp.training.models import TrainingRun
 
-    for run in TokenizerRun.objects.filter(owner_id=user.pk):
-        size = cached_directory_bytes(run.directory, _run_state(run))
-        if size:
-            yield Item("Tokenizer", run.name, run.get_absolute_url(), size)
-    for run in TrainingRun.objects.filter(owner_id=user.pk):
-        size = cached_directory_bytes(run.directory, _run_state(run))
-        if size:
-            kind = "Fine-tuning run" if run.is_finetune else "Training run"
-            note = "running: growing" if run.status in ACTIVE else ""
-            yield Item(kind, str(run), run.get_absolute_url(), size, note)
+    for model, kind in ((TokenizerRun, "Tokenizer"), (TrainingRun, "Training run")):
+        for run in model.objects.filter(owner_id=user.pk):
+            size = cached_directory_bytes(run.directory, _run_state(run))
+            if not size:
+                continue
+            label = "Fine-tuning run" if getattr(run, "is_finetune", False) else kind
+            url, note = run.get_absolute_url(), "running: growing" if run.is_active else ""
+            if run.delete_requested:  # hidden from its owner; its files go once it stops
+                url, note = None, "being deleted"
+            yield Item(label, str(run) if model is TrainingRun else run.name, url, size, note)
 
 
 def _models(user: Any) -> Iterator[Item]:

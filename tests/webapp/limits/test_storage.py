@@ -76,6 +76,12 @@ def test_the_storage_page_matches_the_files_on_disk(alice_client, bob, stored, s
     rows = page_rows(alice_client.get(reverse("storage")).content.decode())
     assert rows[str(stored["run"])] == disk_bytes(stored["run"].directory)
 
+    # A run being deleted keeps its files until it stops: still counted, no longer linked.
+    TrainingRun.objects.filter(pk=stored["run"].pk).update(delete_requested=True)
+    page = alice_client.get(reverse("storage")).content.decode()
+    assert page_rows(page)[str(stored["run"])] == disk_bytes(stored["run"].directory)
+    assert stored["run"].get_absolute_url() not in page and "being deleted" in page
+
 
 def test_over_quota_the_page_says_so(alice_client, stored, settings):
     settings.STORAGE_QUOTA_BYTES = 100_000
