@@ -25,6 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import connection as db
 
@@ -126,7 +127,7 @@ class ModelLoop:
                 self.streams.clear()
                 self.scheduler = self._new_scheduler()
                 continue
-            write_replies(conn, self._route(events))
+            self._write(conn, self._route(events))
 
     def _next(self, block: bool) -> Stream | None:
         try:
@@ -151,9 +152,14 @@ class ModelLoop:
         self.streams[request_id] = stream
 
     def _read_cancels(self, conn: Any) -> None:
-        """One MGET for every stream's cancel flag; a closed reply cancels its streams too."""
+        """One MGET for every stream's cancel flag; a closed reply cancels its streams too
+        (with Redis away, only that)."""
         streams = list(self.streams.items())
-        flags = conn.mget([s.reply.cancel_key for _, s in streams])
+        try:
+            flags = conn.mget([s.reply.cancel_key for _, s in streams])
+        except redis.RedisError:
+            logger.warning("reading cancel flags failed", exc_info=True)
+            flags = [None] * len(streams)
         for (request_id, stream), flag in zip(streams, flags, strict=True):
             if flag is not None or stream.reply.closed:
                 self.scheduler.cancel(request_id)
@@ -179,10 +185,25 @@ class ModelLoop:
                 self.registry.release(self)
         return touched
 
+    def _write(self, conn: Any, replies: set[Reply]) -> None:
+        """Write a step's entries. If Redis fails, those entries are lost: each request
+        touched ends with an error (written once Redis answers again) and is cancelled at the
+        next step, and the loop goes on serving."""
+        try:
+            write_replies(conn, replies)
+        except redis.RedisError:
+            logger.warning("writing token streams failed; their requests end", exc_info=True)
+            for reply in replies:
+                reply.fail("the token stream could not be written (Redis); try again")
+
     def _fail(self, stream: Stream, message: str, code: str = "internal") -> None:
         stream.reply.fail(message, code)
-        write_replies(connection(), {stream.reply})
-        self.registry.release(self)
+        try:
+            write_replies(connection(), {stream.reply})
+        except redis.RedisError:
+            logger.warning("writing a failed stream's error failed", exc_info=True)
+        finally:
+            self.registry.release(self)
 
 
 class Registry:

@@ -167,3 +167,32 @@ def test_chat_prompts_are_lmcore_s_template_and_a_full_context_is_refused(versio
     long = [{"role": "user", "content": "the cat " * 400}]
     with pytest.raises(LmcoreError, match="no room for a reply"):
         prompt_ids(loaded, "", [], long)
+
+
+def test_an_inference_loop_outlives_redis_going_away(version, tiny_checkpoint, settings, tmp_path):
+    """A stream served while Redis is unreachable ends (its slot freed, its error written
+    when Redis is back) and the model's loop serves the next request: it did not die."""
+    from webapp.localredis import free_port, start_local_redis
+    from workers import tokenstream
+    from workers.inference import Stream, registry
+    from workers.tokenstream import Reply
+
+    owner, row = version
+    shutil.copytree(tiny_checkpoint, row.directory)
+    port = free_port()  # nothing listens there yet
+    settings.REDIS_URL, saved_pool = f"redis://127.0.0.1:{port}/0", tokenstream._pool
+    tokenstream._pool = None
+    server = None
+    try:
+        registry.submit(row.pk, Stream(Reply(owner.pk, "gone"), 0, "the", {"max_new_tokens": 20}))
+        loop = registry.loops[row.pk]
+        with registry.lock:  # release() notifies when the loop's last stream has ended
+            assert registry.lock.wait_for(lambda: loop.users == 0, timeout=60)
+        server = start_local_redis(tmp_path / "redis", port)
+        registry.submit(row.pk, Stream(Reply(owner.pk, "back"), 0, "the", {"max_new_tokens": 3}))
+        kinds = [k for k, _ in _entries(settings.REDIS_URL, stream_key(owner.pk, "back"))]
+        assert kinds[-2:] == ["done", "end"] and registry.loops[row.pk] is loop
+    finally:
+        tokenstream._pool = saved_pool
+        if server is not None:
+            server.stop()
