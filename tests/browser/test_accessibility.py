@@ -85,6 +85,9 @@ def test_every_page_of_the_journey_has_no_serious_violation(page, stack, tmp_pat
     found += audit(page, "11-models", shots)
     page.get_by_role("link", name=re.compile(f"model-{token} v1")).first.click()
     found += audit(page, "12-model", shots)
+    page.goto(stack.url + "/storage/")
+    expect(page.locator("#storage")).to_contain_text(f"model-{token} v1")
+    found += audit(page, "12b-storage", shots)
 
     page.goto(stack.url + "/playground/")
     expect(page.locator("[data-field=connection]")).to_have_text("Connected.")
