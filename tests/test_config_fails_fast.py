@@ -40,6 +40,10 @@ def _launch(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
             "error: DATABASE_URL: cannot connect",
         ),
         ({"DEBUG": "maybe"}, "error: DEBUG: expected true or false, got 'maybe'"),
+        (
+            {"BOTTEGA_LIMIT_JOBS": "-1"},
+            "error: BOTTEGA_LIMIT_JOBS: expected 0 (no limit) or more, got -1",
+        ),
     ],
 )
 def test_it_names_the_bad_setting_in_one_line(tmp_path, redis_server, env, starts_with):

@@ -16,7 +16,7 @@ from tests.webapp.training.helpers import form_data
 from webapp.corpora.actions import do_import_corpus
 from webapp.corpora.templatetags.corpora_format import format_bytes
 from webapp.limits.models import UserLimits
-from webapp.limits.policy import LimitExceeded
+from webapp.limits.policy import LimitExceeded, limits_for
 from webapp.registry.models import ModelVersion
 from webapp.tokenization.models import TokenizerRun
 from webapp.training.actions import do_resume_training_run, do_start_training_run
@@ -279,3 +279,15 @@ def test_the_finetune_form_has_the_same_limits(
         response = alice_client.post(url, {**data, "max_minutes": 5})
         assert "your limit is 2 at once" in response.content.decode()
     assert not TrainingRun.objects.exists() and callbacks == []
+
+
+def test_the_admin_edits_one_users_limits(client, admin_user, alice):
+    client.force_login(admin_user)
+    response = client.post("/admin/limits/userlimits/add/", {"user": alice.pk, "jobs": 5,
+                                                             "params": "", "minutes": 600})  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    limits = limits_for(alice)
+    assert (limits.jobs, limits.params, limits.minutes) == (5, 50_000_000, 600)
+    client.force_login(alice)
+    page = client.get(reverse("tokenization:index")).content.decode()
+    assert "Your limits: 5 concurrent jobs (0 in use)." in page
