@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -151,17 +152,10 @@ class _Supervisor:
             if not events.close():
                 raise LmcoreError("the database stayed unreachable: events could not be stored")
         done = events.done
-        # Under torchrun a rank's EXIT_STOPPED reaches us as torchrun's failure: the "done"
-        # line (reason "cancelled", written after the checkpoint) is what says it stopped well.
-        stopped = done is not None and done["reason"] == "cancelled"
-        if child.stopped_by == "shutdown" and (stopped or done is None):
-            return JobStatus.QUEUED, ""
-        if events.problem:
-            return JobStatus.FAILED, events.problem
-        if done is None or (code != 0 and not stopped):
-            return JobStatus.FAILED, _crash_message(code, child.error_tail())
-        retry("register a version", lambda: _register(self.run, done))
-        return (JobStatus.CANCELLED, "") if stopped else (JobStatus.SUCCEEDED, "")
+        status, error = ending(code, done, child.stopped_by, events.problem, child.error_tail())
+        if done is not None and status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
+            retry("register a version", lambda: _register(self.run, done))
+        return status, error
 
     def _start(self, command: list[str]) -> Child:
         self.child = child = Child(command, cwd=ROOT)
@@ -194,6 +188,28 @@ def _flag_raised(flags: Any, flag: str) -> bool:
         return bool(flags.exists(flag))
     except Exception:  # Redis away: the row (read by the heartbeat) still carries a cancel
         return False
+
+
+def ending(
+    code: int, done: dict[str, Any] | None, stopped_by: str | None, problem: str | None,
+    tail: str,
+) -> tuple[str, str]:  # fmt: skip
+    """A training child's (status, error) from its exit code, its "done" line and why it was
+    stopped; a "done" line with status succeeded or cancelled has a version to register."""
+    # Under torchrun a rank's EXIT_STOPPED reaches us as torchrun's failure: the "done"
+    # line (reason "cancelled", written after the checkpoint) is what says it stopped well.
+    stopped = done is not None and done["reason"] == "cancelled"
+    if stopped_by == "shutdown" and (stopped or done is None):
+        return JobStatus.QUEUED, ""
+    if problem:
+        return JobStatus.FAILED, problem
+    # A SIGTERM before lmcore installs its handler (while it encodes the corpus) ends the
+    # process by the signal itself: nothing trained, nothing to save, but still a cancel.
+    if stopped_by == "cancel" and done is None and code in (-signal.SIGTERM, EXIT_STOPPED):
+        return JobStatus.CANCELLED, ""
+    if done is None or (code != 0 and not stopped):
+        return JobStatus.FAILED, _crash_message(code, tail)
+    return (JobStatus.CANCELLED, "") if stopped else (JobStatus.SUCCEEDED, "")
 
 
 def _crash_message(code: int, tail: str) -> str:
