@@ -16,9 +16,8 @@ requests at any time and calls `step()` while anything is left. Each step
    settings and random generator and emits the token events (`done` when one ends).
 
 Memory is bounded: the KV cache (lmcore/slotcache.py) holds `max_batch` slots of `context`
-positions each, allocated on the first forward; `slots_within` fits the slot count to a byte
-budget.
-Requests beyond it wait in order.
+positions each, allocated on the first forward (`slot_bytes` is one slot's size, which the
+worker counts against its memory budget). Requests beyond it wait in order.
 
 Same answers: a request's tokens do not depend on what else runs. Its prompt is cut into the
 same chunks alone or not (chunks start from its own first token), rows of a forward never

@@ -7,8 +7,9 @@ each, a prefill the chunks of a few prompts, padded at the end to the longest. E
 keys and values go to its own positions and each row attends only to its own, so rows of
 different lengths share one forward (the keys up to the longest row are read, with a mask).
 A padded or dummy token's key lands on a position past the row's real ones, which the row's
-next real token overwrites before any query can see it. Storage is preallocated on the first insert, (slots, n_kv_head,
-context, head_dim) per layer for keys and again for values: the memory bound.
+next real token overwrites before any query can see it. Storage is preallocated on the first
+insert, (slots, n_kv_head, context, head_dim) per layer for keys and again for values: the
+memory bound (`slot_bytes` a slot).
 
 Example: the small preset (6 layers x 384 wide, context 256) takes 4.5 MiB a slot in fp32.
 """
@@ -23,15 +24,6 @@ from lmcore.config import GPTConfig
 def slot_bytes(config: GPTConfig, element_size: int) -> int:
     """Bytes of one slot's keys and values: 2 x layers x kv heads x head_dim x context."""
     return 2 * config.n_layer * config.n_kv_head * config.head_dim * config.context * element_size
-
-
-def slots_within(config: GPTConfig, budget_bytes: int, device: torch.device) -> int:
-    """How many slots fit in a KV budget (bf16 under CUDA autocast, fp32 on CPU); at least 1.
-
-    Example: the small preset (6 layers x 384, context 256) on CPU needs 4.5 MiB a slot.
-    """
-    element_size = 2 if device.type == "cuda" else 4
-    return max(1, budget_bytes // slot_bytes(config, element_size))
 
 
 class SlotCache:
