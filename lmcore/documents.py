@@ -87,9 +87,20 @@ def iter_documents(part: Part, on_bytes=None) -> Iterator[Iterator[str]]:
         if part.hi > part.lo:
             yield iter_text([part.path], part.lo, part.hi, on_bytes=on_bytes)
         return
-    for i, text in enumerate(iter_jsonl_texts(part.path, on_bytes)):
+    # Every pass reads the whole file, but reports only its own lines' bytes: the train and
+    # validation passes of one file add up to the file once, not twice.
+    read = 0
+
+    def count(n: int) -> None:
+        nonlocal read
+        read += n
+
+    for i, text in enumerate(iter_jsonl_texts(part.path, count)):
         if part.lo <= i < part.hi:
+            if on_bytes is not None:
+                on_bytes(read)
             yield iter((text,))
+        read = 0
 
 
 def iter_jsonl_texts(path: Path, on_bytes=None) -> Iterator[str]:

@@ -55,6 +55,12 @@ def test_a_jsonl_text_corpus_is_one_document_per_line(small_tokenizer, tmp_path)
         "<|endoftext|>" + d for d in docs[8:]
     )
     assert corpus.val_bytes == sum(len(d.encode()) for d in docs[8:])
+    events = []
+    encode_corpus(small_tokenizer, [path], tmp_path / "enc2", val_fraction=0.2,
+                  on_event=events.append)  # fmt: skip
+    # The train and validation passes read the file once between them, as progress says.
+    size = path.stat().st_size
+    assert size - 1 <= events[-1]["bytes_read"] <= events[-1]["bytes_total"] == size
     (tmp_path / "bad.jsonl").write_text('{"text": "a"}\n{"txt": "b"}\n')
     with pytest.raises(LmcoreError, match=r"bad.jsonl: line 2: expected \{\"text\""):
         encode_corpus(small_tokenizer, [tmp_path / "bad.jsonl"], tmp_path / "x")
