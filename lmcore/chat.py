@@ -23,9 +23,10 @@ ends with the `<|assistant|>` id, ready for the model to write the reply.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypedDict
 
+from lmcore.config import SamplingParams
 from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
 from lmcore.tokenizer import Tokenizer
@@ -120,6 +121,17 @@ def reply_prompt(tokenizer: Tokenizer, messages: Sequence[Message], context: int
             "no room for a reply. Start a new conversation or shorten this one"
         )
     return ids
+
+
+def reply_params(params: SamplingParams, prompt_tokens: int, context: int) -> SamplingParams:
+    """The reply's settings with `max_new_tokens` cut to the room the context leaves after
+    the prompt: a reply ends (reason max_new_tokens) when the context is full, rather than
+    the generation window sliding the conversation's first turns out of the model's view.
+
+    Example: a 40-token prompt, context 64: at most 24 new tokens, whatever was asked.
+    """
+    room = max(1, context - prompt_tokens)
+    return replace(params, max_new_tokens=min(params.max_new_tokens, room))
 
 
 def reply_end_ids(tokenizer: Tokenizer) -> list[int]:

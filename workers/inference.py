@@ -136,6 +136,7 @@ class ModelLoop:
             return None
 
     def _admit(self, stream: Stream) -> None:
+        from lmcore.chat import reply_params
         from lmcore.sampling import SamplingParams
 
         if stream.reply.closed:  # its other stream failed, or it was withdrawn
@@ -144,6 +145,8 @@ class ModelLoop:
         try:
             ids, end_ids = prompt_ids(self.loaded, stream.prompt, stream.prefix_ids, stream.chat)
             params = SamplingParams.from_dict(stream.params)
+            if stream.chat is not None:  # the whole conversation stays in the model's view
+                params = reply_params(params, len(ids), self.loaded.model.config.context)
             request_id = self.scheduler.submit(ids, params, stream=stream.index, end_ids=end_ids)
         except LmcoreError as exc:
             self._fail(stream, str(exc), "invalid")

@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from lmcore.chat import Message, reply_end_ids, reply_prompt
+from lmcore.chat import Message, reply_end_ids, reply_params, reply_prompt
 from lmcore.checkpoint import Checkpoint, load_checkpoint
 from lmcore.cli import emit
 from lmcore.commands.sample import add_sampling_args, params_from_args
@@ -59,10 +59,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def reply(checkpoint: Checkpoint, messages: list[Message], params: SamplingParams) -> dict:
     """The assistant's reply to a conversation, with its tokens (the --messages output)."""
     tokenizer = checkpoint.tokenizer
-    prompt = reply_prompt(tokenizer, messages, checkpoint.model_config.context)
+    context = checkpoint.model_config.context
+    prompt = reply_prompt(tokenizer, messages, context)
     engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=reply_end_ids(tokenizer))
     tokens, text, reason = [], [], None
-    for event in engine.generate(prompt, params):
+    for event in engine.generate(prompt, reply_params(params, len(prompt), context)):
         if event["event"] == "token":
             tokens.append(wire_token(event))
             text.append(event["text"])
@@ -104,9 +105,10 @@ def _interactive(checkpoint: Checkpoint, params: SamplingParams, system: str | N
         if not line.strip():
             continue
         history.append({"role": "user", "content": line.rstrip("\n")})
-        prompt = reply_prompt(tokenizer, history, checkpoint.model_config.context)
+        context = checkpoint.model_config.context
+        prompt = reply_prompt(tokenizer, history, context)
         answer = []
-        for event in engine.generate(prompt, params):
+        for event in engine.generate(prompt, reply_params(params, len(prompt), context)):
             sys.stdout.write(event["text"])
             sys.stdout.flush()
             answer.append(event["text"])

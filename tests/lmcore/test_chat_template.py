@@ -81,3 +81,12 @@ def test_a_reply_ends_at_end_of_turn_or_another_turn(small_tokenizer):
     ends = reply_end_ids(small_tokenizer)
     assert ends[0] == small_tokenizer.special_id(END_OF_TURN)
     assert small_tokenizer.special_id("<|user|>") in ends
+
+
+def test_a_reply_gets_at_most_the_room_the_context_leaves():
+    from lmcore.chat import reply_params
+    from lmcore.config import SamplingParams
+
+    asked = SamplingParams(max_new_tokens=60, seed=3)
+    assert reply_params(asked, 40, 64) == SamplingParams(max_new_tokens=24, seed=3)
+    assert reply_params(asked, 2, 64).max_new_tokens == 60 and asked.max_new_tokens == 60

@@ -196,3 +196,21 @@ def test_an_inference_loop_outlives_redis_going_away(version, tiny_checkpoint, s
         tokenstream._pool = saved_pool
         if server is not None:
             server.stop()
+
+
+def test_a_chat_reply_ends_when_the_context_is_full_instead_of_cutting_the_conversation(
+    version, tiny_checkpoint, services
+):
+    from workers.inference import prompt_ids
+    from workers.playground import generate_text, load_model
+
+    owner, row = version
+    shutil.copytree(tiny_checkpoint, row.directory)
+    chat = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "the cat " * 6}]
+    n = len(prompt_ids(load_model(row.pk), "", [], chat)[0])
+    assert 32 < n < 64  # past half the context (64): the window would have dropped its start
+    params = {"max_new_tokens": 60, "stop_at_end_of_text": False, "seed": 1}
+    generate_text(owner.pk, "c1", [row.pk], "", params, None, chat)
+    kind, done = _entries(services, stream_key(owner.pk, "c1"))[-2]
+    assert kind == "done" and done["reason"] == "max_new_tokens"
+    assert done["stats"]["tokens"] == 64 - n and done["stats"]["prompt_tokens"] == n
