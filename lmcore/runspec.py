@@ -14,8 +14,9 @@ the same fields, so the file is the one place every option lives.
 At launch the resolved spec (every field spelled out) is written to OUT/run.json, so a resume
 needs only the run directory: `python -m lmcore train --out OUT --resume`. A resume keeps the
 model and the recipe; only the fields in RESUMABLE may change (a new recipe is a new run).
-`prepare()` encodes the corpus once, before any training process starts. Torch-free: the web
-app and the worker use this module without loading PyTorch.
+`prepare()` encodes the corpus once, before any training process starts. Torch-free. (The
+training supervisor, workers/training.py, writes the file as plain JSON and never imports
+this module.)
 """
 
 from __future__ import annotations

@@ -325,7 +325,8 @@ class Registry:
             loop.thread.join(timeout=5)
 
     def clear(self) -> None:
-        """Stop every idle loop and forget all (tests; a deleted version's files)."""
+        """Forget every loop, stopping each once it is idle (tests: nothing else calls it; a
+        deleted version's loop stays loaded until it is evicted)."""
         with self.lock:
             for loop in list(self.loops.values()):
                 self._evict(loop)

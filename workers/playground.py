@@ -105,5 +105,5 @@ def load_model(version_id: int) -> Loaded:
 
 
 def clear_cache() -> None:
-    """Forget every loaded model (tests; a deleted version's files)."""
+    """Forget every loaded model (tests)."""
     registry.clear()
