@@ -89,18 +89,32 @@ def iter_documents(part: Part, on_bytes=None) -> Iterator[Iterator[str]]:
         return
     # Every pass reads the whole file, but reports only its own lines' bytes: the train and
     # validation passes of one file add up to the file once, not twice.
+    for i, text, size in _jsonl_documents(part.path):
+        if part.lo <= i < part.hi:
+            if on_bytes is not None:
+                on_bytes(size)
+            yield iter((text,))
+
+
+def _jsonl_documents(path: Path) -> Iterator[tuple[int, str, int]]:
+    """(index, text, bytes of its line and of the blank lines before it) per document."""
     read = 0
 
     def count(n: int) -> None:
         nonlocal read
         read += n
 
-    for i, text in enumerate(iter_jsonl_texts(part.path, count)):
-        if part.lo <= i < part.hi:
-            if on_bytes is not None:
-                on_bytes(read)
-            yield iter((text,))
+    for i, text in enumerate(iter_jsonl_texts(path, count)):
+        yield i, text, read
         read = 0
+
+
+def part_read_bytes(part: Part) -> int:
+    """The bytes a pass over the part reports as read (`iter_documents`' on_bytes): a
+    progress bar's total."""
+    if not part.jsonl:
+        return part.hi - part.lo
+    return sum(size for i, _, size in _jsonl_documents(part.path) if part.lo <= i < part.hi)
 
 
 def iter_jsonl_texts(path: Path, on_bytes=None) -> Iterator[str]:

@@ -34,7 +34,7 @@ from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
 from lmcore.corpus_text import Progress, corpus_bytes, iter_chunks
-from lmcore.documents import iter_training_text, split_files
+from lmcore.documents import iter_training_text, part_read_bytes, split_files
 from lmcore.errors import LmcoreError
 
 SPECIAL_TOKENS: list[str] = ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
@@ -284,7 +284,7 @@ def train_tokenizer(
     if corpus_bytes(paths) == 0:
         raise LmcoreError("empty corpus: the input files hold no text")
     parts = split_files(paths, val_fraction)[0]
-    total = sum(p.path.stat().st_size if p.jsonl else p.hi - p.lo for p in parts)
+    total = sum(part_read_bytes(p) for p in parts)
     started = time.perf_counter()
     hf = hf_template()
     trainer = trainers.BpeTrainer(

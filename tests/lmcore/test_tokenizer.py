@@ -157,3 +157,13 @@ def test_it_refuses_a_tokenizer_that_is_not_byte_level_bpe(small_tokenizer):
     spec["pre_tokenizer"] = None
     with pytest.raises(LmcoreError, match="not hold a byte-level BPE"):
         Tokenizer.from_str(json.dumps(spec))
+
+
+def test_its_progress_ends_at_its_total_on_a_jsonl_corpus_with_a_held_out_tail(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"text": f"doc {i} the cat"}) + "\n" for i in range(20)))
+    events = []
+    train_tokenizer([path], TokenizerConfig(vocab_size=300), on_event=events.append,
+                    val_fraction=0.1)  # fmt: skip
+    last = [e for e in events if e["event"] == "progress"][-1]
+    assert last["bytes_read"] == last["bytes_total"] < path.stat().st_size  # the tail held out
