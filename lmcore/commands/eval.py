@@ -38,6 +38,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     tokenizer = checkpoint.tokenizer
     byte_lengths = token_byte_lengths(tokenizer.bytes_table(), tokenizer.special_tokens.values())
     per_corpus = {}
+    names = [path.name for path in args.input]  # two files of one name: keyed as given
+    keys = [str(p) if names.count(p.name) > 1 else p.name for p in args.input]
     with tempfile.TemporaryDirectory(prefix="lmcore-eval-") as tmp:
         for i, path in enumerate(args.input):  # one at a time: the figures per file
             corpus = encode_corpus(
@@ -46,8 +48,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             split = corpus.split("val" if args.val_fraction else "train")
             if checkpoint.train_config.get("bos_token") is None:
                 split = split[1:]  # a model from before document boundaries never saw BOS
-            per_corpus[path.name] = evaluate(checkpoint.model, split, byte_lengths,
-                                             batch_size=args.batch_size, max_tokens=args.max_tokens)  # fmt: skip
+            per_corpus[keys[i]] = evaluate(checkpoint.model, split, byte_lengths,
+                                           batch_size=args.batch_size, max_tokens=args.max_tokens)  # fmt: skip
     overall = sum(per_corpus.values(), EvalResult.from_totals(0.0, 0, 0))
     emit({**overall.to_dict(), "corpora": {k: r.to_dict() for k, r in per_corpus.items()}})
     return 0

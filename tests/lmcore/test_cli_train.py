@@ -105,3 +105,17 @@ def test_impossible_requests_fail_with_a_reason(
 def test_eval_of_a_missing_checkpoint_fails_cleanly(tmp_path, capsys, verse_file):
     assert main(["eval", "--checkpoint", str(tmp_path), "--input", str(verse_file)]) == 1
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_eval_keeps_two_inputs_of_the_same_name_apart(tmp_path, capsys, tokenizer_dir, verse_file):
+    assert _train(tokenizer_dir, verse_file, tmp_path / "run", "--max-steps", "1") == 0
+    twins = []
+    for where in ("a", "b"):
+        (tmp_path / where).mkdir()
+        twins.append(tmp_path / where / verse_file.name)
+        twins[-1].write_bytes(verse_file.read_bytes())
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(tmp_path / "run"), "--input", *map(str, twins)]) == 0
+    (scores,) = _lines(capsys)
+    assert sorted(scores["corpora"]) == sorted(map(str, twins))
+    assert scores["tokens"] == sum(c["tokens"] for c in scores["corpora"].values())
