@@ -258,7 +258,10 @@ class Registry:
         from lmcore.estimate import estimate_params
         from lmcore.slotcache import slot_bytes
 
-        version = _version(loop.version_id)
+        try:  # the database is needed only here: not held open while waiting for room
+            version = _version(loop.version_id)
+        finally:
+            db.close()  # this thread is long-lived (a failed load ends it, too)
         try:
             config = GPTConfig(**read_config(version.directory)["model"])
         except (LmcoreError, TypeError, ValueError) as exc:
@@ -267,9 +270,7 @@ class Registry:
         slots = settings.PLAYGROUND_MAX_BATCH
         kv = slot_bytes(config, 2 if device.type == "cuda" else 4)
         self._reserve(loop, str(version), 4 * estimate_params(config) + slots * kv)
-        loaded = _load(version, device)
-        db.close()  # this thread is long-lived and needs the database only here
-        return loaded, slots
+        return _load(version, device), slots
 
     def _reserve(self, loop: ModelLoop, label: str, need: int) -> None:
         budget = settings.PLAYGROUND_MEMORY_MB * 2**20
