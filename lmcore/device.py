@@ -38,14 +38,17 @@ def resolve_device(name: str, local_rank: int | DistContext = 0) -> torch.device
 
 
 def configure(device: torch.device) -> None:
-    """TF32 for the fp32 matmuls left outside autocast (CUDA only; a no-op on CPU)."""
+    """TF32 for the fp32 matmuls left outside autocast (CUDA only; a no-op on CPU).
+
+    Through `set_float32_matmul_precision`, not the per-backend `fp32_precision` flags of
+    torch >= 2.9: setting only `torch.backends.cuda.matmul.fp32_precision` leaves the
+    backends disagreeing, and then `torch.get_float32_matmul_precision()` and
+    `torch.backends.cuda.matmul.allow_tf32` raise "mix of the legacy and new APIs" for
+    whoever reads them (torch.compile's autotuning cache among them). This call sets every
+    backend at once (cuda.matmul's fp32_precision reads "tf32" afterwards)."""
     if device.type != "cuda":
         return
-    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
-        torch.backends.cuda.matmul.fp32_precision = "tf32"
-        torch.backends.cudnn.conv.fp32_precision = "tf32"
-    else:  # torch < 2.9
-        torch.set_float32_matmul_precision("high")
+    torch.set_float32_matmul_precision("high")
 
 
 def autocast(device: torch.device) -> torch.autocast:
