@@ -3,7 +3,7 @@ to first token at 1, 8, 32 and 64 concurrent websocket streams, side by side in 
 Prints one JSON object; progress lines go to stderr.
 
     .venv/bin/python bench/batching.py [--levels 1 8 32 64] [--tokens 64] [--repeat 5]
-        [--threads 1] [--device cpu] [--preset small] [--baseline REF]
+        [--threads 1] [--device cpu] [--preset small] [--baseline REF | --old-tree DIR]
 
 What runs: a private Redis, a migrated SQLite database in a temp dir, and two real
 `celery worker --pool threads` subprocesses, each on its own queue: `new` from this checkout
@@ -55,7 +55,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--device", default="cpu")
     p.add_argument("--preset", default="small")
     p.add_argument("--baseline", default=None, help="git ref of the old worker")
-    return p.parse_args()
+    p.add_argument("--old-tree", type=Path, default=None,
+                   help="a checkout of the old worker to use instead of a git worktree of "
+                        "--baseline (where there is no git history: the GPU machine, "
+                        "bench/gpu.sh); its BASELINE file, if any, names the ref")  # fmt: skip
+    args = p.parse_args()
+    if args.old_tree is not None and not (args.old_tree / "workers").is_dir():
+        p.error(f"--old-tree {args.old_tree}: not a checkout (no workers/ folder)")
+    return args
 
 
 def baseline_ref() -> str:
@@ -97,7 +104,10 @@ def start_worker(name: str, cwd: Path, queue: str, threads: int, env: dict) -> s
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queue, "-n",
          f"{name}@%h", "--pool", "threads", "--concurrency", str(threads), "-l", "WARNING"],
-        cwd=cwd, env={**env, "PYTHONPATH": str(cwd)},
+        # The worker imports its own checkout first, then whatever PYTHONPATH already held
+        # (packages installed with --target, as on the GPU machine).
+        cwd=cwd, env={**env, "PYTHONPATH": os.pathsep.join(
+            [str(cwd), *filter(None, [os.environ.get("PYTHONPATH")])])},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -155,10 +165,15 @@ def summary(streams: list[dict], sequential: bool = False) -> dict:
 def main() -> int:  # noqa: PLR0915  (one linear script)
     args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-batching-"))
-    ref = args.baseline or baseline_ref()
-    old_tree = tmp / "old"
-    subprocess.run(["git", "worktree", "add", "--detach", str(old_tree), ref], cwd=ROOT,
-                   check=True, capture_output=True)  # fmt: skip
+    if args.old_tree is not None:
+        old_tree = args.old_tree.resolve()
+        named = old_tree / "BASELINE"
+        ref = named.read_text().strip() if named.is_file() else f"tree {old_tree}"
+    else:
+        ref = args.baseline or baseline_ref()
+        old_tree = tmp / "old"
+        subprocess.run(["git", "worktree", "add", "--detach", str(old_tree), ref], cwd=ROOT,
+                       check=True, capture_output=True)  # fmt: skip
     from webapp.localredis import start_local_redis
 
     redis = start_local_redis(tmp / "redis")
@@ -242,8 +257,9 @@ def main() -> int:  # noqa: PLR0915  (one linear script)
             worker.terminate()
             worker.wait(30)
         redis.stop()
-        subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT,
-                       capture_output=True)  # fmt: skip
+        if args.old_tree is None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT,
+                           capture_output=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -123,7 +124,8 @@ def batched(engine: Engine, args: argparse.Namespace, vocab_size: int) -> list[d
 
 
 def machine(device: torch.device) -> dict:
-    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    uptime = (subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+              if shutil.which("uptime") else None)  # fmt: skip
     info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
             "uptime": uptime, "loadavg": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
