@@ -8,7 +8,7 @@ stable on tiny models. Attention goes through `F.scaled_dot_product_attention`, 
 flash kernel and CPU a fused one.
 
 GPTConfig's architecture options turn the same code into the blocks of imported models
-(lmcore/interop.py): Llama's learned norm gains, gated SiLU MLP, no embedding or query/key
+(lmcore/hf_import.py, lmcore/hf_export.py): Llama's learned norm gains, gated SiLU MLP, no embedding or query/key
 norm and opposite rotation; nanochat's norm epsilon and final-logit soft cap. Their defaults
 are the block above, so older checkpoints compute exactly what they did.
 
@@ -109,7 +109,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim)) if cfg.norm_gain else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
+        # CUDA autocast runs rms_norm in fp32; keep x's dtype, so that bf16 keys stay bf16
+        # in the KV cache (the worker budgets its slots in bf16).
+        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps).type_as(x)
 
 
 def rotary_tables(cfg: GPTConfig) -> tuple[torch.Tensor, torch.Tensor]:
