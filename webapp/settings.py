@@ -339,6 +339,9 @@ PLAYGROUND_REQUESTS_PER_MINUTE = _env_int("BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUT
 # at once (they wait for a batch slot inside the worker, with their queue position shown).
 PLAYGROUND_PICKUP_TIMEOUT_S = _env_int("BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S", 30)
 PLAYGROUND_STREAM_TTL_S = _env_int("BOTTEGA_PLAYGROUND_STREAM_TTL_S", 600)  # resume window
+# A gpu_infer worker refreshes its liveness key every second with this TTL; a stream whose
+# worker's key is gone (killed mid-answer) ends with an error and frees the user's slot.
+PLAYGROUND_WORKER_TTL_S = _env_int("BOTTEGA_PLAYGROUND_WORKER_TTL_S", 10)
 PLAYGROUND_FLUSH_MS = _env_int("BOTTEGA_PLAYGROUND_FLUSH_MS", 30)  # token batch interval
 # The gpu_infer worker (workers/inference.py): streams decoded together per model (more wait
 # in order), prompt tokens per prefill chunk, and the memory all loaded models may take
@@ -356,6 +359,7 @@ for _name, _value in [
     ("BOTTEGA_PLAYGROUND_MAX_MESSAGE_CHARS", PLAYGROUND_MAX_MESSAGE_CHARS),
     ("BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE", PLAYGROUND_REQUESTS_PER_MINUTE),
     ("BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S", PLAYGROUND_PICKUP_TIMEOUT_S),
+    ("BOTTEGA_PLAYGROUND_WORKER_TTL_S", PLAYGROUND_WORKER_TTL_S),
     ("BOTTEGA_PLAYGROUND_MAX_BATCH", PLAYGROUND_MAX_BATCH),
     ("BOTTEGA_PLAYGROUND_PREFILL_CHUNK", PLAYGROUND_PREFILL_CHUNK),
     ("BOTTEGA_PLAYGROUND_MEMORY_MB", PLAYGROUND_MEMORY_MB),

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from lmcore.errors import LmcoreError
 from workers.inference import Loaded, Stream, registry
+from workers.liveness import worker_id
 from workers.tokenstream import Reply, connection
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def generate_text(
     from lmcore.sampling import SamplingParams
 
     reply = Reply(user_id, request_id, streams=len(version_ids))
-    reply.add("start", {"streams": len(version_ids)})
+    reply.add("start", {"streams": len(version_ids), "worker": worker_id()})
     try:  # before loading: a bad setting fails fast
         SamplingParams.from_dict(params).validate(settings.PLAYGROUND_MAX_NEW_TOKENS)
     except LmcoreError as exc:
@@ -59,7 +60,7 @@ def score_text(
     user_id: int, request_id: str, version_id: int, text: str, top_logprobs: int = 0
 ) -> None:
     reply = Reply(user_id, request_id)
-    reply.add("start", {"streams": 1})
+    reply.add("start", {"streams": 1, "worker": worker_id()})
     if not registry.is_ready(version_id):
         reply.add("loading", {})
     reply.flush()

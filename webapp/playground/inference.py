@@ -26,9 +26,12 @@ from webapp.playground.streams import (
     cancel_key,
     decode_entry,
     stream_key,
+    worker_key,
 )
 
 XREAD_BLOCK_MS = 500
+LIVENESS_CHECK_S = 1.0  # while no entry comes, how often the worker's liveness key is read
+LIVENESS_MISSES = 3  # consecutive misses (> 2 s: a restarted Redis gets the key back in 1 s)
 INFER_QUEUE = "gpu_infer"  # what CELERY_TASK_ROUTES says; named here so a test can divert it
 GENERATE_TASK = "workers.playground.generate_text"
 SCORE_TASK = "workers.playground.score_text"
@@ -48,6 +51,10 @@ class QueueDown(Exception):
 
 class NoWorker(Exception):
     """No `gpu_infer` worker started the request in time; it has been withdrawn."""
+
+
+class WorkerLost(NoWorker):
+    """The worker serving the request stopped (killed, crashed); it has been withdrawn."""
 
 
 class Inference:
@@ -136,8 +143,11 @@ class Inference:
         """(entry id, kind, data) of each entry after `last_id`, until `end` (not yielded).
 
         With a `pickup_deadline` (time.monotonic()), a stream still empty then is withdrawn
-        and `NoWorker` raised."""
+        and `NoWorker` raised. Once a worker started it, a worker whose liveness key is gone
+        (workers/liveness.py) withdraws it too, with `WorkerLost`."""
         key = stream_key(self.user_id, rid)
+        worker = await self._worker_of(key) if last_id != "0-0" else None
+        next_check, misses = time.monotonic() + LIVENESS_CHECK_S, 0
         while True:
             reply = await self.redis.xread({key: last_id}, count=256, block=XREAD_BLOCK_MS)
             if not reply:
@@ -148,14 +158,33 @@ class Inference:
                         f"{settings.PLAYGROUND_PICKUP_TIMEOUT_S} s: the gpu_infer worker is down "
                         "or busy; try again"
                     )
+                if worker is not None and time.monotonic() >= next_check:
+                    next_check = time.monotonic() + LIVENESS_CHECK_S
+                    misses = 0 if await self.redis.exists(worker_key(worker)) else misses + 1
+                    if misses >= LIVENESS_MISSES:
+                        await self.withdraw(rid)
+                        raise WorkerLost(
+                            "the inference worker stopped while answering (it crashed or was "
+                            "killed); try again"
+                        )
                 continue
-            pickup_deadline = None
+            pickup_deadline, misses = None, 0
             for entry_id, fields in reply[0][1]:
                 last_id = entry_id.decode()
                 kind, data = decode_entry(fields)
                 if kind == "end":
                     return
+                if kind == "start":
+                    worker = data.pop("worker", None)
                 yield last_id, kind, data
+
+    async def _worker_of(self, key: str) -> str | None:
+        """The worker named by a stream's `start` entry (resuming reads from later on)."""
+        first = await self.redis.xrange(key, count=1)
+        if not first:
+            return None
+        kind, data = decode_entry(first[0][1])
+        return data.get("worker") if kind == "start" else None
 
     async def withdraw(self, rid: str) -> None:
         """No worker took the request in time: make sure none runs it later, free the slot."""

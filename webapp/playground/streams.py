@@ -6,8 +6,10 @@ Keys (user-scoped, so a request id only ever means something to its owner):
     bottega:pg:<user>:<request>          the stream: entries {"kind": ..., "data": JSON}
     bottega:pg:<user>:<request>:cancel   set by the consumer, read by the model's inference loop
     bottega:pg:active:<user>             the user's one active generation (value: request id)
+    bottega:pg:worker:<worker>           a gpu_infer worker process alive (TTL, refreshed each s)
 
-Entry kinds, in order: `start` (a worker took the request), `loading` ({}) when a model it
+Entry kinds, in order: `start` (a worker took the request; its `worker` names the liveness
+key, read and dropped by the web side: a killed worker's streams end with an error), `loading` ({}) when a model it
 needs is not loaded yet, then per stream any number of `queued` ({"stream", "position"}:
 every slot of the model's batch is taken; position 1 = next in line), `tokens` ({"stream", "tokens": [wire tokens]}) and one `done` ({"stream", "reason", "stats",
 "text"}; stats: "tokens", "prompt_tokens", "ttft_ms", "tokens_per_s", "seed"), or one `score`
@@ -31,6 +33,10 @@ def cancel_key(user_id: int, request_id: str) -> str:
 
 def active_key(user_id: int) -> str:
     return f"bottega:pg:active:{user_id}"
+
+
+def worker_key(worker_id: str) -> str:
+    return f"bottega:pg:worker:{worker_id}"
 
 
 def decode_entry(fields: dict[Any, Any]) -> tuple[str, dict[str, Any]]:
