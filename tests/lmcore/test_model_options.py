@@ -28,7 +28,10 @@ def test_it_loads_a_checkpoint_saved_before_the_options_and_computes_the_same(na
     with torch.no_grad():
         logits, _ = model(expected["ids"])
         greedy = model.generate(expected["ids"], 16, temperature=0)
-    assert torch.equal(logits, expected["logits"])
+    # Within float rounding, not bit for bit: the fixtures were computed on another CPU, whose
+    # kernels may sum in another order (~3e-8 apart here); any change to the block (a norm's
+    # eps, a rotation's sign) moves the logits by orders of magnitude more.
+    torch.testing.assert_close(logits, expected["logits"], rtol=0, atol=1e-6)
     assert torch.equal(greedy, expected["greedy"])
 
 
