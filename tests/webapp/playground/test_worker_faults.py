@@ -5,9 +5,11 @@ must work. Services: tests/webapp/playground/faults.py."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
+import redis
 
 from tests.webapp.playground.conftest import connected, receive_until
 from tests.webapp.playground.faults import InferStack, point_web_at
@@ -59,3 +61,37 @@ async def test_a_worker_killed_mid_generation_ends_the_stream_and_frees_the_slot
     assert again[-1]["type"] == "done", (again[-1], stack.log())
     await socket.disconnect()
     print(f"\nworker SIGKILL -> client error after {waited:.1f} s (liveness TTL 3 s)")
+
+
+async def _until_end_or_drop(socket, rid, timeout):
+    """The request's last message (done or error), or None when the socket itself dropped
+    (the page then shows "Disconnected; reconnecting…" and reconnects)."""
+    try:
+        return (await receive_until(socket, rid, timeout=timeout))[-1]
+    except (ConnectionError, redis.ConnectionError):  # the consumer ended on the lost
+        return None  # connection (channels' layer receive): the socket is closed
+
+
+async def test_a_redis_restart_mid_generation_frees_the_slot_and_the_next_request_works(
+    alice_client, version, stack, settings
+):
+    stack.start_worker()
+    socket = await connected(alice_client)
+    await socket.send_json_to(_generate(version, "long", LONG))
+    await _until_tokens(socket, "long")
+    stack.restart_redis()  # no persistence: the stream, the slot and the queue are gone
+    restarted_at = time.monotonic()
+    last = await _until_end_or_drop(socket, "long", settings.PLAYGROUND_PICKUP_TIMEOUT_S)
+    ended = time.monotonic() - restarted_at
+    assert last is None or last["type"] == "error", last
+    assert stack.keys("bottega:pg:active:*") == []  # no slot stays taken
+    again = await connected(alice_client)  # as the page does: reconnect, then carry on
+    await again.send_json_to({"type": "cancel", "request_id": "long"})  # stop the orphan
+    await again.send_json_to(_generate(version, "after", SHORT))
+    after = await receive_until(again, "after", timeout=60)
+    assert after[-1]["type"] == "done", (after[-1], stack.log())
+    await again.disconnect()
+    with contextlib.suppress(redis.ConnectionError):
+        await socket.disconnect()  # re-raises the consumer's end if it dropped
+    outcome = "socket dropped" if last is None else f"error {last['message']!r}"
+    print(f"\nRedis restart -> {outcome} after {ended:.1f} s; next request done")
