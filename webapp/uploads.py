@@ -11,6 +11,7 @@ a time.
 
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,6 +19,10 @@ from typing import Any, BinaryIO
 logger = logging.getLogger(__name__)
 
 COPY_BYTES = 1 << 20  # request body → partial file, a block at a time
+DISK_FULL = (
+    "The server's disk is full, so this upload was stopped and its partial file removed. "
+    "Ask an administrator to free space, then upload the file again."
+)
 
 
 class UploadError(Exception):
@@ -86,5 +91,11 @@ def store_chunk(
         row.release_chunk(offset, length)
         if isinstance(exc, UploadError):
             raise
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # retrying cannot help: end it, clean up
+            logger.error("disk full storing a chunk of %s %s: upload rejected", type(row).__name__,
+                         row.pk)  # fmt: skip
+            row.reject(DISK_FULL)
+            row.remove_files()
+            raise UploadError(DISK_FULL, 507, state="rejected") from exc
         logger.exception("cannot write a chunk of %s %s", type(row).__name__, row.pk)
         raise UploadError("The server could not store this chunk; try again.", 503) from exc

@@ -79,7 +79,8 @@ export class Upload {
       if (response.status === 409 && ["validating", "ready", "importing", "imported"].includes(answer.state)) {
         return { ...this.info, status: answer.state, received_bytes: this.file.size }; // it all landed
       }
-      if (response.status >= 500) { await this.waitToRetry(attempt); continue; }
+      // 507: the server's disk is full and it ended the upload; retrying cannot help.
+      if (response.status >= 500 && response.status !== 507) { await this.waitToRetry(attempt); continue; }
       throw new Refused(answer.error || `The server answered ${response.status}.`);
     }
   }

@@ -101,7 +101,14 @@ def do_receive_chunk(
     offset exactly one writes; a write that fails gives its claim back.
     """
     _check_quota(corpus, send)
-    store_chunk(corpus, offset, body, length, CorpusStatus.UPLOADING, settings.CORPUS_CHUNK_BYTES)
+    try:
+        store_chunk(
+            corpus, offset, body, length, CorpusStatus.UPLOADING, settings.CORPUS_CHUNK_BYTES
+        )
+    except UploadError as exc:
+        if exc.status == 507:  # disk full: rejected, tell the open pages
+            _publish(corpus, send)
+        raise
     if offset == 0:
         _sniff_start(corpus, send)
     if corpus.received_bytes == corpus.size_bytes and corpus.mark_uploaded() and queue:
