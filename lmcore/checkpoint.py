@@ -5,7 +5,8 @@ Layout:
     config.json        {"format", "format_version", "model", "train", "step", "metrics",
                         "state", "params", "lmcore_version"}
     tokenizer.json     the tokenizer the model was trained with (vocab must equal the model's)
-    optimizer.pt       optional, for resume: AdamW state; read with weights_only=True
+    optimizer.pt       optional, for resume: the optimizer's state (AdamW, or Muon + AdamW:
+                       lmcore/optim.py); read with weights_only=True
 
 A run directory (`python -m lmcore train --out RUN`) keeps its latest checkpoint in
 RUN/checkpoint/ next to RUN/data/; every function here accepts either path.
@@ -192,7 +193,7 @@ def _load_weights(model: GPT, file: Path) -> None:
 
 
 def load_optimizer(path: str | Path, optimizer: torch.optim.Optimizer) -> None:
-    """Restore AdamW state written by save_checkpoint (never unpickles arbitrary objects)."""
+    """Restore optimizer state written by save_checkpoint (never unpickles arbitrary objects)."""
     file = find_checkpoint(path) / OPTIMIZER
     if not file.is_file():
         raise LmcoreError(f"{file.parent}: no optimizer state to resume from")

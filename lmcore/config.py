@@ -14,6 +14,7 @@ from typing import Any
 from lmcore.errors import LmcoreError
 
 DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZERS = ("adamw", "muon")  # lmcore/optim.py
 MLP_KINDS = ("relu2", "swiglu")
 CHECKPOINT_SUBDIR = "checkpoint"  # a run directory's latest checkpoint: RUN/checkpoint/
 EVALS_PER_RUN = 10  # periodic evaluations when eval_every is None (the final one comes on top)
@@ -88,9 +89,17 @@ class GPTConfig:
 class TrainConfig:
     batch_size: int = 32  # sequences per micro-batch, per process
     grad_accum: int = 1  # micro-batches per optimizer step
+    # "adamw": AdamW on every weight at `lr`. "muon": Muon at `muon_lr` on the blocks' matrices,
+    # AdamW at `lr` on the rest (lmcore/optim.py). The default is the recipe of runs saved
+    # before "muon" existed, so they resume as they were; the presets choose.
+    optimizer: str = "adamw"
     lr: float = 3e-3
+    muon_lr: float = 0.02
     min_lr_ratio: float = 0.0  # final learning rate / lr
     warmup_steps: int = 50
+    # None: cosine decay over the whole run; a fraction f: hold the peak, then decay linearly
+    # over the last f of the run (lmcore/optim.py, lr_factor).
+    warmdown: float | None = None
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.99
@@ -122,8 +131,17 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise LmcoreError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
-            raise LmcoreError(f"lr must be positive (got {self.lr}), min_lr_ratio in [0, 1]")
+        if not self.lr > 0 or not self.muon_lr > 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise LmcoreError(
+                f"lr and muon_lr must be positive (got {self.lr}, {self.muon_lr}), "
+                "min_lr_ratio in [0, 1]"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise LmcoreError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}"
+            )
+        if self.warmdown is not None and not 0 < self.warmdown <= 1:
+            raise LmcoreError(f"warmdown must be in (0, 1] (or None), not {self.warmdown}")
         if self.max_steps is None and self.max_seconds is None:
             raise LmcoreError("set a limit: max_steps and/or max_seconds")
         if (self.max_steps is not None and self.max_steps < 1) or (

@@ -1,4 +1,4 @@
-"""Training: AdamW with warmup + cosine decay on batches drawn from an encoded corpus on disk.
+"""Training: Muon + AdamW (or AdamW alone) on batches drawn from an encoded corpus on disk.
 
 `train()` runs one process's share of a run (DDP under torchrun, see lmcore/distributed.py)
 and reports through `on_event`: {"event": "start"}, "step", "eval", "sample", "checkpoint",
@@ -7,7 +7,8 @@ evaluation included, so "3 minutes" means 3 minutes), or when `should_cancel()` 
 each of these stops saves a checkpoint in `checkpoint_dir` that `resume=True` continues
 exactly (a resumed run keeps counting steps and seconds from where it stopped).
 
-Schedule: linear warmup over `warmup_steps`, then cosine decay to `min_lr_ratio x lr`, driven
+Optimizers and schedule: lmcore/optim.py. Linear warmup over `warmup_steps`, then a decay to
+`min_lr_ratio` x the peak (cosine, or linear over the last `warmdown` of the run), driven
 by progress = max(step / max_steps, elapsed / max_seconds). A run limited only by time
 therefore decays against the clock and always ends at the low learning rate, whatever the
 machine's speed; the price is that such a run is not bit-reproducible (its learning rates
@@ -16,7 +17,7 @@ batch comes from a generator seeded by (seed, step, micro-batch), each rank taki
 and dropout masks from (seed, rank, step); so resuming needs no saved RNG state, and N
 processes x batch b train exactly as 1 process x batch N*b does (tests/lmcore/test_ddp.py).
 
-On CUDA: bf16 autocast, TF32 matmuls, fused AdamW, optional torch.compile. A NaN loss or an
+On CUDA: bf16 autocast, TF32 matmuls, fused AdamW (the "adamw" recipe), optional torch.compile. A NaN loss or an
 out-of-memory error ends the run with an LmcoreError saying what to change; the last good
 checkpoint stays as it was.
 """
@@ -45,6 +46,7 @@ from lmcore.errors import LmcoreError
 from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths
 from lmcore.finetune import ChatBatches, initial_weights
 from lmcore.model import GPT, GPTConfig
+from lmcore.optim import lr_factor, make_optimizer
 from lmcore.tokenizer import Tokenizer
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -67,18 +69,6 @@ class TrainResult:
         return {"event": "done", **asdict(self)}
 
 
-def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW; weight decay on matrices only (norms have no weights; biases do not exist)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(
-        groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda"
-    )
-
-
 def progress_of(cfg: TrainConfig, step: int, elapsed: float) -> float:
     """Fraction of the run done, by whichever limit is closer."""
     by_steps = step / cfg.max_steps if cfg.max_steps else 0.0
@@ -93,13 +83,6 @@ def eval_due(cfg: TrainConfig, step: int, before: float, after: float) -> bool:
         return step % cfg.eval_every == 0
     tenths = math.floor(after * EVALS_PER_RUN)
     return tenths > math.floor(before * EVALS_PER_RUN) and tenths < EVALS_PER_RUN
-
-
-def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
-    """Warmup (by steps) times cosine decay (by progress), e.g. lr_at(cfg, 0, 0) = lr / warmup."""
-    warmup = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
-    cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-    return cfg.lr * warmup * (cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * cosine)
 
 
 def get_batch(
@@ -135,6 +118,9 @@ class _Run:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = GPT(model_config).to(device)
         self.optimizer = make_optimizer(self.model, cfg, device)
+        # Each group's peak learning rate, from the config (also when resuming): the schedule
+        # scales these (lmcore/optim.py).
+        self.peak_lrs = [group["lr"] for group in self.optimizer.param_groups]
         if resume:
             self._restore()
         elif cfg.init_from:
@@ -166,15 +152,16 @@ class _Run:
         self.prior_seconds = float(ck.state.get("elapsed_seconds", 0.0))
         self.tokens_seen = int(ck.state.get("tokens_seen", 0))
 
-    def train_step(self, lr: float) -> torch.Tensor:
-        """Forward/backward over grad_accum micro-batches, then one AdamW update.
+    def train_step(self, lr_scale: float) -> torch.Tensor:
+        """Forward/backward over grad_accum micro-batches, then one optimizer update with
+        every group's learning rate at its peak x `lr_scale`.
 
         Returns the loss averaged over the micro-batches and the ranks (a tensor on the
         device: reading it is a GPU sync, left to the caller)."""
         cfg, ctx, device = self.cfg, self.ctx, self.device
         torch.manual_seed(hash((cfg.seed, ctx.rank, self.step)) % 2**62)  # dropout masks
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        for group, peak in zip(self.optimizer.param_groups, self.peak_lrs, strict=True):
+            group["lr"] = peak * lr_scale
         context = self.model.config.context
         total = torch.zeros((), device=device)
         for micro in range(cfg.grad_accum):
@@ -295,9 +282,10 @@ def train(
             progress, reason = distributed.sync_control(ctx, progress, reason, device)
             if reason:
                 break
-            lr = lr_at(cfg, run.step, progress)
+            scale = lr_factor(cfg, run.step, progress)
+            lr = cfg.lr * scale  # reported: the AdamW groups' rate
             t0 = time.perf_counter()
-            loss = run.train_step(lr)
+            loss = run.train_step(scale)
             # Every rank must agree: rank 0's synced progress, plus this step (the same on all).
             # The last step's report comes after the loop, on the whole validation split.
             after = max(progress, progress_of(cfg, run.step, 0.0))

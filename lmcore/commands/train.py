@@ -32,7 +32,7 @@ from typing import Any
 
 from lmcore import distributed
 from lmcore.cli import emit
-from lmcore.config import DEVICES
+from lmcore.config import DEVICES, OPTIMIZERS
 from lmcore.errors import LmcoreError
 from lmcore.presets import PRESETS
 from lmcore.runspec import (
@@ -74,7 +74,10 @@ OVERRIDES: dict[str, tuple[str, str, Any]] = {
     "--dropout": ("model", "dropout", FRACTION),
     "--batch-size": ("train", "batch_size", POSITIVE_INT),
     "--grad-accum": ("train", "grad_accum", POSITIVE_INT),
+    "--optimizer": ("train", "optimizer", str),
     "--lr": ("train", "lr", POSITIVE),
+    "--muon-lr": ("train", "muon_lr", POSITIVE),
+    "--warmdown": ("train", "warmdown", number_arg(float, 0, False, 1.000001)),
     "--min-lr-ratio": ("train", "min_lr_ratio", number_arg(float, 0, True, 1.000001)),
     "--warmup-steps": ("train", "warmup_steps", number_arg(int, 0, True)),
     "--max-steps": ("train", "max_steps", POSITIVE_INT),
@@ -88,6 +91,9 @@ OVERRIDES: dict[str, tuple[str, str, Any]] = {
 }
 
 
+CHOICES = {"--device": DEVICES, "--optimizer": OPTIMIZERS}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a GPT on text files (JSON lines out)")
     p.add_argument("--config", type=Path, metavar="RUN.json", help="the run file")
@@ -97,7 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, metavar="DIR", help="encoded corpus (RUN/data)")
     p.add_argument("--preset", choices=sorted(PRESETS))
     for flag, (_, _, kind) in OVERRIDES.items():
-        extra = {"choices": DEVICES} if flag == "--device" else {"metavar": "X"}
+        extra = {"choices": CHOICES[flag]} if flag in CHOICES else {"metavar": "X"}
         p.add_argument(flag, type=kind, **extra)
     p.add_argument(
         "--init-from",

@@ -65,6 +65,16 @@ def test_resume_continues_a_run_and_eval_scores_it(tmp_path, capsys, tokenizer_d
     assert whole["tokens"] > scores["tokens"] and math.isfinite(whole["loss"])
 
 
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_the_optimizer_flags_reach_the_run(tmp_path, capsys, tokenizer_dir, verse_file, optimizer):
+    run = tmp_path / "run"
+    flags = ["--optimizer", optimizer, "--muon-lr", "0.01", "--warmdown", "0.3"]
+    assert _train(tokenizer_dir, verse_file, run, "--max-steps", "2", *flags) == 0
+    saved = json.loads((run / "run.json").read_text())["train"]
+    assert (saved["optimizer"], saved["muon_lr"], saved["warmdown"]) == (optimizer, 0.01, 0.3)
+    assert _lines(capsys)[-1]["step"] == 2
+
+
 def test_an_existing_run_is_not_overwritten(tmp_path, capsys, tokenizer_dir, verse_file):
     assert _train(tokenizer_dir, verse_file, tmp_path / "run", "--max-steps", "1") == 0
     capsys.readouterr()
@@ -76,7 +86,8 @@ def test_an_existing_run_is_not_overwritten(tmp_path, capsys, tokenizer_dir, ver
 @pytest.mark.parametrize(
     "flags",
     [["--max-steps", "0"], ["--lr", "-1"], ["--dropout", "1.5"], ["--preset", "huge"],
-     ["--device", "tpu"], ["--val-fraction", "1"], ["--context", "many"]],
+     ["--device", "tpu"], ["--val-fraction", "1"], ["--context", "many"],
+     ["--optimizer", "sgd"], ["--muon-lr", "0"], ["--warmdown", "0"]],
 )  # fmt: skip
 def test_bad_flags_exit_with_one_line(tmp_path, capsys, tokenizer_dir, verse_file, flags):
     with pytest.raises(SystemExit) as exit_info:

@@ -22,12 +22,12 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def _run_file(tmp_path, name, tokenizer, corpus, batch_size):
+def _run_file(tmp_path, name, tokenizer, corpus, batch_size, **train):
     spec = {
         "out": str(tmp_path / name), "tokenizer": str(tokenizer),
         "data": {"inputs": [str(corpus)], "dir": str(tmp_path / "data")}, "model": SIZE,
         "train": {"batch_size": batch_size, "max_steps": STEPS, "eval_every": 3, "log_every": 1,
-                  "eval_tokens": 1024, "device": "cpu", "lr": 1e-2, "warmup_steps": 2},
+                  "eval_tokens": 1024, "device": "cpu", "lr": 1e-2, "warmup_steps": 2, **train},
     }  # fmt: skip
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(spec))
@@ -68,7 +68,9 @@ def prepared(tmp_path, small_tokenizer, verse_file):
     single = _run_file(tmp_path, "single", tmp_path / "tok", verse_file, 8)
     (prepared,) = [e for e in _train(_cli(single, "--prepare-only")) if e["event"] == "prepared"]
     assert prepared["train_tokens"] > 0
-    return lambda name, batch: _run_file(tmp_path, name, tmp_path / "tok", verse_file, batch)
+    return lambda name, batch, **train: _run_file(
+        tmp_path, name, tmp_path / "tok", verse_file, batch, **train
+    )
 
 
 def test_two_processes_train_as_one_with_twice_the_batch(tmp_path, prepared):
@@ -90,6 +92,28 @@ def test_two_processes_train_as_one_with_twice_the_batch(tmp_path, prepared):
     assert _max_diff(_weights(tmp_path, "ddp"), _weights(tmp_path, "one")) < 1e-5
     assert _max_diff(_weights(tmp_path, "ddp"), _weights(tmp_path, "alone")) > 1e-3
     assert _losses(alone)[1:] != pytest.approx(_losses(ddp)[1:], abs=1e-5)
+
+
+def test_muon_under_two_processes_trains_as_one_and_resumes(tmp_path, prepared):
+    """Muon orthogonalises the all-reduced gradient on every rank: the ranks stay identical
+    and match one process with twice the batch; a resume under torchrun restores the state.
+    A constant rate after warmup (min_lr_ratio 1), so stopping at 3 steps changes no rate."""
+    muon = dict(optimizer="muon", muon_lr=0.02, min_lr_ratio=1.0)
+    ddp = _train([*TORCHRUN, "--standalone", "--nproc-per-node=2", "-m", "lmcore", "train",
+                  "--config", str(prepared("ddp", 4, **muon))])  # fmt: skip
+    one = _train(_cli(prepared("one", 8, **muon)))
+    assert len(set(ddp[-1]["replicas"])) == 1 and ddp[-1]["step"] == STEPS
+    assert _losses(ddp) == pytest.approx(_losses(one), abs=1e-5)
+    assert _max_diff(_weights(tmp_path, "ddp"), _weights(tmp_path, "one")) < 1e-5
+
+    split = prepared("split", 4, **muon)
+    _train([*TORCHRUN, "--standalone", "--nproc-per-node=2", "-m", "lmcore", "train",
+            "--config", str(split), "--max-steps", "3"])  # fmt: skip
+    rest = _train([*TORCHRUN, "--standalone", "--nproc-per-node=2", "-m", "lmcore", "train",
+                   "--out", str(tmp_path / "split"), "--resume", "--max-steps", str(STEPS)])  # fmt: skip
+    assert rest[0]["resumed"] and rest[0]["step"] == 3
+    assert _losses(rest)[-3:] == pytest.approx(_losses(ddp)[-3:], abs=1e-5)
+    assert _max_diff(_weights(tmp_path, "split"), _weights(tmp_path, "ddp")) < 1e-5
 
 
 def test_torchrun_refuses_a_corpus_not_encoded_before_launch(tmp_path, small_tokenizer, verse_file):
