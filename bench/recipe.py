@@ -61,6 +61,25 @@ CONFIGS: dict[str, tuple[str | None, dict, str]] = {
     "muon": ("baseline", {"train": dict(optimizer="muon", muon_lr=0.02)},
              "Muon (lr 0.02) on the blocks' matrices, AdamW on embeddings and gains"),
     "muon-wsd": ("muon", {"train": dict(warmdown=0.4)}, "constant, then linear warmdown over the last 40%"),
+    "x-b16": ("muon-wsd", {"train": dict(batch_size=16)}, "batch 16"),
+    "x-l6": ("muon-wsd", {"model": dict(n_layer=6)}, "6 layers"),
+    "x-l3d192": ("muon-wsd", {"model": dict(n_layer=3, n_head=3, d_model=192)}, "3 x 192"),
+    "x-ctx256": ("muon-wsd", {"model": dict(context=256), "train": dict(batch_size=4)}, "context 256 x 4"),
+    "x-ctx64": ("muon-wsd", {"model": dict(context=64), "train": dict(batch_size=16)}, "context 64 x 16"),
+    "x-v4096": ("muon-wsd", {"vocab": 4096}, "vocab 4096"),
+    "x-v1024": ("muon-wsd", {"vocab": 1024}, "vocab 1024"),
+    "x-c1": ("muon-wsd", {"model": dict(context=64), "train": dict(batch_size=16, lr=6e-3)}, "c1"),
+    "x-c1-l3": ("x-c1", {"model": dict(n_layer=3)}, "3 layers"),
+    "x-c1-ctx32": ("x-c1", {"model": dict(context=32), "train": dict(batch_size=32)}, "ctx 32 x 32"),
+    "x-c1-d96": ("x-c1", {"model": dict(d_model=96, n_head=3)}, "d 96"),
+    "x-c1-d160": ("x-c1", {"model": dict(d_model=160, n_head=5)}, "d 160"),
+    "x-c1-b8": ("x-c1", {"train": dict(batch_size=8)}, "batch 8 x 64"),
+    "x-a6": ("muon-wsd", {"train": dict(lr=6e-3)}, "a6"),
+    "x-a6-l3": ("x-a6", {"model": dict(n_layer=3)}, "3 layers"),
+    "x-a6-d96": ("x-a6", {"model": dict(d_model=96, n_head=3)}, "d 96"),
+    "x-a6-v4096": ("x-a6", {"vocab": 4096}, "vocab 4096"),
+    "x-a6-v3072": ("x-a6", {"vocab": 3072}, "vocab 3072"),
+    "x-untied": ("muon-wsd", {"model": dict(tie_weights=False)}, "untied"),
 }  # fmt: skip
 PRESET_ROW = "tiny (preset)"
 EXTRA: dict[str, tuple[str, dict]] = {}  # --with: a variant of each config, named NAME+TAG
@@ -136,7 +155,9 @@ def run_one(name: str, prepared: Prepared, workdir: Path, limits: dict) -> dict:
 
 
 def step_costs(names: list[str], prepared: Prepared, rounds: int, steps: int) -> dict[str, float]:
-    """Median ms per optimizer step (forward, backward, update) of each config, timed in turn."""
+    """Median ms per optimizer step (forward, backward, update) of each config, timed in turn.
+    CPU time of this process, not wall clock: with one thread (--threads 1) it is what a
+    step costs whatever the neighbours take; with more it counts threads spinning too."""
     setups = {}
     for name in names:
         tokenizer, corpus = prepared(resolve(name)["vocab"])
@@ -148,7 +169,7 @@ def step_costs(names: list[str], prepared: Prepared, rounds: int, steps: int) ->
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         for name, (model, optimizer, cfg, data) in setups.items():
-            started = time.perf_counter()
+            started = time.process_time()
             for s in range(steps):
                 x, y = get_batch(
                     data, cfg.batch_size, model.config.context, (r, s), torch.device("cpu")
@@ -157,7 +178,7 @@ def step_costs(names: list[str], prepared: Prepared, rounds: int, steps: int) ->
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-            times[name].append(1000 * (time.perf_counter() - started) / steps)
+            times[name].append(1000 * (time.process_time() - started) / steps)
     return {name: round(statistics.median(t), 2) for name, t in times.items()}
 
 

@@ -7,9 +7,17 @@ and the bytes each token covers both move with it). One table serves the CLI, th
 pre-launch estimates and the benchmarks, so a recipe changes in one place.
 
 - tiny: ~1M parameters, tuned for a 3-minute run on 2 CPU cores; its default limit is those
-  3 minutes, and its learning rate decays against the clock (see lmcore/train.py).
+  3 minutes, and its learning rate decays against the clock (see lmcore/train.py). The recipe
+  is bench/recipe.py's ablation (docs/benchmarks.md, "The tiny recipe").
 - small: the nanoGPT Shakespeare size (6 x 6 heads x 384, context 256, dropout 0.2).
 - base: GPT-2 small (12 x 12 heads x 768, context 1024), batch 0.5M tokens by accumulation.
+
+All three train with Muon on the blocks' matrices and AdamW (`lr`) on the embeddings, and
+hold the peak learning rate until a linear warmdown over the last 40% of the run
+(lmcore/optim.py): the tiny ablation's winners. small and base inherit them untuned: their
+AdamW rates are those they had for every weight. Fine-tuning (`init_from`) keeps AdamW and
+the cosine schedule, the recipe bench/chat.py measured (`Preset.finetune`): Muon was not
+ablated there.
 
 None sets `eval_every`: each run evaluates about ten times whatever its limit (lmcore/config.py).
 """
@@ -29,6 +37,11 @@ class Preset:
     vocab_size: int  # recommended tokenizer vocabulary
     model: dict[str, Any] = field(default_factory=dict)  # GPTConfig fields but vocab_size
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
+    # What a fine-tuning run (init_from set) changes in `train`, before the caller's overrides.
+    finetune: dict[str, Any] = field(default_factory=lambda: dict(FINETUNE))
+
+
+FINETUNE = dict(optimizer="adamw", warmdown=None)
 
 
 PRESETS: dict[str, Preset] = {
@@ -38,12 +51,16 @@ PRESETS: dict[str, Preset] = {
         model=dict(context=128, n_layer=4, n_head=4, d_model=128),
         train=dict(
             batch_size=8,
-            lr=2e-3,
+            optimizer="muon",
+            muon_lr=0.02,
+            lr=6e-3,
+            warmdown=0.4,
             warmup_steps=50,
             max_seconds=180.0,
             eval_tokens=8192,
             log_every=10,
         ),
+        finetune=dict(FINETUNE, lr=2e-3),
     ),
     "small": Preset(
         description="~10M parameters (nanoGPT's Shakespeare model): minutes on a GPU",
@@ -51,7 +68,10 @@ PRESETS: dict[str, Preset] = {
         model=dict(context=256, n_layer=6, n_head=6, d_model=384, dropout=0.2, tie_weights=False),
         train=dict(
             batch_size=64,
+            optimizer="muon",
+            muon_lr=0.02,
             lr=1e-3,
+            warmdown=0.4,
             warmup_steps=100,
             beta2=0.99,
             max_steps=2500,
@@ -66,7 +86,10 @@ PRESETS: dict[str, Preset] = {
         train=dict(
             batch_size=16,
             grad_accum=32,
+            optimizer="muon",
+            muon_lr=0.02,
             lr=6e-4,
+            warmdown=0.4,
             min_lr_ratio=0.1,
             warmup_steps=700,
             beta2=0.95,
@@ -92,6 +115,8 @@ def configs_from_preset(
     model_kw = {**preset.model, **{k: v for k, v in (model or {}).items() if v is not None}}
     train = {k: v for k, v in train.items() if v is not None}
     defaults = dict(preset.train)
+    if train.get("init_from"):
+        defaults.update(preset.finetune)
     if "max_steps" in train or "max_seconds" in train:
         defaults.pop("max_steps", None), defaults.pop("max_seconds", None)
     train_kw = {**defaults, **train}

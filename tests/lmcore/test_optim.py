@@ -132,3 +132,15 @@ def test_warmdown_holds_the_peak_then_decays_linearly():
 def test_bad_optimizer_settings_are_refused(bad):
     with pytest.raises(LmcoreError):
         TrainConfig(**{"max_steps": 10, **bad}).validate()
+
+
+def test_presets_train_with_muon_and_fine_tune_with_adamw():
+    from lmcore.presets import PRESETS, configs_from_preset
+
+    for name in PRESETS:
+        _, cfg = configs_from_preset(name, 512)
+        assert (cfg.optimizer, cfg.warmdown) == ("muon", 0.4)
+        _, ft = configs_from_preset(name, 512, init_from="parent")
+        assert (ft.optimizer, ft.warmdown) == ("adamw", None)
+    _, ft = configs_from_preset("tiny", 512, init_from="parent", optimizer="muon", lr=1e-3)
+    assert (ft.optimizer, ft.lr) == ("muon", 1e-3)  # the caller's choice wins
