@@ -59,27 +59,12 @@ BASELINE = {
 CONFIGS: dict[str, tuple[str | None, dict, str]] = {
     "baseline": (None, BASELINE, "AdamW lr 2e-3, cosine; 4 x 128, context 128, vocab 2,048"),
     "muon": ("baseline", {"train": dict(optimizer="muon", muon_lr=0.02)},
-             "Muon (lr 0.02) on the blocks' matrices, AdamW on embeddings and gains"),
-    "muon-wsd": ("muon", {"train": dict(warmdown=0.4)}, "constant, then linear warmdown over the last 40%"),
-    "x-b16": ("muon-wsd", {"train": dict(batch_size=16)}, "batch 16"),
-    "x-l6": ("muon-wsd", {"model": dict(n_layer=6)}, "6 layers"),
-    "x-l3d192": ("muon-wsd", {"model": dict(n_layer=3, n_head=3, d_model=192)}, "3 x 192"),
-    "x-ctx256": ("muon-wsd", {"model": dict(context=256), "train": dict(batch_size=4)}, "context 256 x 4"),
-    "x-ctx64": ("muon-wsd", {"model": dict(context=64), "train": dict(batch_size=16)}, "context 64 x 16"),
-    "x-v4096": ("muon-wsd", {"vocab": 4096}, "vocab 4096"),
-    "x-v1024": ("muon-wsd", {"vocab": 1024}, "vocab 1024"),
-    "x-c1": ("muon-wsd", {"model": dict(context=64), "train": dict(batch_size=16, lr=6e-3)}, "c1"),
-    "x-c1-l3": ("x-c1", {"model": dict(n_layer=3)}, "3 layers"),
-    "x-c1-ctx32": ("x-c1", {"model": dict(context=32), "train": dict(batch_size=32)}, "ctx 32 x 32"),
-    "x-c1-d96": ("x-c1", {"model": dict(d_model=96, n_head=3)}, "d 96"),
-    "x-c1-d160": ("x-c1", {"model": dict(d_model=160, n_head=5)}, "d 160"),
-    "x-c1-b8": ("x-c1", {"train": dict(batch_size=8)}, "batch 8 x 64"),
-    "x-a6": ("muon-wsd", {"train": dict(lr=6e-3)}, "a6"),
-    "x-a6-l3": ("x-a6", {"model": dict(n_layer=3)}, "3 layers"),
-    "x-a6-d96": ("x-a6", {"model": dict(d_model=96, n_head=3)}, "d 96"),
-    "x-a6-v4096": ("x-a6", {"vocab": 4096}, "vocab 4096"),
-    "x-a6-v3072": ("x-a6", {"vocab": 3072}, "vocab 3072"),
-    "x-untied": ("muon-wsd", {"model": dict(tie_weights=False)}, "untied"),
+             "Muon (lr 0.02) on the blocks' matrices; AdamW on the embedding"),
+    "warmdown": ("muon", {"train": dict(warmdown=0.4)},
+                 "peak held, then a linear warmdown over the last 40% (was cosine)"),
+    "embedding-lr": ("warmdown", {"train": dict(lr=6e-3)}, "AdamW lr 6e-3 (the embedding)"),
+    "vocab-4096": ("embedding-lr", {"vocab": 4096}, "a 4,096-token vocabulary"),
+    "3-layers": ("vocab-4096", {"model": dict(n_layer=3)}, "3 layers"),
 }  # fmt: skip
 PRESET_ROW = "tiny (preset)"
 EXTRA: dict[str, tuple[str, dict]] = {}  # --with: a variant of each config, named NAME+TAG
@@ -218,11 +203,13 @@ def main() -> int:
         else:
             limits = {"max_steps": args.steps} if args.steps else {"max_seconds": args.seconds}
             report.update(limits, rows=[run_one(n, prepared, Path(tmp), limits) for n in names])
-            log("\n| config | changes | steps | tokens/s | val bpb |\n|---|---|---:|---:|---:|")
+            log("\n| config | change | params | bytes/token | steps | tokens/s | val bpb |")
+            log("|---|---|---:|---:|---:|---:|---:|")
             for row in report["rows"]:
                 what = CONFIGS[row["config"]][2] if row["config"] in CONFIGS else args.changes
-                log(f"| {row['config']} | {what} | {row['steps']} | {row['tokens_per_s']} "
-                    f"| {row['val_bpb']:.4f} |")  # fmt: skip
+                what = "lmcore/presets.py as it is" if row["config"] == PRESET_ROW else what
+                log(f"| {row['config']} | {what} | {row['params']:,} | {row['bytes_per_token']} "
+                    f"| {row['steps']:,} | {row['tokens_per_s']:,} | **{row['val_bpb']:.3f}** |")  # fmt: skip
     print(json.dumps(report))
     return 0
 
