@@ -63,8 +63,10 @@ CONFIGS: dict[str, tuple[str | None, dict, str]] = {
     "warmdown": ("muon", {"train": dict(warmdown=0.4)},
                  "peak held, then a linear warmdown over the last 40% (was cosine)"),
     "embedding-lr": ("warmdown", {"train": dict(lr=6e-3)}, "AdamW lr 6e-3 (the embedding)"),
-    "vocab-4096": ("embedding-lr", {"vocab": 4096}, "a 4,096-token vocabulary"),
-    "3-layers": ("vocab-4096", {"model": dict(n_layer=3)}, "3 layers"),
+    "vocab-6144": ("embedding-lr", {"vocab": 6144}, "a 6,144-token vocabulary"),
+    "3-layers": ("vocab-6144", {"model": dict(n_layer=3)}, "3 layers"),
+    "width-96": ("vocab-6144", {"model": dict(d_model=96, n_head=3)}, "96 wide (3 heads of 32)"),
+    "vocab-8192": ("embedding-lr", {"vocab": 8192}, "an 8,192-token vocabulary"),
 }  # fmt: skip
 PRESET_ROW = "tiny (preset)"
 EXTRA: dict[str, tuple[str, dict]] = {}  # --with: a variant of each config, named NAME+TAG
@@ -203,12 +205,13 @@ def main() -> int:
         else:
             limits = {"max_steps": args.steps} if args.steps else {"max_seconds": args.seconds}
             report.update(limits, rows=[run_one(n, prepared, Path(tmp), limits) for n in names])
-            log("\n| config | change | params | bytes/token | steps | tokens/s | val bpb |")
-            log("|---|---|---:|---:|---:|---:|---:|")
+            log("\n| config | on | change | params | bytes/token | steps | tokens/s | val bpb |")
+            log("|---|---|---|---:|---:|---:|---:|---:|")
             for row in report["rows"]:
                 what = CONFIGS[row["config"]][2] if row["config"] in CONFIGS else args.changes
                 what = "lmcore/presets.py as it is" if row["config"] == PRESET_ROW else what
-                log(f"| {row['config']} | {what} | {row['params']:,} | {row['bytes_per_token']} "
+                parent = CONFIGS[row["config"]][0] if row["config"] in CONFIGS else ""
+                log(f"| {row['config']} | {parent or ''} | {what} | {row['params']:,} | {row['bytes_per_token']} "
                     f"| {row['steps']:,} | {row['tokens_per_s']:,} | **{row['val_bpb']:.3f}** |")  # fmt: skip
     print(json.dumps(report))
     return 0
