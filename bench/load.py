@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from playground import build_checkpoint, session_cookie  # noqa: E402  (bench/playground.py)
+from playground import build_checkpoint, serve_bench_version, session_cookie  # noqa: E402  (bench/playground.py)
 
 CHUNK = 1 << 20
 
@@ -151,22 +150,11 @@ def main() -> int:
         from django.contrib.auth import get_user_model
         from django.core.management import call_command
 
-        from webapp.registry.models import ModelVersion
-
         call_command("migrate", verbosity=0)
         log("building the checkpoint")
         checkpoint = build_checkpoint(tmp)
         User = get_user_model()
-        admin = User.objects.create_superuser("bench-admin", password="x")
-        version = ModelVersion.objects.create(owner=admin, name="bench", version=1, params=1,
-                                              step=0, status="production")  # fmt: skip
-        shutil.copytree(checkpoint, version.directory)
-        log("starting the gpu_infer worker")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "gpu_infer", "--pool",
-             "threads", "--concurrency", str(args.concurrency), "-l", "WARNING"],
-            cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        _, version, worker = serve_bench_version(checkpoint, args.concurrency)
         players = [User.objects.create_user(f"player-{i}") for i in range(args.clients)]
         cookies = [session_cookie(u) for u in players]
         writers = [User.objects.create_user(f"writer-{i}") for i in range(args.uploads)]

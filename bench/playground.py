@@ -131,6 +131,28 @@ def session_cookie(user) -> str:
     return client.cookies["sessionid"].value
 
 
+def serve_bench_version(checkpoint: Path, concurrency: int):
+    """A superuser's production version "bench" holding `checkpoint`, and a real `celery
+    worker -Q gpu_infer --pool threads` serving it: (admin, version, worker process)."""
+    import shutil
+
+    from django.contrib.auth import get_user_model
+
+    from webapp.registry.models import ModelVersion
+
+    admin = get_user_model().objects.create_superuser("bench-admin", password="x")
+    version = ModelVersion.objects.create(owner=admin, name="bench", version=1, params=1, step=0,
+                                          status="production")  # fmt: skip
+    shutil.copytree(checkpoint, version.directory)
+    log("starting the gpu_infer worker")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "gpu_infer", "--pool",
+         "threads", "--concurrency", str(concurrency), "-l", "WARNING"],
+        cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return admin, version, worker
+
+
 def main() -> int:
     args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-playground-"))
@@ -157,23 +179,10 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         from django.contrib.auth import get_user_model
 
-        from webapp.registry.models import ModelVersion
-
         log("building the checkpoint")
         checkpoint = build_checkpoint(tmp)
         User = get_user_model()
-        admin = User.objects.create_superuser("bench-admin", password="x")
-        version = ModelVersion.objects.create(owner=admin, name="bench", version=1, params=1, step=0,
-                                              status="production")  # fmt: skip
-        import shutil
-
-        shutil.copytree(checkpoint, version.directory)
-        log("starting the gpu_infer worker")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "gpu_infer", "--pool",
-             "threads", "--concurrency", str(args.concurrency), "-l", "WARNING"],
-            cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        admin, version, worker = serve_bench_version(checkpoint, args.concurrency)
         params = {"max_new_tokens": args.tokens, "temperature": 1.0, "top_logprobs": 5}
         engine, prompt = raw_engine(checkpoint, args)
         cookie = session_cookie(admin)
