@@ -87,6 +87,22 @@ def _job_line(job: Any, kind: str) -> str:
     return f"{kind} “{job.name}” #{job.pk}"
 
 
+def _finetune_effects(plan: Plan, runs: Any, active_reason: str, resume_needs: str) -> None:
+    """What deleting something a fine-tuning run reads does to each run: refused while the run
+    is active; a resumable run can no longer resume; a finished one keeps its history."""
+    for run in runs:
+        if run.is_active:
+            plan.effects.append(_active_refusal(run, "fine-tuning run", active_reason))
+        elif run.can_resume:
+            plan.effects.append(Effect(
+                f"{_job_line(run, 'fine-tuning run')} can no longer be resumed ({resume_needs})",
+                run.get_absolute_url()))  # fmt: skip
+        else:
+            plan.effects.append(Effect(
+                f"{_job_line(run, 'fine-tuning run')} keeps its history and checkpoint",
+                run.get_absolute_url()))  # fmt: skip
+
+
 def _active_refusal(job: Any, kind: str, why: str) -> Effect:
     if job.delete_requested or job.status == JobStatus.CANCELLING:
         return Effect(f"refused: {why} {_job_line(job, kind)}, which is stopping: try again "
@@ -128,17 +144,8 @@ def _corpus_plan(corpus: Any) -> Plan:
             plan.effects.append(Effect(
                 f"{_job_line(run, 'training run')} keeps its encoded data{more}",
                 run.get_absolute_url()))  # fmt: skip
-    for run in corpus.finetune_runs.all():
-        if run.is_active:
-            plan.effects.append(_active_refusal(run, "fine-tuning run", "it is read by"))
-        elif run.can_resume:
-            plan.effects.append(Effect(
-                f"{_job_line(run, 'fine-tuning run')} can no longer be resumed "
-                "(a resume needs its conversation files)", run.get_absolute_url()))  # fmt: skip
-        else:
-            plan.effects.append(Effect(
-                f"{_job_line(run, 'fine-tuning run')} keeps its history and checkpoint",
-                run.get_absolute_url()))  # fmt: skip
+    _finetune_effects(plan, corpus.finetune_runs.all(), "it is read by",
+                      "a resume needs its conversation files")  # fmt: skip
     return plan
 
 
@@ -177,17 +184,12 @@ def _version_plan(version: Any) -> Plan:
         plan.effects.append(Effect(
             f"it is the production version of “{version.name}”: the playground and the API's "
             f"“{version.name}” then mean its latest remaining version"))  # fmt: skip
-    for run in version.finetune_runs.all():  # SET_NULL
-        if run.is_active:
-            plan.effects.append(_active_refusal(run, "fine-tuning run", "it starts from it in"))
-        elif run.can_resume:
-            plan.effects.append(Effect(
-                f"{_job_line(run, 'fine-tuning run')} can no longer be resumed "
-                "(a resume reads this version's tokenizer)", run.get_absolute_url()))  # fmt: skip
-        else:
-            plan.effects.append(Effect(
-                f"{_job_line(run, 'fine-tuning run')} keeps its history and checkpoint",
-                run.get_absolute_url()))  # fmt: skip
+    _finetune_effects(
+        plan,
+        version.finetune_runs.all(),
+        "it starts from it in",
+        "a resume reads this version's tokenizer",
+    )  # runs from it: SET_NULL
     for child in version.children.all():  # SET_NULL
         plan.effects.append(Effect(
             f"chat version “{child}”, fine-tuned from it, keeps its own weights",
