@@ -221,3 +221,30 @@ def load_encoded(directory: str | Path) -> EncodedCorpus:
         if not path.is_file() or path.stat().st_size != expected:
             raise LmcoreError(f"{path}: missing or not the size meta.json records")
     return corpus
+
+
+def check_compatible(model_config: Any, corpus: Any, chat: Any, tokenizer: Tokenizer) -> None:
+    """Refuse, with the fix in the message, a model, an encoded corpus (or chat data) and a
+    tokenizer that do not belong together, before any training step."""
+    if chat is not None:
+        if not model_config.vocab_size == chat.vocab_size == tokenizer.vocab_size:
+            raise LmcoreError("the chat data was rendered with another tokenizer: encode it again")
+        if chat.context != model_config.context:
+            raise LmcoreError(
+                f"the chat data was prepared for context {chat.context}, the model has "
+                f"{model_config.context}: encode it again"
+            )
+        if corpus is None:
+            return
+    if not model_config.vocab_size == corpus.vocab_size == tokenizer.vocab_size:
+        raise LmcoreError(
+            f"vocabulary sizes differ: model {model_config.vocab_size}, corpus "
+            f"{corpus.vocab_size}, tokenizer {tokenizer.vocab_size} (re-encode the corpus?)"
+        )
+    if corpus.train_tokens <= model_config.context:
+        raise LmcoreError(
+            f"the training split has {corpus.train_tokens} tokens, not more than the context "
+            f"({model_config.context}): use more text or a smaller --context"
+        )
+    if corpus.val_tokens < 2:
+        raise LmcoreError("the validation split is empty: raise --val-fraction or add text")

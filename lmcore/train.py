@@ -40,7 +40,7 @@ from lmcore import distributed
 from lmcore.chatdata import ChatData
 from lmcore.checkpoint import load_checkpoint, load_optimizer, save_checkpoint
 from lmcore.config import EVALS_PER_RUN, TrainConfig
-from lmcore.data import EncodedCorpus
+from lmcore.data import EncodedCorpus, check_compatible
 from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
 from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths
@@ -257,7 +257,7 @@ def train(
     `seconds` is plain wall clock.
     """
     cfg.validate()
-    _check_compatible(model_config, corpus, chat, tokenizer)
+    check_compatible(model_config, corpus, chat, tokenizer)
     # The checkpoint records the data's document convention (conversations always use it).
     cfg.bos_token = corpus.bos_token if chat is None else BOS_TOKEN
     cfg.chat = chat is not None
@@ -334,31 +334,6 @@ def train(
     )  # fmt: skip
     emit(result.to_event())
     return result
-
-
-def _check_compatible(model_config, corpus, chat, tokenizer) -> None:
-    if chat is not None:
-        if not model_config.vocab_size == chat.vocab_size == tokenizer.vocab_size:
-            raise LmcoreError("the chat data was rendered with another tokenizer: encode it again")
-        if chat.context != model_config.context:
-            raise LmcoreError(
-                f"the chat data was prepared for context {chat.context}, the model has "
-                f"{model_config.context}: encode it again"
-            )
-        if corpus is None:
-            return
-    if not model_config.vocab_size == corpus.vocab_size == tokenizer.vocab_size:
-        raise LmcoreError(
-            f"vocabulary sizes differ: model {model_config.vocab_size}, corpus "
-            f"{corpus.vocab_size}, tokenizer {tokenizer.vocab_size} (re-encode the corpus?)"
-        )
-    if corpus.train_tokens <= model_config.context:
-        raise LmcoreError(
-            f"the training split has {corpus.train_tokens} tokens, not more than the context "
-            f"({model_config.context}): use more text or a smaller --context"
-        )
-    if corpus.val_tokens < 2:
-        raise LmcoreError("the validation split is empty: raise --val-fraction or add text")
 
 
 def _stop_reason(cfg, step, elapsed, should_cancel, loss_value) -> str:
