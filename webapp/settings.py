@@ -52,6 +52,15 @@ ALLOWED_HOSTS = [
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (webapp/proxies.py):
+# addresses or networks, comma-separated. Empty: the socket's peer is the client, headers
+# are ignored (a client could forge them).
+try:
+    from webapp.proxies import parse_networks
+
+    TRUSTED_PROXIES = parse_networks(os.environ.get("BOTTEGA_TRUSTED_PROXIES", ""))
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"BOTTEGA_TRUSTED_PROXIES: {_exc}") from None
 
 INSTALLED_APPS = [
     "daphne",  # first: its runserver serves ASGI and websockets
@@ -161,6 +170,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # no row per successful sign-in
 AXES_LOCKOUT_CALLABLE = "webapp.accounts.views.locked_out"
+# The address is REMOTE_ADDR only: the client webapp/proxies.py vouched for, never a header.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 for _name, _value in [
     ("BOTTEGA_SIGN_IN_FAILURES", AXES_FAILURE_LIMIT),
     ("BOTTEGA_SIGN_IN_LOCKOUT_MINUTES", SIGN_IN_LOCKOUT_MINUTES),
@@ -381,8 +392,9 @@ LOGGING = {
 }
 
 if not DEBUG:
-    # Production is served over HTTPS, by a TLS proxy in front of daphne (whose --proxy-headers
-    # reads X-Forwarded-Proto). HTTPS=false is for a trial on plain http (check --deploy warns).
+    # Production is served over HTTPS, by a TLS proxy in front of daphne that sends
+    # X-Forwarded-Proto, believed from BOTTEGA_TRUSTED_PROXIES only (webapp/proxies.py).
+    # HTTPS=false is for a trial on plain http (check --deploy warns).
     HTTPS = _env_bool("HTTPS", True)
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers' probes speak plain http
