@@ -3,10 +3,11 @@
 from django.contrib import admin
 
 from webapp.api.models import ApiKey
+from webapp.deletion_views import PlannedDeletionAdmin
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(PlannedDeletionAdmin):
     list_display = ("name", "prefix", "owner", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix", "owner__username")
