@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
+
+from asgiref.sync import sync_to_async
 
 
 class _Gate:
@@ -70,3 +73,12 @@ def flow_controlled(app: Any) -> Any:
                 request.unregisterProducer()
 
     return wrapped
+
+
+async def in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A response body made by a blocking iterator (files, zipping), each chunk read in a
+    worker thread. An async iterator, because Django would read a synchronous one whole into
+    a list before sending it under ASGI."""
+    next_chunk = sync_to_async(next, thread_sensitive=False)
+    while (chunk := await next_chunk(chunks, None)) is not None:
+        yield chunk

@@ -1,10 +1,11 @@
 """`/v1/models`, `/v1/completions`, `/v1/chat/completions`: async views on the ASGI process
 (docs/architecture.md, "OpenAI-compatible API").
 
-Each authenticates the bearer key (401), checks the body (400 naming each invalid field),
-resolves the model among what the key's user may use in the playground (404), then runs its
-tasks through `choices.Plan` (429, 503 from admission and pickup; the worker's `error` entries
-become 400 or 500). A streamed answer starts once the first task has been taken by a worker;
+Each makes one synchronous lookup (`lookups.py`: plain values, no model instance on the event
+loop) that authenticates the bearer key (401), checks the body (400 naming each invalid field)
+and resolves the model among what the key's user may use in the playground (404), then runs
+its tasks through `choices.Plan` (429, 503 from admission and pickup; the worker's `error`
+entries become 400 or 500). A streamed answer starts once the first task has been taken by a worker;
 after that, an error is a `data:` chunk holding the error object.
 """
 
@@ -14,8 +15,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from functools import lru_cache, wraps
-from pathlib import Path
+from functools import wraps
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -23,22 +23,18 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from lmcore.chat import CHAT_TOKENS
+from webapp.api import lookups
 from webapp.api.choices import ChatPlan, CompletionPlan, Plan
 from webapp.api.errors import ApiError
-from webapp.api.models import ApiKey
-from webapp.api.names import list_models, model_name, resolve
-from webapp.api.schema import parse_body, parse_chat, parse_completion
+from webapp.api.schema import parse_chat, parse_completion
 from webapp.api.shapes import Envelope
 from webapp.playground.inference import Inference
-from webapp.registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
 
 def api_view(method: str) -> Callable:
-    """Method check, bearer authentication and OpenAI-shaped errors around an async view
-    taking (request, user, ...)."""
+    """Method check and OpenAI-shaped errors around an async view."""
 
     def decorate(view: Callable) -> Callable:
         @csrf_exempt
@@ -49,8 +45,7 @@ def api_view(method: str) -> Callable:
                 if request.method != method:
                     raise ApiError(405, f"{request.path} takes {method} requests only",
                                    code="method_not_allowed")  # fmt: skip
-                user = await _authenticate(request)
-                return await view(request, user, *args, **kwargs)
+                return await view(request, *args, **kwargs)
             except ApiError as exc:
                 return exc.response()
             except Exception:
@@ -62,94 +57,43 @@ def api_view(method: str) -> Callable:
     return decorate
 
 
-async def _authenticate(request: HttpRequest) -> Any:
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw.strip():
-        raise ApiError(401, "missing API key: send the header 'Authorization: Bearer KEY'; make "
-                       "a key on the API keys page", code="missing_api_key")  # fmt: skip
-    key = await sync_to_async(ApiKey.authenticate)(raw.strip())
-    if key is None:
-        raise ApiError(401, f"invalid API key ({raw.strip()[:11]}…): unknown or revoked",
-                       code="invalid_api_key")  # fmt: skip
-    return key.owner
+def _key(request: HttpRequest) -> str:
+    return request.headers.get("Authorization", "")
 
 
 @api_view("GET")
-async def models(request: HttpRequest, user: Any) -> JsonResponse:
-    listed = await sync_to_async(list_models)(user)
+async def models(request: HttpRequest) -> JsonResponse:
+    _, listed = await sync_to_async(lookups.models_for)(_key(request))
     return JsonResponse({"object": "list", "data": [m.to_dict() for m in listed]})
 
 
 @api_view("GET")
-async def model(request: HttpRequest, user: Any, model_id: str) -> JsonResponse:
-    for listed in await sync_to_async(list_models)(user):
-        if listed.id == model_id:
-            return JsonResponse(listed.to_dict())
-    raise _unknown_model(model_id)
+async def model(request: HttpRequest, model_id: str) -> JsonResponse:
+    _, listed = await sync_to_async(lookups.models_for)(_key(request))
+    for found in listed:
+        if found.id == model_id:
+            return JsonResponse(found.to_dict())
+    raise lookups.unknown_model(model_id)
 
 
 @api_view("POST")
-async def completions(request: HttpRequest, user: Any) -> HttpResponse:
-    req = parse_completion(parse_body(request.body))
-    version, name = await _resolve(user, req.model)
-    inference = Inference(user.pk)
-    plan = CompletionPlan(inference, version.pk, req)
-    return await _answer(plan, Envelope("text_completion", name), req.stream, req.include_usage)
+async def completions(request: HttpRequest) -> HttpResponse:
+    caller, req, target = await sync_to_async(lookups.request_for)(
+        _key(request), request.body, parse_completion, chat=False
+    )
+    plan = CompletionPlan(Inference(caller.id), target.version_id, req)
+    return await _answer(plan, Envelope("text_completion", target.name), req.stream,
+                         req.include_usage)  # fmt: skip
 
 
 @api_view("POST")
-async def chat_completions(request: HttpRequest, user: Any) -> HttpResponse:
-    req = parse_chat(parse_body(request.body))
-    version, name = await _resolve(user, req.model)
-    problem = chat_template_problem(version)
-    if problem:
-        raise ApiError(400, f"{name}: {problem}", param="model", code="no_chat_template")
-    plan = ChatPlan(Inference(user.pk), version.pk, req)
-    return await _answer(plan, Envelope("chat.completion", name), req.stream, req.include_usage)
-
-
-def chat_template_problem(version: ModelVersion) -> str | None:
-    """Why a version cannot chat, or None. Only a chat version (fine-tuned on conversations,
-    `is_chat`) has learnt lmcore's chat template; the template also needs the chat tokens."""
-    if not version.is_chat:
-        return ("this model has no chat template: it was not fine-tuned on conversations. Use "
-                "/v1/completions with a plain prompt, or fine-tune a chat version of it (Models "
-                "page, Fine-tune for chat)")  # fmt: skip
-    missing = [
-        t for t in CHAT_TOKENS if t not in _special_tokens(version.directory / "tokenizer.json")
-    ]
-    if missing:
-        return (f"this model has no chat template: its tokenizer lacks {' '.join(missing)}. Use "
-                "/v1/completions with a plain prompt")  # fmt: skip
-    return None
-
-
-def _special_tokens(path: Path) -> set[str]:
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        return set()
-    return _read_special_tokens(path, mtime)
-
-
-@lru_cache(maxsize=64)
-def _read_special_tokens(path: Path, mtime: int) -> set[str]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {t["content"] for t in data.get("added_tokens", []) if t.get("special")}
-
-
-async def _resolve(user: Any, model_id: str) -> tuple[ModelVersion, str]:
-    version = await sync_to_async(resolve)(user, model_id)
-    if version is None:
-        raise _unknown_model(model_id)
-    return version, f"{model_name(version, user)}:v{version.version}"
-
-
-def _unknown_model(model_id: str) -> ApiError:
-    return ApiError(404, f"the model {model_id!r} does not exist or is not yours to use; "
-                    "GET /v1/models lists those you may", param="model",
-                    code="model_not_found")  # fmt: skip
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    caller, req, target = await sync_to_async(lookups.request_for)(
+        _key(request), request.body, parse_chat, chat=True
+    )
+    plan = ChatPlan(Inference(caller.id), target.version_id, req)
+    return await _answer(plan, Envelope("chat.completion", target.name), req.stream,
+                         req.include_usage)  # fmt: skip
 
 
 # --- answers -----------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def list_models(user: Any) -> list[ListedModel]:
 
 
 def default_version(user: Any, owner_id: int, name: str) -> ModelVersion:
-    versions = playable_versions(user).filter(owner_id=owner_id, name=name)
+    versions = playable_versions(user).select_related("owner").filter(owner_id=owner_id, name=name)
     production = versions.filter(status=VersionStatus.PRODUCTION).first()
     return production or versions.order_by("-version").first()
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from lmcore.errors import LmcoreError
 from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
 from webapp.access import access
+from webapp.backpressure import in_thread
 from webapp.registry.actions import KEPT_FILES
 from webapp.registry.models import ModelVersion, VersionStatus
 
@@ -83,14 +83,6 @@ def download_hf(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _zip_response(chunks: Iterator[bytes], folder: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_in_thread(chunks), content_type="application/zip")
+    response = StreamingHttpResponse(in_thread(chunks), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{folder}.zip"'
     return response
-
-
-async def _in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Each chunk read in a worker thread. An async iterator, because Django would read a
-    synchronous one whole into a list before sending it under ASGI."""
-    next_chunk = sync_to_async(next, thread_sensitive=False)
-    while (chunk := await next_chunk(chunks, None)) is not None:
-        yield chunk

@@ -1,0 +1,122 @@
+"""What an API request needs from the database and the disk, looked up in one synchronous call.
+
+The views (`endpoints.py`) are async and hold no model instance: a lazy relation read on one
+(`version.owner`) queries the database on the event loop, which Django refuses
+(`SynchronousOnlyOperation`: the 500 an `OWNER/NAME` id gave). So each view makes one
+`sync_to_async` call here, which authenticates the key, checks the body, resolves the model
+and reads the files the answer needs (the tokenizer's specials, for chat), and returns frozen
+plain values: the `Caller` and the `Target`. `tests/webapp/test_async_boundary.py` checks
+that no async module imports models or `django.db` (docs/architecture.md, "OpenAI-compatible
+API").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lmcore.chat import CHAT_TOKENS
+from webapp.api.errors import ApiError
+from webapp.api.models import ApiKey
+from webapp.api.names import ListedModel, list_models, model_name, resolve
+from webapp.api.schema import parse_body
+from webapp.registry.models import ModelVersion
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The key's user, as the views need it."""
+
+    id: int
+    username: str
+    is_staff: bool
+
+
+@dataclass(frozen=True)
+class Target:
+    """The version a request names, with what its answer needs."""
+
+    version_id: int
+    name: str  # as answers name it: NAME:vN, or OWNER/NAME:vN for another user's
+
+
+def models_for(header: str) -> tuple[Caller, list[ListedModel]]:
+    """`/v1/models`: the caller and every id they may use."""
+    user = _user(header)
+    return _caller(user), list_models(user)
+
+
+def request_for(
+    header: str, body: bytes, parse: Callable[[dict[str, Any]], R], chat: bool
+) -> tuple[Caller, R, Target]:
+    """A generation request: 401, then 400 (the body), then 404 (the model), in that order;
+    for chat, 400 too when the version cannot chat."""
+    user = _user(header)
+    req = parse(parse_body(body))
+    model_id: str = req.model  # type: ignore[attr-defined]
+    version = resolve(user, model_id)
+    if version is None:
+        raise unknown_model(model_id)
+    name = f"{model_name(version, user)}:v{version.version}"
+    problem = chat_template_problem(version) if chat else None
+    if problem:
+        raise ApiError(400, f"{name}: {problem}", param="model", code="no_chat_template")
+    return _caller(user), req, Target(version.pk, name)
+
+
+def unknown_model(model_id: str) -> ApiError:
+    return ApiError(404, f"the model {model_id!r} does not exist or is not yours to use; "
+                    "GET /v1/models lists those you may", param="model",
+                    code="model_not_found")  # fmt: skip
+
+
+def _user(header: str) -> Any:
+    """The active user whose key the `Authorization` header carries, else ApiError 401."""
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise ApiError(401, "missing API key: send the header 'Authorization: Bearer KEY'; make "
+                       "a key on the API keys page", code="missing_api_key")  # fmt: skip
+    key = ApiKey.authenticate(raw.strip())
+    if key is None:
+        raise ApiError(401, f"invalid API key ({raw.strip()[:11]}…): unknown or revoked",
+                       code="invalid_api_key")  # fmt: skip
+    return key.owner
+
+
+def _caller(user: Any) -> Caller:
+    return Caller(user.pk, user.get_username(), user.is_staff)
+
+
+def chat_template_problem(version: ModelVersion) -> str | None:
+    """Why a version cannot chat, or None. Only a chat version (fine-tuned on conversations,
+    `is_chat`) has learnt lmcore's chat template; the template also needs the chat tokens."""
+    if not version.is_chat:
+        return ("this model has no chat template: it was not fine-tuned on conversations. Use "
+                "/v1/completions with a plain prompt, or fine-tune a chat version of it (Models "
+                "page, Fine-tune for chat)")  # fmt: skip
+    specials = _special_tokens(version.directory / "tokenizer.json")
+    missing = [t for t in CHAT_TOKENS if t not in specials]
+    if missing:
+        return (f"this model has no chat template: its tokenizer lacks {' '.join(missing)}. Use "
+                "/v1/completions with a plain prompt")  # fmt: skip
+    return None
+
+
+def _special_tokens(path: Path) -> set[str]:
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return set()
+    return _read_special_tokens(path, mtime)
+
+
+@lru_cache(maxsize=64)
+def _read_special_tokens(path: Path, mtime: int) -> set[str]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {t["content"] for t in data.get("added_tokens", []) if t.get("special")}
