@@ -91,7 +91,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Sign-in required everywhere; views opt out with @login_not_required (sign-in, /healthz).
+    # Sign-in required everywhere; views opt out with @login_not_required (sign-in, health).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -385,6 +385,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # A 4xx is logged once, by the server's access log; django.request keeps 5xx tracebacks.
     "loggers": {
+        # Through the root's handler only: Django's own console handler on "django" (DEBUG
+        # on) printed every 5xx line twice.
+        "django": {"handlers": [], "level": "INFO"},
         "django.channels.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
         "axes.apps": {"level": "WARNING"},  # not its version banner in every process's start
@@ -397,7 +400,7 @@ if not DEBUG:
     # HTTPS=false is for a trial on plain http (check --deploy warns).
     HTTPS = _env_bool("HTTPS", True)
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers' probes speak plain http
+    SECURE_REDIRECT_EXEMPT = [r"^(livez|readyz|healthz)$"]  # probes speak plain http
     SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 3600 if HTTPS else 0)
     SECURE_CONTENT_TYPE_NOSNIFF = True
     # HSTS for subdomains and the browsers' preload list bind other sites of the domain: the

@@ -30,9 +30,11 @@ from django.conf import settings
 from django.db import connection as db
 
 from lmcore.errors import LmcoreError
+from webapp.system.outage import OutageLog
 from workers.tokenstream import Reply, connection, write_replies
 
 logger = logging.getLogger(__name__)
+_cancel_reads = OutageLog(logger, "reading the streams' cancel flags")
 
 
 @dataclass
@@ -160,8 +162,9 @@ class ModelLoop:
         streams = list(self.streams.items())
         try:
             flags = conn.mget([s.reply.cancel_key for _, s in streams])
-        except redis.RedisError:
-            logger.warning("reading cancel flags failed", exc_info=True)
+            _cancel_reads.worked()
+        except redis.RedisError as exc:
+            _cancel_reads.failed(exc)
             flags = [None] * len(streams)
         for (request_id, stream), flag in zip(streams, flags, strict=True):
             if flag is not None or stream.reply.closed:
