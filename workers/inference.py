@@ -158,7 +158,7 @@ class ModelLoop:
 
     def _read_cancels(self, conn: Any) -> None:
         """One MGET for every stream's cancel flag; a closed reply cancels its streams too
-        (with Redis away, only that)."""
+        (with Redis away, only that), and so does one whose stream key vanished."""
         streams = list(self.streams.items())
         try:
             flags = conn.mget([s.reply.cancel_key for _, s in streams])
@@ -167,7 +167,7 @@ class ModelLoop:
             _cancel_reads.failed(exc)
             flags = [None] * len(streams)
         for (request_id, stream), flag in zip(streams, flags, strict=True):
-            if flag is not None or stream.reply.closed:
+            if flag is not None or stream.reply.closed or stream.reply.vanished:
                 self.scheduler.cancel(request_id)
 
     def _route(self, events: list) -> set[Reply]:
