@@ -63,6 +63,13 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     """The version as a zip: safetensors weights, config.json, tokenizer.json (no pickle),
     streamed as it is made (an imported model may be several GB)."""
     version = access(request.user, ModelVersion, pk)
+    missing = [name for name in KEPT_FILES if not (version.directory / name).is_file()]
+    if missing:  # said now, not as a zip cut short
+        messages.error(request, f"{version} cannot be downloaded: {', '.join(missing)} "
+                       f"{'is' if len(missing) == 1 else 'are'} missing from the server's storage "
+                       "(moved or deleted outside Bottega). An administrator can restore the files "
+                       "from a backup; otherwise delete this version.")  # fmt: skip
+        return redirect(version)
     folder = f"{version.name}-v{version.version}"
     files = [file_on_disk(version.directory / name) for name in KEPT_FILES]
     return _zip_response(zip_stream(files, folder), folder)
