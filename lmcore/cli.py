@@ -19,7 +19,8 @@ from typing import Any
 from lmcore.errors import LmcoreError
 
 # Modules under lmcore/commands/, in the order their commands appear in --help.
-COMMAND_MODULES = ["tokenizer", "train", "eval", "sample", "score", "anatomy", "export", "chat"]
+COMMAND_MODULES = ["tokenizer", "train", "eval", "sample", "score", "anatomy", "export", "merge",
+                   "chat"]  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
