@@ -209,6 +209,9 @@ def test_bad_lora_flags_and_adapter_chains_are_refused(parent, tmp_path, capsys)
     chained[chained.index("--init-from") + 1] = str(tmp_path / "c")
     assert main(chained) == 1
     assert "this is an adapter itself: merge it first" in capsys.readouterr().err
+    full = chained[: chained.index("--lora-rank")] + chained[chained.index("--lora-alpha") + 2 :]
+    assert main(full) == 0  # a full fine-tune starts from the adapter merged into its base
+    assert (tmp_path / "d" / "checkpoint" / "model.safetensors").is_file()
 
 
 @pytest.mark.slow
