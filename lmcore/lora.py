@@ -76,13 +76,11 @@ class AdaptedLinear(nn.Module):
         return y + (parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1))  # (..., out)
 
     @torch.no_grad()
-    def merged_weight(self) -> torch.Tensor:
-        """W with s B A folded into each adapted row block (B A: (rows, r) @ (r, in))."""
-        weight = self.weight.detach().clone()
+    def fold(self) -> None:
+        """W += s B A on each adapted row block, in place (B A: (rows, r) @ (r, in))."""
         for name, block in self.targets.items():
             update = self.lora_B[name] @ self.lora_A[name] * self.scaling
-            weight[block * self.rows : (block + 1) * self.rows] += update.to(weight.dtype)
-        return weight
+            self.weight[block * self.rows : (block + 1) * self.rows] += update.to(self.weight.dtype)
 
 
 def add_adapter(model: GPT, cfg: LoRAConfig) -> None:
@@ -148,9 +146,9 @@ def merge(model: GPT) -> None:
     dict has exactly the base's names, computing what the adapted model computes."""
     for name, module in adapted(model):
         parent_name, _, attr = name.rpartition(".")
+        module.fold()
         out_features, in_features = module.weight.shape
-        plain = nn.Linear(in_features, out_features, bias=False, device=module.weight.device,
-                          dtype=module.weight.dtype)  # fmt: skip
-        plain.weight = nn.Parameter(module.merged_weight())
+        plain = nn.Linear(in_features, out_features, bias=False, device="meta")  # no init
+        plain.weight = module.weight  # the base's Parameter, now merged
         setattr(model.get_submodule(parent_name), attr, plain)
     model.requires_grad_(True)
