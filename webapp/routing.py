@@ -3,6 +3,7 @@
 from django.urls import path
 
 from webapp.corpora.consumers import CorpusConsumer
+from webapp.evaluation.consumers import EvaluationRunConsumer
 from webapp.playground.consumers import PlaygroundConsumer
 from webapp.system.consumers import SystemStatusConsumer
 from webapp.tokenization.consumers import TokenizerRunConsumer
@@ -15,4 +16,5 @@ websocket_urlpatterns = [
     path("ws/tokenizers/<int:pk>/", TokenizerRunConsumer.as_asgi()),
     path("ws/runs/<int:pk>/", TrainingRunConsumer.as_asgi()),
     path("ws/playground/", PlaygroundConsumer.as_asgi()),
+    path("ws/evaluations/<int:pk>/", EvaluationRunConsumer.as_asgi()),
 ]

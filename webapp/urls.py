@@ -11,6 +11,7 @@ urlpatterns = [
     path("anatomy/", include("webapp.anatomy.urls")),
     path("models/", include("webapp.registry.urls")),
     path("api/", include("webapp.api.urls")),
+    path("evaluate/", include("webapp.evaluation.urls")),
     path("v1/", include("webapp.api.urls_v1")),
     path("", include("webapp.limits.urls")),
     path("", include("webapp.system.urls")),
