@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from webapp.arena.consumers import ArenaConsumer
 from webapp.corpora.consumers import CorpusConsumer
 from webapp.playground.consumers import PlaygroundConsumer
 from webapp.system.consumers import SystemStatusConsumer
@@ -15,4 +16,5 @@ websocket_urlpatterns = [
     path("ws/tokenizers/<int:pk>/", TokenizerRunConsumer.as_asgi()),
     path("ws/runs/<int:pk>/", TrainingRunConsumer.as_asgi()),
     path("ws/playground/", PlaygroundConsumer.as_asgi()),
+    path("ws/arena/<uuid:public_id>/", ArenaConsumer.as_asgi()),
 ]
