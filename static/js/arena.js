@@ -84,6 +84,7 @@ voteForm?.addEventListener("submit", async (event) => {
     return;
   }
   state = "voted";
+  progress("");
   voteForm.insertAdjacentHTML("afterend", reply.html);
   voteForm.remove();
   document.getElementById("arena-reveal").focus();
