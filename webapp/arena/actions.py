@@ -75,7 +75,7 @@ def redact(battle: Battle, message: str) -> str:
 
     Example: "alpha v2: the model cannot be loaded (...)" → "model A: the model cannot ..."."""
     for label, version in (("model A", battle.left), ("model B", battle.right)):
-        for said in (str(version), f"model version {version.pk}", version.name):
+        for said in (str(version), f"model version {version.pk}"):  # how the worker names one
             message = re.sub(rf"(?<![\w-]){re.escape(said)}(?![\w-])", label, message)
     return message
 

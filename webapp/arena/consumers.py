@@ -14,6 +14,9 @@ server → client (all but `battle` and errors carry `last_id`, the stream entry
     {"type": "answered"}   both answers ended and are kept: the vote is open
     {"type": "error", "message"}
 
+An answer that ends in an error replays that error to a reloaded page until its stream
+expires (PLAYGROUND_STREAM_TTL_S); then `follow` starts it again.
+
 The answers run as the playground's side by side (one `generate_text` request for both
 versions, same settings and seed; webapp/playground/inference.py: the same limits) under the
 battle's own request id. Everything the playground socket would add that could tell a
