@@ -216,7 +216,20 @@ def _version_plan(version: Any) -> Plan:
         plan.effects.append(
             Effect(f"{others} conversation(s) of other users keep their messages and name no model")
         )
+    _arena_effects(plan, version)
     return plan
+
+
+def _arena_effects(plan: Plan, version: Any) -> None:
+    """Arena battles it answered in: CASCADE, votes included (a rating of a version that is
+    gone means nothing); other users' are counted, not named."""
+    battles = [version.battles_left.all(), version.battles_right.all()]
+    count = sum(b.count() for b in battles)
+    if count:
+        votes = sum(b.filter(vote__isnull=False).count() for b in battles)
+        plan.effects.append(Effect(
+            f"{count} arena battle(s) it answered in are deleted, with their {votes} vote(s): "
+            "it leaves the arena's leaderboards"))  # fmt: skip
 
 
 def _conversation_plan(conversation: Any) -> Plan:

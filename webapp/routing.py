@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from webapp.arena.consumers import ArenaConsumer
 from webapp.corpora.consumers import CorpusConsumer
 from webapp.evaluation.consumers import EvaluationRunConsumer
 from webapp.playground.consumers import PlaygroundConsumer
@@ -17,4 +18,5 @@ websocket_urlpatterns = [
     path("ws/runs/<int:pk>/", TrainingRunConsumer.as_asgi()),
     path("ws/playground/", PlaygroundConsumer.as_asgi()),
     path("ws/evaluations/<int:pk>/", EvaluationRunConsumer.as_asgi()),
+    path("ws/arena/<uuid:public_id>/", ArenaConsumer.as_asgi()),
 ]

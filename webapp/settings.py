@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "webapp.training",
     "webapp.registry",
     "webapp.playground",
+    "webapp.arena",
     "webapp.api",
     "webapp.limits",
     "webapp.evaluation",

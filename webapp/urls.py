@@ -9,6 +9,7 @@ urlpatterns = [
     path("training/", include("webapp.training.urls")),
     path("playground/", include("webapp.playground.urls")),
     path("anatomy/", include("webapp.anatomy.urls")),
+    path("arena/", include("webapp.arena.urls")),
     path("models/", include("webapp.registry.urls")),
     path("api/", include("webapp.api.urls")),
     path("evaluate/", include("webapp.evaluation.urls")),
