@@ -17,6 +17,7 @@ from lmcore.errors import LmcoreError
 from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
 from webapp.access import access
 from webapp.enqueue import enqueue
+from webapp.evaluation.leaderboard import against_parent
 from webapp.registry.actions import set_merge_state
 from webapp.registry.models import ModelVersion, VersionStatus
 
@@ -42,7 +43,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     siblings = ModelVersion.objects.for_user(request.user).filter(
         owner=version.owner, name=version.name
     )
-    context = {"version": version, "siblings": siblings, "merge_pending": merge_pending(version),
+    rows = against_parent(request.user, version)  # its figures against its parent's
+    context = {"version": version, "siblings": siblings, "evaluation_rows": rows,
+               "merge_pending": merge_pending(version),
                "may_merge": request.user.is_staff or version.owner_id == request.user.pk}  # fmt: skip
     return render(request, "registry/detail.html", context)
 
