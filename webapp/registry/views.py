@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -45,8 +45,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     rows = against_parent(request.user, version)  # its figures against its parent's
     context = {"version": version, "siblings": siblings, "evaluation_rows": rows,
-               "merge_pending": merge_pending(version),
-               "may_merge": request.user.is_staff or version.owner_id == request.user.pk}  # fmt: skip
+               "merge_pending": merge_pending(version)}  # fmt: skip
     return render(request, "registry/detail.html", context)
 
 
@@ -95,9 +94,7 @@ def download_peft(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def merge(request: HttpRequest, pk: int) -> HttpResponse:
     """Fold a LoRA version's adapter into its base: a new, plain version (a cpu task)."""
-    version = access(request.user, ModelVersion, pk)
-    if not (request.user.is_staff or version.owner_id == request.user.pk):
-        raise Http404("No such model version.")
+    version = access(request.user, ModelVersion, pk)  # its owner's, or staff's
     if not version.is_lora:
         messages.error(request, f"{version} is not a LoRA adapter: there is nothing to merge.")
     elif (

@@ -169,7 +169,7 @@ def make_lora_version(parent: ModelVersion) -> ModelVersion:
 
 
 def test_the_form_refuses_bad_lora_settings_and_stores_nothing(
-    alice, alice_client, corpus, chat_tokenizer_run, dataset, tmp_path
+    alice, alice_client, corpus, chat_tokenizer_run, dataset, tmp_path, bob
 ):
     parent = base_version(alice, corpus, chat_tokenizer_run, tmp_path)
     url = reverse("training:finetune", args=[parent.pk])
@@ -197,3 +197,11 @@ def test_the_form_refuses_bad_lora_settings_and_stores_nothing(
     full = FineTuneForm({**base, "method": "full"}, user=alice, version=adapter)
     assert full.is_valid(), full.errors  # (not launched: no worker in this test)
     assert full.configs[1].init_from == str(adapter.directory) and full.configs[1].lora is None
+
+    parent_page = alice_client.post(reverse("registry:merge", args=[parent.pk]), follow=True)
+    assert "is not a LoRA adapter: there is nothing to merge" in parent_page.content.decode()
+    alice_client.force_login(bob)  # not bob's to merge, nor to see
+    assert alice_client.post(reverse("registry:merge", args=[adapter.pk])).status_code == 404
+    assert alice_client.get(reverse("registry:download_peft", args=[adapter.pk])).status_code == 404
+    adapter.refresh_from_db()
+    assert "merge" not in adapter.metrics
