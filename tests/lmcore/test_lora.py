@@ -173,6 +173,18 @@ def test_merge_writes_a_plain_checkpoint_that_computes_the_same(parent, tmp_path
     assert main(["sample", "--checkpoint", str(tmp_path / "m"), *prompt]) == 0
     assert [json.loads(t)["id"] for t in capsys.readouterr().out.splitlines()[:-1]] == [
         json.loads(t)["id"] for t in from_adapter.splitlines()[:-1]]  # fmt: skip
+    messages = tmp_path / "m.json"
+    messages.write_text(json.dumps({"messages": [{"role": "user", "content": "say red"}]}))
+    replies = []
+    for checkpoint in (tmp_path / "ft", tmp_path / "m"):  # chat and anatomy read it merged too
+        assert main(["chat", "--checkpoint", str(checkpoint), "--messages", str(messages),
+                     "--temperature", "0", "--device", "cpu"]) == 0  # fmt: skip
+        replies.append(json.loads(capsys.readouterr().out)["tokens"])
+        assert (
+            main(["anatomy", "--checkpoint", str(checkpoint), "--text", "say red", "--json"]) == 0
+        )
+        replies.append(json.loads(capsys.readouterr().out)["loss"])
+    assert replies[0] == replies[2] and replies[1] == pytest.approx(replies[3], abs=1e-4)
     assert main(["merge", "--checkpoint", str(tmp_path / "m"), "--out", str(tmp_path / "x")]) == 1
     assert "not a LoRA checkpoint" in capsys.readouterr().err
 
