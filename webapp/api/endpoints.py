@@ -61,6 +61,10 @@ def _key(request: HttpRequest) -> str:
     return request.headers.get("Authorization", "")
 
 
+def _inference(caller: lookups.Caller) -> Inference:
+    return Inference(caller.id, per_minute=caller.requests_per_minute)
+
+
 @api_view("GET")
 async def models(request: HttpRequest) -> JsonResponse:
     _, listed = await sync_to_async(lookups.models_for)(_key(request))
@@ -81,7 +85,7 @@ async def completions(request: HttpRequest) -> HttpResponse:
     caller, req, target = await sync_to_async(lookups.request_for)(
         _key(request), request.body, parse_completion, chat=False
     )
-    plan = CompletionPlan(Inference(caller.id), target.version_id, req)
+    plan = CompletionPlan(_inference(caller), target.version_id, req)
     return await _answer(plan, Envelope("text_completion", target.name), req.stream,
                          req.include_usage)  # fmt: skip
 
@@ -91,7 +95,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     caller, req, target = await sync_to_async(lookups.request_for)(
         _key(request), request.body, parse_chat, chat=True
     )
-    plan = ChatPlan(Inference(caller.id), target.version_id, req)
+    plan = ChatPlan(_inference(caller), target.version_id, req)
     return await _answer(plan, Envelope("chat.completion", target.name), req.stream,
                          req.include_usage)  # fmt: skip
 

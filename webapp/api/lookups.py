@@ -31,11 +31,12 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class Caller:
-    """The key's user, as the views need it."""
+    """The key's user, as the views need it, and the key's own rate (None: the server's)."""
 
     id: int
     username: str
     is_staff: bool
+    requests_per_minute: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class Target:
 
 def models_for(header: str) -> tuple[Caller, list[ListedModel]]:
     """`/v1/models`: the caller and every id they may use."""
-    user = _user(header)
-    return _caller(user), list_models(user)
+    key = _key(header)
+    return _caller(key), list_models(key.owner)
 
 
 def request_for(
@@ -57,7 +58,8 @@ def request_for(
 ) -> tuple[Caller, R, Target]:
     """A generation request: 401, then 400 (the body), then 404 (the model), in that order;
     for chat, 400 too when the version cannot chat."""
-    user = _user(header)
+    key = _key(header)
+    user = key.owner
     req = parse(parse_body(body))
     model_id: str = req.model  # type: ignore[attr-defined]
     version = resolve(user, model_id)
@@ -67,7 +69,7 @@ def request_for(
     problem = chat_template_problem(version) if chat else None
     if problem:
         raise ApiError(400, f"{name}: {problem}", param="model", code="no_chat_template")
-    return _caller(user), req, Target(version.pk, name)
+    return _caller(key), req, Target(version.pk, name)
 
 
 def unknown_model(model_id: str) -> ApiError:
@@ -76,8 +78,8 @@ def unknown_model(model_id: str) -> ApiError:
                     code="model_not_found")  # fmt: skip
 
 
-def _user(header: str) -> Any:
-    """The active user whose key the `Authorization` header carries, else ApiError 401."""
+def _key(header: str) -> ApiKey:
+    """The active key (with its user) the `Authorization` header carries, else ApiError 401."""
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         raise ApiError(401, "missing API key: send the header 'Authorization: Bearer KEY'; make "
@@ -86,11 +88,12 @@ def _user(header: str) -> Any:
     if key is None:
         raise ApiError(401, f"invalid API key ({raw.strip()[:11]}…): unknown or revoked",
                        code="invalid_api_key")  # fmt: skip
-    return key.owner
+    return key
 
 
-def _caller(user: Any) -> Caller:
-    return Caller(user.pk, user.get_username(), user.is_staff)
+def _caller(key: ApiKey) -> Caller:
+    user = key.owner
+    return Caller(user.pk, user.get_username(), user.is_staff, key.requests_per_minute)
 
 
 def chat_template_problem(version: ModelVersion) -> str | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -10,12 +12,19 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from lmcore.adapters import peft_files
 from lmcore.errors import LmcoreError
 from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
 from webapp.access import access
 from webapp.backpressure import in_thread
-from webapp.registry.actions import KEPT_FILES
+from webapp.enqueue import enqueue
+from webapp.evaluation.leaderboard import against_parent
+from webapp.limits import storage
+from webapp.limits.policy import limits_for
+from webapp.registry.actions import set_merge_state
 from webapp.registry.models import ModelVersion, VersionStatus
+
+MERGE_STALE_S = 600
 
 
 @require_GET
@@ -37,7 +46,10 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     siblings = ModelVersion.objects.for_user(request.user).filter(
         owner=version.owner, name=version.name
     )
-    return render(request, "registry/detail.html", {"version": version, "siblings": siblings})
+    rows = against_parent(request.user, version)  # its figures against its parent's
+    context = {"version": version, "siblings": siblings, "evaluation_rows": rows,
+               "merge_pending": merge_pending(version)}  # fmt: skip
+    return render(request, "registry/detail.html", context)
 
 
 @staff_member_required
@@ -63,7 +75,7 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     """The version as a zip: safetensors weights, config.json, tokenizer.json (no pickle),
     streamed as it is made (an imported model may be several GB)."""
     version = access(request.user, ModelVersion, pk)
-    missing = [name for name in KEPT_FILES if not (version.directory / name).is_file()]
+    missing = [name for name in version.kept_files if not (version.directory / name).is_file()]
     if missing:  # said now, not as a zip cut short
         messages.error(request, f"{version} cannot be downloaded: {', '.join(missing)} "
                        f"{'is' if len(missing) == 1 else 'are'} missing from the server's storage "
@@ -71,8 +83,52 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
                        "from a backup; otherwise delete this version.")  # fmt: skip
         return redirect(version)
     folder = f"{version.name}-v{version.version}"
-    files = [file_on_disk(version.directory / name) for name in KEPT_FILES]
+    files = [file_on_disk(version.directory / name) for name in version.kept_files]
     return _zip_response(zip_stream(files, folder), folder)
+
+
+@require_GET
+def download_peft(request: HttpRequest, pk: int) -> HttpResponse:
+    """A LoRA version's adapter as `peft` loads it (lmcore/adapters.py), onto its base's
+    "Download for transformers"."""
+    version = access(request.user, ModelVersion, pk)
+    folder = f"{version.name}-v{version.version}-peft"
+    try:
+        files = peft_files(version.directory)
+    except LmcoreError as exc:
+        messages.error(request, f"{version} has no PEFT adapter: {exc}")
+        return redirect(version)
+    return _zip_response(zip_stream(files, folder), folder)
+
+
+@require_POST
+def merge(request: HttpRequest, pk: int) -> HttpResponse:
+    """Fold a LoRA version's adapter into its base: a new, plain version (a cpu task)."""
+    version = access(request.user, ModelVersion, pk)  # its owner's, or staff's
+    if not version.is_lora:
+        messages.error(request, f"{version} is not a LoRA adapter: there is nothing to merge.")
+    elif (
+        merge_pending(version)
+        or ModelVersion.objects.filter(metrics__merged_from=version.pk).exists()
+    ):
+        messages.error(request, f"{version} is already merged, or being merged.")
+    elif problem := _merge_storage_problem(request.user, version):
+        messages.error(request, problem)
+    else:
+        set_merge_state(version, {"status": "queued", "at": time.time()})
+        enqueue("workers.registry.merge_lora_version", version.pk)
+        messages.success(request, f"Merging {version}: the plain version appears below in a "
+                         "few seconds (reload the page).")  # fmt: skip
+    return redirect(version)
+
+
+def _merge_storage_problem(user: Any, version: ModelVersion) -> str | None:
+    """A merge writes a full copy of its base's weights: refused when that would not fit the
+    quota (it is no job: one per adapter, seconds of CPU; docs/architecture.md, "Per-user
+    limits")."""
+    weights = version.base.directory / "model.safetensors"
+    size = weights.stat().st_size if weights.is_file() else 0
+    return storage.launch_problem(user, limits_for(user), size)
 
 
 @require_GET
@@ -87,6 +143,13 @@ def download_hf(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"{version} cannot be exported for transformers: {exc}")
         return redirect(version)
     return _zip_response(chunks, folder)
+
+
+def merge_pending(version: ModelVersion) -> bool:
+    """A merge was asked for less than MERGE_STALE_S ago and has not ended (an older request
+    whose worker never ran it may be asked again)."""
+    state = version.metrics.get("merge") or {}
+    return state.get("status") == "queued" and time.time() - state.get("at", 0) < MERGE_STALE_S
 
 
 def _zip_response(chunks: Iterator[bytes], folder: str) -> StreamingHttpResponse:
