@@ -3,7 +3,9 @@
 Layout:
     model.safetensors  weights (no pickle); a tied output layer is stored once, as wte.weight
     config.json        {"format", "format_version", "model", "train", "step", "metrics",
-                        "state", "params", "lmcore_version"}
+                        "state", "params", "lmcore_version"}, and what a version carries
+                       from where it came (CARRIED_KEYS: its chat template and generation
+                       defaults, lmcore/chat_config.py; an import's `hf` record)
     tokenizer.json     the tokenizer the model was trained with (vocab must equal the model's)
     optimizer.pt       optional, for resume: the optimizer's state (AdamW, or Muon + AdamW:
                        lmcore/optim.py); read with weights_only=True
@@ -43,6 +45,7 @@ from lmcore.tokenizer import Tokenizer
 
 FORMAT = "lmcore-checkpoint"
 FORMAT_VERSION = 1
+CARRIED_KEYS = ("chat_template", "generation_defaults", "hf")
 WEIGHTS, CONFIG, TOKENIZER, OPTIMIZER = (
     "model.safetensors", "config.json", "tokenizer.json", "optimizer.pt",
 )  # fmt: skip
@@ -58,6 +61,7 @@ class Checkpoint:
     step: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)  # elapsed_seconds, tokens_seen
+    config: dict[str, Any] = field(default_factory=dict)  # config.json as read (chat_config.py)
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -82,8 +86,12 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     state: dict[str, Any] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    carried: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint to `directory` atomically, replacing any previous one there."""
+    """Write a checkpoint to `directory` atomically, replacing any previous one there.
+
+    `carried`: CARRIED_KEYS values kept from the checkpoint this one was trained from.
+    """
     directory = Path(directory)
     if tokenizer.vocab_size != model.config.vocab_size:
         raise LmcoreError(
@@ -103,6 +111,7 @@ def save_checkpoint(
             "model": model.config.to_dict(), "train": train_config or {}, "step": step,
             "metrics": metrics or {}, "state": state or {}, "params": model.num_params(),
             "lmcore_version": lmcore.__version__,
+            **{k: v for k, v in (carried or {}).items() if k in CARRIED_KEYS},
         }  # fmt: skip
         (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         for item in (tmp, *tmp.iterdir()):  # mkdtemp makes 0700: let other workers read it
@@ -169,7 +178,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     return Checkpoint(
         directory=directory, model=model, tokenizer=tokenizer, model_config=model_config,
         train_config=config.get("train", {}), step=int(config.get("step", 0)),
-        metrics=config.get("metrics", {}), state=config.get("state", {}),
+        metrics=config.get("metrics", {}), state=config.get("state", {}), config=config,
     )  # fmt: skip
 
 
