@@ -73,6 +73,15 @@ def template_for(config: dict[str, Any], tokenizer: Tokenizer) -> ChatTemplate |
     return None
 
 
+def carries_template(config: dict[str, Any]) -> bool:
+    """Whether the checkpoint carries a template of its own (stored, or kept by an older
+    import) rather than falling back on lmcore's layout: a model made to chat with it."""
+    hf = config.get("hf") or {}
+    return config.get("chat_template") is not None or (
+        hf_template_source(hf.get("tokenizer_config") or {}) is not None
+    )
+
+
 def hf_template_source(tokenizer_config: dict[str, Any]) -> str | None:
     """The chat template a `tokenizer_config.json` holds: a string, or the "default" of a
     list of named templates."""
