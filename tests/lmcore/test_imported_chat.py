@@ -12,40 +12,23 @@ from lmcore.chat_config import template_for, text_end_ids
 from lmcore.checkpoint import load_checkpoint
 from lmcore.cli import main
 from lmcore.hf_import import import_hf
-from lmcore.tokenizer import TokenizerConfig, train_tokenizer
-from tests.hf_models import save_hf_model
+from lmcore.tokenizer import Tokenizer, TokenizerConfig, train_tokenizer
+from tests.hf_models import CHATML, save_chatml_model, save_hf_model
 
-CHATML = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
-    " + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
-    "{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 MESSAGES = [{"role": "system", "content": "Be brief."},
             {"role": "user", "content": "What is the capital of France?"}]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def imported(corpus_file, tmp_path_factory):
-    """A random Llama with a ChatML tokenizer, imported; its end ids are <|im_end|> and a token
-    its greedy reply writes after a few tokens, so that stopping shows in the test.
-    Returns (the transformers model, its tokenizer, prompt ids, the lmcore checkpoint dir)."""
-    tok = train_tokenizer([corpus_file], TokenizerConfig(
-        vocab_size=420, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"]))  # fmt: skip
+    """A random Llama with a ChatML template, imported (tests/hf_models.py).
+    Returns (the transformers model, the lmcore tokenizer, prompt ids, the checkpoint, end ids)."""
     root = tmp_path_factory.mktemp("chatml")
-    model = save_hf_model("llama-gqa", tok, root / "src")
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|im_start|>",
-              "eos_token": "<|im_end|>", "pad_token": "<|im_end|>"}  # fmt: skip
-    (root / "src" / "tokenizer_config.json").write_text(json.dumps(config))
-    (root / "src" / "chat_template.jinja").write_text(CHATML)
-    hf_tok = transformers.AutoTokenizer.from_pretrained(root / "src")
+    model, hf_tok, end_ids = save_chatml_model(corpus_file, root / "src", MESSAGES)
     prompt = list(hf_tok.apply_chat_template(MESSAGES, add_generation_prompt=True,
                                              tokenize=True, return_dict=False))  # fmt: skip
-    free = _greedy(model, prompt, None, 20)
-    stop = next(t for k, t in enumerate(free) if k >= 4 and t not in free[:k])
-    end_ids = [tok.special_id("<|im_end|>"), stop]
-    (root / "src" / "generation_config.json").write_text(json.dumps({"eos_token_id": end_ids}))
     import_hf(root / "src", root / "ck")
-    return model, tok, prompt, root / "ck", end_ids
+    return model, Tokenizer.load(root / "ck"), prompt, root / "ck", end_ids
 
 
 def _greedy(model, prompt, eos, n):
