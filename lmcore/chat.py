@@ -33,17 +33,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from lmcore.chat_config import (
     CHAT_TOKENS,
     END_OF_TURN,
     ROLE_TOKENS,
+    carried,
     check_chat_tokens,
     lmcore_template,
+    template_for,
 )
-from lmcore.chat_template import ChatTemplate
+from lmcore.chat_template import LMCORE_TEMPLATE, ChatTemplate
 from lmcore.config import SamplingParams
+from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
 from lmcore.tokenizer import Tokenizer
 
@@ -138,6 +141,29 @@ def check_template(tokenizer: Tokenizer, template: ChatTemplate) -> None:
     if not any(rendered.mask):
         raise LmcoreError("the chat template leaves the replies out of the conversation")
     render(tokenizer, PROBE[:1], generation_prompt=True, template=template)
+
+
+def finetune_start(
+    config: dict[str, Any], tokenizer: Tokenizer
+) -> tuple[ChatTemplate, dict[str, Any], str | None]:
+    """What fine-tuning a checkpoint (its config.json) takes from it: the template its
+    conversations are rendered with (LmcoreError with the reason when it has none or the
+    loss mask cannot come from it), what the result carries (chat_config.carried) and the
+    beginning-of-text convention it keeps (lmcore/documents.py)."""
+    template = template_for(config, tokenizer)
+    if template is None and config.get("hf"):
+        raise LmcoreError(
+            "this model came without a chat template and its tokenizer lacks lmcore's chat "
+            f"tokens ({' '.join(CHAT_TOKENS)}): import it with its chat template "
+            "(chat_template.jinja, or tokenizer_config.json's chat_template)"
+        )
+    if template is None:
+        check_chat_tokens(tokenizer)  # raises, saying how to get them
+    check_template(tokenizer, template)
+    bos = (config.get("train") or {}).get("bos_token")
+    if bos is None and template.template == LMCORE_TEMPLATE:
+        bos = BOS_TOKEN  # lmcore's conversations are documents that start with it
+    return template, carried(config, tokenizer), bos
 
 
 def _reply_spans(

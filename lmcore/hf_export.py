@@ -107,7 +107,8 @@ def export_files(checkpoint: str | Path) -> list[ExportFile]:
     template = template_for(config, tokenizer)  # the one it was trained with (chat_config.py)
     ids = _token_ids(tokenizer, hf, template)
     model_config = {**_model_config(cfg), **ids, "dtype": dtype}
-    generation = {"_from_model_config": False, **ids}
+    # An import's generation_config.json comes back as it came (its end ids, its defaults).
+    generation = {"_from_model_config": False, **ids, **(hf.get("generation_config") or {})}
     texts = {
         "config.json": model_config,
         "generation_config.json": generation,

@@ -53,7 +53,8 @@ CHATML = (
 def save_chatml_model(corpus: Path, directory: Path, messages: list[dict[str, str]]):
     """A random Llama (`hf_model("llama-gqa")`) with a ChatML tokenizer trained on `corpus`,
     saved as a chat model: chat_template.jinja, tokenizer_config.json and a
-    generation_config.json whose end ids are <|im_end|> and a token the model's greedy reply
+    generation_config.json (sampling defaults: temperature 0.7, top_p 0.9) whose end ids are
+    <|im_end|> and a token the model's greedy reply
     to `messages` writes a few tokens in (its 4th distinct token, or its last), so that a test
     sees the reply stop there.
     Returns (the model, the transformers tokenizer, the end ids)."""
@@ -81,7 +82,8 @@ def save_chatml_model(corpus: Path, directory: Path, messages: list[dict[str, st
     first_seen = [t for k, t in enumerate(free) if t not in free[:k]]
     stop = first_seen[min(3, len(first_seen) - 1)]  # stops there, not at an earlier copy
     end_ids = [tokenizer.special_id("<|im_end|>"), stop]
-    (directory / "generation_config.json").write_text(json.dumps({"eos_token_id": end_ids}))
+    generation = {"eos_token_id": end_ids, "do_sample": True, "temperature": 0.7, "top_p": 0.9}
+    (directory / "generation_config.json").write_text(json.dumps(generation))
     return model, hf_tok, end_ids
 
 

@@ -45,7 +45,8 @@ def test_the_import_keeps_the_template_end_ids_and_defaults(imported):
     assert template.template == CHATML and template.eos_token == "<|im_end|>"
     assert list(template.end_ids) == end_ids
     assert text_end_ids(checkpoint.config, checkpoint.tokenizer) == end_ids
-    assert checkpoint.config["hf"]["generation_config"] == {"eos_token_id": end_ids}
+    assert checkpoint.config["hf"]["generation_config"]["eos_token_id"] == end_ids
+    assert checkpoint.config["generation_defaults"] == {"temperature": 0.7, "top_p": 0.9}
 
 
 def test_lmcore_chat_replies_as_transformers_generate(imported, tmp_path, capsys):
@@ -94,3 +95,17 @@ def test_a_model_without_a_template_is_refused_by_chat(corpus_file, tmp_path, ca
     assert code == 1 and "has no chat template" in capsys.readouterr().err
     code = main(["sample", "--checkpoint", str(tmp_path / "ck"), "--chat", "--prompt", "hi"])
     assert code == 1 and "no chat template" in capsys.readouterr().err
+
+
+def test_unset_sampling_flags_take_the_models_defaults(imported, capsys):
+    *_, ck, _ = imported
+
+    def ids(*flags):
+        argv = ["sample", "--checkpoint", str(ck), "--prompt", "the cat", "--seed", "5",
+                "--max-new-tokens", "24", "--no-stop-at-end", "--json", "--device", "cpu"]  # fmt: skip
+        assert main([*argv, *flags]) == 0
+        return [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()[:-1]]
+
+    own = ids()  # generation_config.json: temperature 0.7, top_p 0.9
+    assert own == ids("--temperature", "0.7", "--top-p", "0.9")
+    assert own != ids("--temperature", "1.5", "--top-p", "1")
