@@ -91,6 +91,7 @@ async def model(request: HttpRequest, user: Any, model_id: str) -> JsonResponse:
 async def completions(request: HttpRequest, user: Any) -> HttpResponse:
     req = parse_completion(parse_body(request.body))
     version, name = await _resolve(user, req.model)
+    req = req.with_model_defaults(await sync_to_async(model_defaults)(version))
     inference = Inference(user.pk)
     plan = CompletionPlan(inference, version.pk, req)
     return await _answer(plan, Envelope("text_completion", name), req.stream, req.include_usage)
@@ -103,6 +104,7 @@ async def chat_completions(request: HttpRequest, user: Any) -> HttpResponse:
     problem = chat_template_problem(version)
     if problem:
         raise ApiError(400, f"{name}: {problem}", param="model", code="no_chat_template")
+    req = req.with_model_defaults(await sync_to_async(model_defaults)(version))
     plan = ChatPlan(Inference(user.pk), version.pk, req)
     return await _answer(plan, Envelope("chat.completion", name), req.stream, req.include_usage)
 
@@ -116,6 +118,16 @@ def chat_template_problem(version: ModelVersion) -> str | None:
                 "imported with one. Use /v1/completions with a plain prompt, or fine-tune a "
                 "chat version of it (Models page, Fine-tune for chat)")  # fmt: skip
     return None
+
+
+def model_defaults(version: ModelVersion) -> dict[str, Any]:
+    """The version's own sampling defaults (lmcore/chat_config.py), {} when unreadable."""
+    from lmcore.chat_config import generation_defaults
+
+    try:
+        return generation_defaults(json.loads((version.directory / "config.json").read_text()))
+    except (OSError, ValueError):
+        return {}  # the worker reports a version whose files are gone
 
 
 async def _resolve(user: Any, model_id: str, chat: bool = False) -> tuple[ModelVersion, str]:

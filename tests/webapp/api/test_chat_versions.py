@@ -58,3 +58,19 @@ def test_production_base_and_chat_versions_are_both_shared(
     chat.refresh_from_db()
     base.refresh_from_db()
     assert chat.status == "candidate" and base.status == "production"  # same kind only
+
+
+def test_settings_left_out_take_the_models_own_defaults(alice_api, alice, tmp_path):
+    corpus = tmp_path / "words.txt"
+    corpus.write_text(" ".join(WORDS * 40) + "\n", encoding="utf-8")
+    save_chatml_model(corpus, tmp_path / "src", QUESTION)  # temperature 0.7, top_p 0.9
+    do_import_version(alice, "smol", tmp_path / "src")
+
+    def text(**settings):
+        answer = alice_api.completions.create(model="smol", prompt="the cat", max_tokens=24,
+                                              seed=3, **settings)  # fmt: skip
+        return answer.choices[0].text
+
+    own = text()
+    assert own == text(temperature=0.7, top_p=0.9)
+    assert own != text(temperature=1.5, top_p=1.0)
