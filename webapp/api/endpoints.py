@@ -70,6 +70,7 @@ async def _authenticate(request: HttpRequest) -> Any:
     if key is None:
         raise ApiError(401, f"invalid API key ({raw.strip()[:11]}…): unknown or revoked",
                        code="invalid_api_key")  # fmt: skip
+    request.api_rate = key.requests_per_minute  # type: ignore[attr-defined]  (plain int)
     return key.owner
 
 
@@ -92,7 +93,7 @@ async def completions(request: HttpRequest, user: Any) -> HttpResponse:
     req = parse_completion(parse_body(request.body))
     version, name = await _resolve(user, req.model)
     req = req.with_model_defaults(await sync_to_async(model_defaults)(version))
-    inference = Inference(user.pk)
+    inference = Inference(user.pk, per_minute=request.api_rate)  # type: ignore[attr-defined]
     plan = CompletionPlan(inference, version.pk, req)
     return await _answer(plan, Envelope("text_completion", name), req.stream, req.include_usage)
 
@@ -105,7 +106,8 @@ async def chat_completions(request: HttpRequest, user: Any) -> HttpResponse:
     if problem:
         raise ApiError(400, f"{name}: {problem}", param="model", code="no_chat_template")
     req = req.with_model_defaults(await sync_to_async(model_defaults)(version))
-    plan = ChatPlan(Inference(user.pk), version.pk, req)
+    inference = Inference(user.pk, per_minute=request.api_rate)  # type: ignore[attr-defined]
+    plan = ChatPlan(inference, version.pk, req)
     return await _answer(plan, Envelope("chat.completion", name), req.stream, req.include_usage)
 
 
