@@ -240,13 +240,9 @@ class Tokenizer:
         return [e.ids for e in encodings]
 
     def split_specials(self, text: str) -> list[str | int]:
-        """Trusted text cut at the special tokens it spells: text pieces and special ids, in
-        order, as HF matches added tokens before it encodes (leftmost, longest first; a token
-        marked lstrip/rstrip takes the white space beside it, a single_word one matches only
-        between non-word characters). Never call it on user text: that is what `encode` is for.
-
-        Example: `tok.split_specials("<|user|>hi")` -> `[3, "hi"]`.
-        """
+        """Trusted text (never user text) cut at the special tokens it spells, as HF matches
+        added tokens (leftmost-longest; lstrip/rstrip/single_word honoured): text pieces and
+        special ids in order. Example: `tok.split_specials("<|user|>hi")` -> `[3, "hi"]`."""
         if not self._added:
             return [text] if text else []
         if self._special_pattern is None:
@@ -275,9 +271,8 @@ class Tokenizer:
 
 def _added_token_pattern(added: list[Any]) -> tuple[re.Pattern[str], list[str]]:
     """One alternation of the added tokens, longest first (Python's regex takes the first
-    alternative that matches at the leftmost position: leftmost-longest, as HF's matcher),
-    and the token each capturing group stands for (a group holds the token without the white
-    space lstrip/rstrip take)."""
+    alternative matching at the leftmost position: leftmost-longest, as HF's matcher), and
+    the token each capturing group (the token without the white space it takes) stands for."""
     alternatives, contents = [], []
     for token in sorted(added, key=lambda t: len(t.content), reverse=True):
         core = re.escape(token.content)
