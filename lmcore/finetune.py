@@ -15,10 +15,12 @@ corpus's:
   from the prompt the template makes for the last reply, cut at the template's end ids.
 
 The template (any chat version's own, imported ones included: lmcore/chat_config.py) only
-shapes the rendered data (lmcore/chatdata.py); this module sees ids and masks. Full
-fine-tuning trains every weight: `initial_weights` copies the parent checkpoint's weights into
-the new model (the model's shape and the tokenizer must be the parent's; the run takes both
-from it), and anything applied to the model after that (an adapter) trains the same way.
+shapes the rendered data (lmcore/chatdata.py); this module sees ids and masks.
+`initial_weights` copies the parent checkpoint's weights into the new model; the model's
+shape and the tokenizer must be the parent's (the run takes both from it). A full fine-tune
+trains every weight; with `lora` in the recipe, `starting_model` then freezes them and puts a
+fresh adapter on (lmcore/lora.py): the run trains and checkpoints the adapter only, which
+names the parent as its base (lmcore/adapters.py).
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lmcore.adapters import base_reference
 from lmcore.chat import reply_end_ids
 from lmcore.chatdata import ChatData, chat_rows
 from lmcore.checkpoint import load_checkpoint
+from lmcore.config import LoRAConfig, TrainConfig
 from lmcore.device import autocast
 from lmcore.errors import LmcoreError
+from lmcore.lora import add_adapter
 from lmcore.model import GPT
 from lmcore.tokenizer import Tokenizer
 
@@ -52,6 +57,20 @@ def initial_weights(model: GPT, init_from: str | Path, tokenizer: Tokenizer) -> 
         raise LmcoreError(f"{init_from}: the parent model was trained with another tokenizer")
     with torch.no_grad():
         model.load_state_dict(parent.model.state_dict())
+
+
+def starting_model(model: GPT, cfg: TrainConfig, tokenizer: Tokenizer, resume: bool) -> dict | None:
+    """The parent's weights in `model` (a resume loads its checkpoint's instead), then for
+    LoRA a frozen base with a fresh adapter. Returns the LoRA checkpoint's "lora" object
+    (None: a full fine-tune)."""
+    if not resume:
+        initial_weights(model, cfg.init_from, tokenizer)
+    if cfg.lora is None:
+        return None
+    lora = LoRAConfig.from_dict(cfg.lora)
+    section = base_reference(lora, cfg.init_from)  # refuses a base that is an adapter itself
+    add_adapter(model, lora)
+    return section
 
 
 class ChatBatches:

@@ -98,6 +98,11 @@ class ExportFile:
 def export_files(checkpoint: str | Path) -> list[ExportFile]:
     """The files of the `transformers` directory for a checkpoint, as byte streams."""
     config = read_lmcore_config(Path(checkpoint))
+    if config.get("lora"):  # adapter.safetensors on a base: lmcore/adapters.py
+        raise LmcoreError(
+            "this is a LoRA adapter, not a whole model: export its base model and the adapter "
+            "for peft (python -m lmcore export on the adapter), or merge it first"
+        )
     directory, cfg = config["directory"], GPTConfig(**config["model"])
     tensors = read_header(directory / "model.safetensors")
     tokenizer = Tokenizer.load(directory / "tokenizer.json")
@@ -123,10 +128,14 @@ def export_files(checkpoint: str | Path) -> list[ExportFile]:
 
 def export_hf(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
     """Write the `transformers` directory to `out` (atomically: a temp dir renamed in)."""
+    return write_dir(export_files(checkpoint), out)
+
+
+def write_dir(files: list[ExportFile], out: str | Path) -> dict[str, Any]:
+    """Write `files` into the new directory `out` (atomically: a temp dir renamed in)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise LmcoreError(f"{out}: exists and is not empty")
-    files = export_files(checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

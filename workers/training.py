@@ -324,7 +324,8 @@ def write_run_file(run: TrainingRun) -> Path:
         spec["model"] = {"dropout": model.get("dropout", 0.0)}
         spec["finetune"] = {"init_from": run.train_config["init_from"],
                             "chat_data": [str(d.path) for d in datasets],
-                            "text_ratio": run.train_config.get("text_ratio", 0.0)}  # fmt: skip
+                            "text_ratio": run.train_config.get("text_ratio", 0.0),
+                            "lora": run.train_config.get("lora")}  # fmt: skip
     path = run_file(run)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")

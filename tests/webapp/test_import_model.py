@@ -121,7 +121,7 @@ def test_the_migration_makes_earlier_imports_with_a_template_chat_versions(admin
     from django.apps import apps
 
     migration = importlib.import_module(
-        "webapp.registry.migrations.0006_chat_imports_and_production_per_kind"
+        "webapp.registry.migrations.0007_chat_imports_and_production_per_kind"
     )
     made = {}
     for name, tokenizer_config in (("old-chat", {"chat_template": "{{ messages }}"}),

@@ -62,6 +62,12 @@ class ModelVersion(models.Model):
     parent = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
     )
+    # A LoRA version (lmcore/adapters.py) stores an adapter only, on the weights of `base`
+    # (its parent): RESTRICT, so that a base is not deleted under its adapters (the deletion
+    # plan says which to merge or delete first), while a user deleted with both takes both.
+    base = models.ForeignKey(
+        "self", on_delete=models.RESTRICT, null=True, blank=True, related_name="adapters"
+    )
     storage_key = models.CharField(
         max_length=32, unique=True, default=new_storage_key, editable=False
     )
@@ -92,8 +98,14 @@ class ModelVersion(models.Model):
         return Path(settings.MEDIA_ROOT) / "models" / f"user-{self.owner_id}" / self.storage_key
 
     @property
-    def kind(self) -> str:
-        return "chat" if self.is_chat else "base"
+    def is_lora(self) -> bool:
+        return self.base_id is not None
+
+    @property
+    def kept_files(self) -> tuple[str, ...]:
+        """The files of its directory: the weights (or the adapter), config and tokenizer."""
+        weights = "adapter.safetensors" if self.is_lora else "model.safetensors"
+        return (weights, "config.json", "tokenizer.json")
 
     def promote(self) -> None:
         """Make this the production version of its name and kind (base or chat); the previous
@@ -115,7 +127,7 @@ class ModelVersion(models.Model):
             "id": self.pk, "name": self.name, "version": self.version, "status": self.status,
             "params": self.params, "step": self.step, "val_loss": self.val_loss,
             "val_bpb": self.val_bpb, "run": self.run_id, "created_at": self.created_at.isoformat(),
-            "chat": self.is_chat, "parent": self.parent_id,
+            "chat": self.is_chat, "parent": self.parent_id, "lora_base": self.base_id,
         }  # fmt: skip
 
 

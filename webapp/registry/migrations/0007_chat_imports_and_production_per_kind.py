@@ -29,7 +29,7 @@ def mark_chat_imports(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0005_modelversion_is_chat_parent"),
+        ("registry", "0006_modelversion_base"),
     ]
 
     operations = [
