@@ -3,7 +3,9 @@
 Layout:
     model.safetensors  weights (no pickle); a tied output layer is stored once, as wte.weight
     config.json        {"format", "format_version", "model", "train", "step", "metrics",
-                        "state", "params", "lmcore_version"}
+                        "state", "params", "lmcore_version"}, and what a version carries
+                       from where it came (CARRIED_KEYS: its chat template and generation
+                       defaults, lmcore/chat_config.py; an import's `hf` record)
     tokenizer.json     the tokenizer the model was trained with (vocab must equal the model's)
     optimizer.pt       optional, for resume: the optimizer's state (AdamW, or Muon + AdamW:
                        lmcore/optim.py); read with weights_only=True
@@ -50,6 +52,7 @@ from lmcore.tokenizer import Tokenizer
 
 FORMAT = "lmcore-checkpoint"
 FORMAT_VERSION = 1
+CARRIED_KEYS = ("chat_template", "generation_defaults", "hf")
 WEIGHTS, CONFIG, TOKENIZER, OPTIMIZER = (
     "model.safetensors", "config.json", "tokenizer.json", "optimizer.pt",
 )  # fmt: skip
@@ -65,6 +68,7 @@ class Checkpoint:
     step: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)  # elapsed_seconds, tokens_seen
+    config: dict[str, Any] = field(default_factory=dict)  # config.json as read (chat_config.py)
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -89,11 +93,13 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     state: dict[str, Any] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    carried: dict[str, Any] | None = None,
     lora_section: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint to `directory` atomically, replacing any previous one there.
 
-    A model carrying a LoRA adapter saves the adapter only, with `lora_section` (made by
+    `carried`: CARRIED_KEYS values kept from the checkpoint this one was trained from. A model
+    carrying a LoRA adapter saves the adapter only, with `lora_section` (made by
     lmcore.adapters.base_reference) naming its base."""
     directory = Path(directory)
     if lora.has_adapter(model) != (lora_section is not None):
@@ -122,6 +128,7 @@ def save_checkpoint(
             "metrics": metrics or {}, "state": state or {},
             "params": model.num_params() - lora.num_adapter_params(model),
             "lmcore_version": lmcore.__version__,
+            **{k: v for k, v in (carried or {}).items() if k in CARRIED_KEYS},
         }  # fmt: skip
         if lora_section is not None:
             config["lora"] = adapters.stored(lora_section, directory)
@@ -196,7 +203,7 @@ def load_checkpoint(
     return Checkpoint(
         directory=directory, model=model, tokenizer=tokenizer, model_config=model_config,
         train_config=config.get("train", {}), step=int(config.get("step", 0)),
-        metrics=config.get("metrics", {}), state=config.get("state", {}),
+        metrics=config.get("metrics", {}), state=config.get("state", {}), config=config,
     )  # fmt: skip
 
 

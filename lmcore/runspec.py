@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from lmcore.chat import finetune_start
 from lmcore.chatdata import ChatData, encode_chat_data, load_chat_data
 from lmcore.config import GPTConfig, LoRAConfig, TrainConfig
 from lmcore.data import EncodedCorpus, encode_corpus, load_encoded, tokenizer_digest
@@ -145,9 +146,13 @@ def prepare_chat(spec: RunSpec, tokenizer: Tokenizer, on_event=None) -> ChatData
             return data
     if not spec.finetune.chat_data:
         raise LmcoreError("no conversation files: set finetune.chat_data or pass --chat-data F")
+    # The parent's own template (imported ones too), checked before any file is read.
+    parent = read_json(_parent_dir(Path(spec.finetune.init_from)) / "config.json")
+    template, carried, bos = finetune_start(parent, tokenizer)
     return encode_chat_data(tokenizer, spec.finetune.chat_data, directory,
                             context=spec.model.context, val_fraction=spec.data.val_fraction,
-                            on_event=on_event)  # fmt: skip
+                            on_event=on_event, template=template, carried=carried,
+                            bos_token=bos)  # fmt: skip
 
 
 def open_chat(spec: RunSpec) -> ChatData:

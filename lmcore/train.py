@@ -41,7 +41,6 @@ from lmcore.chatdata import ChatData
 from lmcore.checkpoint import load_checkpoint, load_optimizer, save_checkpoint
 from lmcore.config import EVALS_PER_RUN, TrainConfig
 from lmcore.data import EncodedCorpus, check_compatible
-from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
 from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths
 from lmcore.finetune import ChatBatches, starting_model
@@ -233,6 +232,7 @@ class _Run:
         path = save_checkpoint(
             self.out_dir, self.model, self.tokenizer, train_config=self.cfg.to_dict(),
             step=self.step, metrics=metrics, state=state, optimizer=self.optimizer,
+            carried=self.chat.data.carried if self.chat else None,  # its parent's template...
             lora_section=self.lora,
         )  # fmt: skip
         return str(path)
@@ -260,8 +260,8 @@ def train(
     """
     cfg.validate()
     check_compatible(model_config, corpus, chat, tokenizer)
-    # The checkpoint records the data's document convention (conversations always use it).
-    cfg.bos_token = corpus.bos_token if chat is None else BOS_TOKEN
+    # The checkpoint records the data's document convention (a fine-tune keeps its parent's).
+    cfg.bos_token = corpus.bos_token if chat is None else chat.bos_token
     cfg.chat = chat is not None
     device = devices.resolve_device(cfg.device, distributed.context_from_env().local_rank)
     ctx = distributed.init_distributed(device.type)

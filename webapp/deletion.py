@@ -170,8 +170,8 @@ def _tokenizer_plan(run: Any) -> Plan:
             "(its model versions stay)", training.get_absolute_url(), refuses=True))  # fmt: skip
     for version in run.versions.all():  # SET_NULL
         plan.effects.append(Effect(
-            f"version “{version}” keeps its own copy of the tokenizer, but can no longer be "
-            "fine-tuned for chat", version.get_absolute_url()))  # fmt: skip
+            f"version “{version}” keeps its own copy of the tokenizer: it still plays and can "
+            "still be fine-tuned", version.get_absolute_url()))  # fmt: skip
     return plan
 
 

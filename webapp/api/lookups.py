@@ -4,10 +4,10 @@ The views (`endpoints.py`) are async and hold no model instance: a lazy relation
 (`version.owner`) queries the database on the event loop, which Django refuses
 (`SynchronousOnlyOperation`: the 500 an `OWNER/NAME` id gave). So each view makes one
 `sync_to_async` call here, which authenticates the key, checks the body, resolves the model
-and reads the files the answer needs (the tokenizer's specials, for chat), and returns frozen
-plain values: the `Caller` and the `Target`. `tests/webapp/test_async_boundary.py` checks
-that no async module imports models or `django.db` (docs/architecture.md, "OpenAI-compatible
-API").
+and reads the files the answer needs (the version's sampling defaults, which fill in the
+settings the request left out), and returns frozen plain values: the `Caller`, the request,
+the `Target`. `tests/webapp/test_async_boundary.py` checks that no async module imports
+models or `django.db` (docs/architecture.md, "OpenAI-compatible API").
 """
 
 from __future__ import annotations
@@ -15,11 +15,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, TypeVar
 
-from lmcore.chat import CHAT_TOKENS
 from webapp.api.errors import ApiError
 from webapp.api.models import ApiKey
 from webapp.api.names import ListedModel, list_models, model_name, resolve
@@ -62,13 +59,14 @@ def request_for(
     user = key.owner
     req = parse(parse_body(body))
     model_id: str = req.model  # type: ignore[attr-defined]
-    version = resolve(user, model_id)
+    version = resolve(user, model_id, chat)
     if version is None:
         raise unknown_model(model_id)
     name = f"{model_name(version, user)}:v{version.version}"
     problem = chat_template_problem(version) if chat else None
     if problem:
         raise ApiError(400, f"{name}: {problem}", param="model", code="no_chat_template")
+    req = req.with_model_defaults(model_defaults(version))  # type: ignore[attr-defined]
     return _caller(key), req, Target(version.pk, name)
 
 
@@ -97,29 +95,21 @@ def _caller(key: ApiKey) -> Caller:
 
 
 def chat_template_problem(version: ModelVersion) -> str | None:
-    """Why a version cannot chat, or None. Only a chat version (fine-tuned on conversations,
-    `is_chat`) has learnt lmcore's chat template; the template also needs the chat tokens."""
+    """Why a version cannot chat, or None. A chat version (`is_chat`: fine-tuned on
+    conversations, or imported with its own chat template) carries the template it answers
+    with (lmcore/chat_config.py); a base model gets no template imposed on it."""
     if not version.is_chat:
-        return ("this model has no chat template: it was not fine-tuned on conversations. Use "
-                "/v1/completions with a plain prompt, or fine-tune a chat version of it (Models "
-                "page, Fine-tune for chat)")  # fmt: skip
-    specials = _special_tokens(version.directory / "tokenizer.json")
-    missing = [t for t in CHAT_TOKENS if t not in specials]
-    if missing:
-        return (f"this model has no chat template: its tokenizer lacks {' '.join(missing)}. Use "
-                "/v1/completions with a plain prompt")  # fmt: skip
+        return ("this model has no chat template: it was not fine-tuned on conversations nor "
+                "imported with one. Use /v1/completions with a plain prompt, or fine-tune a "
+                "chat version of it (Models page, Fine-tune for chat)")  # fmt: skip
     return None
 
 
-def _special_tokens(path: Path) -> set[str]:
+def model_defaults(version: ModelVersion) -> dict[str, Any]:
+    """The version's own sampling defaults (lmcore/chat_config.py), {} when unreadable."""
+    from lmcore.chat_config import generation_defaults
+
     try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        return set()
-    return _read_special_tokens(path, mtime)
-
-
-@lru_cache(maxsize=64)
-def _read_special_tokens(path: Path, mtime: int) -> set[str]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {t["content"] for t in data.get("added_tokens", []) if t.get("special")}
+        return generation_defaults(json.loads((version.directory / "config.json").read_text()))
+    except (OSError, ValueError):
+        return {}  # the worker reports a version whose files are gone

@@ -121,7 +121,8 @@ def do_import_version(owner: Any, name: str, source: Path) -> ModelVersion:
 
     The conversion runs into a staging directory outside any transaction (it may take
     minutes for a large model); the row is created and the directory renamed into place in
-    one short transaction. LmcoreError when refused: no row, no files.
+    one short transaction. LmcoreError when refused: no row, no files. A model that came with
+    a chat template is a chat version: it chats with that template (lmcore/chat_config.py).
     """
     from lmcore.hf_import import import_hf
 
@@ -142,6 +143,7 @@ def do_import_version(owner: Any, name: str, source: Path) -> ModelVersion:
         return do_create_version(
             owner, name, lambda target: os.replace(staging, target),
             params=summary["params"], step=0, metrics={"imported": imported},
+            is_chat=summary["chat"],
         )  # fmt: skip
     finally:
         shutil.rmtree(staging, ignore_errors=True)

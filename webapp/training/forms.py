@@ -232,15 +232,17 @@ def version_model(version: Any) -> GPTConfig | None:
 
 
 def finetune_problem(version: Any) -> str | None:
-    """Why a version cannot be fine-tuned for chat, with how to fix it; None when it can."""
-    from lmcore.chat import check_chat_tokens
+    """Why a version cannot be fine-tuned for chat, with how to fix it; None when it can: it
+    needs a chat template that gives a loss mask (lmcore/chat.py, `finetune_start`), its own
+    (an import's) or lmcore's layout (a tokenizer with lmcore's chat tokens)."""
+    from lmcore.chat import finetune_start
     from lmcore.tokenizer import Tokenizer
 
-    if version.tokenizer is None:
-        return ("This version has no tokenizer run (an imported model): fine-tune a model "
-                "trained here.")  # fmt: skip
     try:
-        check_chat_tokens(Tokenizer.load(version.directory / "tokenizer.json"))
+        config = json.loads((version.directory / "config.json").read_text(encoding="utf-8"))
+        finetune_start(config, Tokenizer.load(version.directory / "tokenizer.json"))
+    except (OSError, ValueError) as exc:
+        return f"This version's files cannot be read ({exc})."
     except LmcoreError as exc:
-        return str(exc)
+        return f"This version cannot be fine-tuned for chat: {exc}."
     return None
