@@ -14,16 +14,22 @@ directly; one that appends puts the client's claim on the left, which is never r
 the real address. The scheme: the last `X-Forwarded-Proto` value, `http` or `https`, from a
 trusted peer, whether or not `X-Forwarded-For` came with it (daphne read it only with the
 address header, so a proxy sending only the proto was redirected to https in a loop).
+Forwarding headers from a peer that is not trusted are logged once per process: a proxy
+left out of the setting shows up in the log, not only as a redirect loop.
 See docs/architecture.md, "Security".
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
+_told = False  # whether forwarding headers from an untrusted peer were logged yet
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 SCHEMES = {"http": ("http", "ws"), "https": ("https", "wss")}  # per scope type
@@ -80,6 +86,7 @@ def forwarded(scope: dict[str, Any], networks: tuple[Network, ...]) -> dict[str,
     """`scope` with the real client and scheme when its peer is a trusted proxy."""
     peer = (scope.get("client") or [None])[0]
     if not networks or not _trusted(peer, networks):
+        _tell_ignored(scope, peer)
         return scope
     scope = dict(scope)
     client = real_client(peer, _header_values(scope, b"x-forwarded-for"), networks)
@@ -89,6 +96,16 @@ def forwarded(scope: dict[str, Any], networks: tuple[Network, ...]) -> dict[str,
     if proto and proto[-1].lower() in SCHEMES:
         scope["scheme"] = SCHEMES[proto[-1].lower()][scope["type"] == "websocket"]
     return scope
+
+
+def _tell_ignored(scope: dict[str, Any], peer: str | None) -> None:
+    global _told
+    if _told or not any(k in (b"x-forwarded-for", b"x-forwarded-proto") for k, _ in
+                        scope.get("headers", [])):  # fmt: skip
+        return
+    _told = True
+    logger.warning("X-Forwarded-For/X-Forwarded-Proto from %s ignored: it is not in "
+                   "BOTTEGA_TRUSTED_PROXIES (README, Production); said once", peer)  # fmt: skip
 
 
 def behind_proxies(app: Any) -> Any:

@@ -103,6 +103,9 @@ def test_https_is_believed_from_the_proxy_alone(services, tmp_path, argv):
     with _serve(services, tmp_path, argv, **production) as url:  # no proxy is trusted
         status, headers = Browser(url).open("/v1/models", **https)
         assert status == 301 and headers["Location"].startswith("https://")
+        Browser(url).open("/v1/models", **https)
+    log = (tmp_path / "daphne.log").read_text()
+    assert log.count("X-Forwarded-For/X-Forwarded-Proto from 127.0.0.1 ignored") == 1
     with _serve(services, tmp_path, argv, BOTTEGA_TRUSTED_PROXIES="127.0.0.1", **production) as url:
         # Only the proto header, no X-Forwarded-For: served (401 asks for a key), no redirect.
         assert Browser(url).open("/v1/models", **https)[0] == 401
