@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from webapp import deletion
-from webapp.corpora.templatetags.corpora_format import format_bytes
+from webapp.sizes import format_bytes
 
 
 def _message(outcome: deletion.Outcome) -> str:

@@ -1,6 +1,7 @@
 """The one direction, webapp → workers → lmcore: lmcore imports nothing of the web stack (every
-module imports where those cannot), no two lmcore modules import each other, and webapp
-imports nothing from workers but the Celery app (docs/architecture.md, "Layers")."""
+module imports where those cannot), no two lmcore modules import each other, no two webapp
+modules import each other, and webapp imports nothing from workers but the Celery app
+(docs/architecture.md, "Layers")."""
 
 import ast
 import graphlib
@@ -54,7 +55,7 @@ def test_the_probe_would_catch_a_forbidden_import(tmp_path):
     assert "lmcore must not import django" in result.stderr
 
 
-def lmcore_imports(root: Path, package: str = "lmcore") -> dict[str, set[str]]:
+def package_imports(root: Path, package: str) -> dict[str, set[str]]:
     """Module -> the package's modules it imports anywhere (in functions, under TYPE_CHECKING)."""
     files = {
         ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): path
@@ -87,8 +88,15 @@ def import_circle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_lmcore_modules_form_no_import_circle():
-    graph = lmcore_imports(ROOT)
+    graph = package_imports(ROOT, "lmcore")
     assert "lmcore.data" in graph["lmcore.train"]  # the scan sees real imports
+    assert import_circle(graph) is None, " -> ".join(import_circle(graph))
+
+
+def test_webapp_modules_form_no_import_circle():
+    """Even through imports inside functions, which only hide a circle from the interpreter."""
+    graph = package_imports(ROOT, "webapp")
+    assert "webapp.corpora.models" in graph["webapp.corpora.actions"]  # real imports are seen
     assert import_circle(graph) is None, " -> ".join(import_circle(graph))
 
 
@@ -99,7 +107,23 @@ def test_the_circle_check_would_catch_two_modules_importing_each_other(tmp_path)
     (tmp_path / "lmcore" / "b.py").write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n"
     )
-    assert sorted(import_circle(lmcore_imports(tmp_path))) == ["lmcore.a", "lmcore.a", "lmcore.b"]
+    assert sorted(import_circle(package_imports(tmp_path, "lmcore"))) == [
+        "lmcore.a",
+        "lmcore.a",
+        "lmcore.b",
+    ]
+
+
+def test_the_circle_check_reads_a_package_of_packages(tmp_path):
+    (tmp_path / "webapp" / "limits").mkdir(parents=True)
+    for name in ("webapp/__init__.py", "webapp/limits/__init__.py"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "webapp" / "limits" / "policy.py").write_text("from . import storage\n")
+    (tmp_path / "webapp" / "limits" / "storage.py").write_text(
+        "def f():\n    from webapp.limits.policy import limits_for\n"
+    )
+    circle = import_circle(package_imports(tmp_path, "webapp"))
+    assert sorted(set(circle)) == ["webapp.limits.policy", "webapp.limits.storage"]
 
 
 def web_imports_of_workers(root: Path) -> list[str]:

@@ -23,11 +23,11 @@ from webapp.corpora.events import Send
 from webapp.corpora.forms import StartUploadForm
 from webapp.corpora.models import Corpus, CorpusKind, CorpusStatus
 from webapp.corpora.sniff import HEAD_BYTES, Rejected, sniff_head
-from webapp.corpora.templatetags.corpora_format import format_bytes, format_sizes
 from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
 from webapp.limits import storage
 from webapp.limits.policy import limits_for
+from webapp.sizes import format_bytes, format_sizes
 from webapp.uploads import UploadError, store_chunk
 
 if TYPE_CHECKING:

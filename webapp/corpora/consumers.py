@@ -13,7 +13,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from webapp.corpora import events
+from webapp.corpora import events, lookups
 from webapp.sockets import JsonSocketConsumer
 
 MAX_MESSAGE_BYTES = 1024
@@ -42,8 +42,8 @@ class CorpusConsumer(JsonSocketConsumer):
     corpus_deleted = JsonSocketConsumer.forward
 
     async def _owns(self, user: Any, pk: int) -> bool:
-        return await database_sync_to_async(events.owned)(user, pk)
+        return await database_sync_to_async(lookups.owned)(user, pk)
 
     async def snapshot(self) -> list[dict[str, Any]]:
-        snapshot = database_sync_to_async(events.snapshot)
+        snapshot = database_sync_to_async(lookups.snapshot)
         return await snapshot(self.scope["user"], self.corpus_id, SNAPSHOT_LIMIT)

@@ -11,7 +11,8 @@ import unicodedata
 from pathlib import Path
 from typing import TypedDict
 
-from webapp.corpora.templatetags.corpora_format import format_bytes, format_percent, plural
+from webapp.corpora.templatetags.corpora_format import format_percent, plural
+from webapp.sizes import format_bytes
 
 START_BYTES = 2000
 SAMPLE_BYTES = 600

@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 
 from webapp.corpora.models import CorpusKind
-from webapp.corpora.templatetags.corpora_format import format_sizes
+from webapp.sizes import format_sizes
 
 
 class CorporaField(forms.ModelMultipleChoiceField):

@@ -2,8 +2,9 @@
 "Per-user limits"): jobs at once, model size, training time, devices, and storage.
 
 The defaults are settings (`BOTTEGA_LIMIT_*`, `BOTTEGA_USER_QUOTA_BYTES`); an administrator
-may override any of them for one user (`UserLimits`, in the admin). 0 means no limit; staff
-have none. Forms show them before launch (`{% limits_summary %}`) and check them in `clean()`,
+may override any of them for one user (`UserLimits`, in the admin; `limits_for`, in
+webapp/limits/models.py). 0 means no limit; staff have none. The storage quota's checks are
+webapp/limits/storage.py's. Forms show them before launch (`{% limits_summary %}`) and check them in `clean()`,
 so a refusal is a form error on a form that keeps what was typed; every action that queues a
 job calls `reserve_job` inside its transaction, which locks the user's row and checks the job
 count and the storage again, so two submits at once cannot both take the last slot.
@@ -11,14 +12,14 @@ count and the storage again, so two submits at once cannot both take the last sl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from webapp.jobs.models import ACTIVE, Job
+from webapp.limits import storage
+from webapp.limits.models import ASK, Limits, limits_for
 
 
 class LimitExceeded(Exception):
@@ -27,50 +28,6 @@ class LimitExceeded(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@dataclass(frozen=True)
-class Limits:
-    """One user's limits; None: no limit."""
-
-    jobs: int | None = None
-    params: int | None = None
-    minutes: int | None = None
-    devices: int | None = None
-    storage_bytes: int | None = None
-
-    @property
-    def seconds(self) -> float | None:
-        return self.minutes * 60.0 if self.minutes else None
-
-
-UNLIMITED = Limits()
-FIELDS = ("jobs", "params", "minutes", "devices", "storage_bytes")
-ASK = "ask an administrator to raise it"
-
-
-def defaults() -> dict[str, int]:
-    return {
-        "jobs": settings.USER_LIMIT_JOBS,
-        "params": settings.USER_LIMIT_PARAMS,
-        "minutes": settings.USER_LIMIT_MINUTES,
-        "devices": settings.USER_LIMIT_DEVICES,
-        "storage_bytes": settings.STORAGE_QUOTA_BYTES,
-    }
-
-
-def limits_for(user: Any) -> Limits:
-    """`user`'s limits: staff none; else the settings, with the admin's overrides."""
-    if getattr(user, "is_staff", False):
-        return UNLIMITED
-    from webapp.limits.models import UserLimits
-
-    values = defaults()
-    override = UserLimits.objects.filter(user_id=user.pk).first()
-    for name in FIELDS:
-        if override is not None and getattr(override, name) is not None:
-            values[name] = getattr(override, name)
-    return Limits(**{name: value or None for name, value in values.items()})
 
 
 def job_models() -> list[type[Job]]:
@@ -127,8 +84,6 @@ def devices_problem(devices: int, limits: Limits) -> str | None:
 def reserve_job(user: Any, extra_bytes: int = 0) -> None:
     """Inside the launching transaction: lock the user's row (one launch at a time per user),
     then LimitExceeded if another job or `extra_bytes` more storage would pass a limit."""
-    from webapp.limits import storage
-
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     limits = limits_for(user)
     problem = jobs_problem(user, limits) or storage.launch_problem(user, limits, extra_bytes)

@@ -30,9 +30,9 @@ from typing import Any
 from django.core.cache import cache
 
 from webapp.corpora.models import HOLDING_FILES, Corpus, CorpusStatus
-from webapp.corpora.templatetags.corpora_format import format_sizes
 from webapp.jobs.models import ACTIVE
-from webapp.limits.policy import ASK, Limits, limits_for
+from webapp.limits.models import ASK, Limits, limits_for
+from webapp.sizes import format_sizes
 
 CACHE_S = 600
 # A training run's files, roughly: fp32 weights and AdamW's two moments in its checkpoint,
