@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "webapp.api",
     "webapp.limits",
     "webapp.evaluation",
+    "webapp.deletion",  # last: reads each app's part of the deletion plans (deletion.py)
 ]
 
 MIDDLEWARE = [

@@ -42,7 +42,7 @@ def heartbeat(queue: str) -> None:
 @shared_task(name="workers.tasks.sweep_stale_jobs")
 def sweep_stale_jobs() -> int:
     """Beat task: end jobs and validations whose worker stopped beating (webapp/jobs/models.py),
-    delete the stopped jobs whose deletion waited for them (webapp/deletion.py), and wake the training queue while runs wait in it: a wake-up lost with a Redis restart
+    delete the stopped jobs whose deletion waited for them (webapp/deletion), and wake the training queue while runs wait in it: a wake-up lost with a Redis restart
     must not leave a run queued until the next one comes (workers/training.py)."""
     from webapp.deletion import finish_requested_deletions
     from webapp.jobs.models import sweep_stale_jobs as sweep

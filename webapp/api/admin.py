@@ -4,7 +4,7 @@ give one a higher rate (requests a minute) than the server's default."""
 from django.contrib import admin
 
 from webapp.api.models import ApiKey
-from webapp.deletion_views import PlannedDeletionAdmin
+from webapp.deletion.views import PlannedDeletionAdmin
 
 
 @admin.register(ApiKey)

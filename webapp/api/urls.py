@@ -2,7 +2,7 @@ from django.urls import path
 
 from webapp.api import views
 from webapp.api.models import ApiKey
-from webapp.deletion_views import delete_view, to
+from webapp.deletion.views import delete_view, to
 
 app_name = "api"
 urlpatterns = [

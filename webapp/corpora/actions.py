@@ -263,7 +263,7 @@ def do_rename_corpus(corpus: Corpus, name: str, send: Send | None = events.web_s
 
 
 def do_delete_corpus(corpus: Corpus, send: Send | None = events.web_send) -> None:
-    """Delete the row; its files go once the deletion commits (webapp/deletion.py's
+    """Delete the row; its files go once the deletion commits (the deletion app's
     `post_delete` receiver), and a validation in flight notices and cleans up after."""
     pk, owner_id = corpus.pk, corpus.owner_id
     corpus.delete()

@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from webapp.corpora.models import Corpus
-from webapp.deletion_views import PlannedDeletionAdmin
+from webapp.deletion.views import PlannedDeletionAdmin
 
 
 @admin.register(Corpus)

@@ -13,6 +13,7 @@ client's file name is only ever a label): `<key>.part` while uploading and valid
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from webapp.corpora import events
+from webapp.files import FileOwner, StorageEntry
 from webapp.jobs.models import Tracked, new_storage_key
 
 
@@ -63,7 +65,7 @@ class CorpusQuerySet(models.QuerySet):
         return self.filter(kind=CorpusKind.CONVERSATIONS)
 
 
-class Corpus(Tracked):
+class Corpus(FileOwner, Tracked):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="corpora"
     )
@@ -119,6 +121,10 @@ class Corpus(Tracked):
     def is_conversations(self) -> bool:
         return self.kind == CorpusKind.CONVERSATIONS
 
+    @property
+    def noun(self) -> str:
+        return "conversation dataset" if self.is_conversations else "corpus"
+
     # --- files ------------------------------------------------------------------------------
     @property
     def directory(self) -> Path:
@@ -150,9 +156,24 @@ class Corpus(Tracked):
                 "mounted, so nothing can read it. An administrator can put the file back from a "
                 "backup; otherwise delete this entry and upload the file again.")  # fmt: skip
 
-    def remove_files(self) -> None:
-        for path in (self.upload_path, self.rewrite_path, self.path):
-            path.unlink(missing_ok=True)
+    # --- its files (webapp/files.py): counted by its row, at their full size from the start ---
+    def owned_paths(self) -> list[Path]:
+        return [self.upload_path, self.rewrite_path, self.path]
+
+    @classmethod
+    def stored_by(cls, user: Any) -> CorpusQuerySet:
+        return cls.objects.filter(owner_id=user.pk, status__in=HOLDING_FILES)
+
+    def stored_bytes(self) -> int:
+        """`size_bytes`, written with the file: the stored text once ready; while it is
+        uploaded or validated, its declared size, reserved so parallel uploads cannot overshoot."""
+        return self.size_bytes
+
+    def storage_entry(self) -> StorageEntry:
+        entry = super().storage_entry()
+        if self.status == CorpusStatus.READY:
+            return entry
+        return replace(entry, note=f"{self.get_status_display()}: reserved at its full size")
 
     # --- transitions: each returns True when this call made it happen ------------------------
     def _transition(self, where: dict[str, Any], **fields: Any) -> bool:

@@ -2,7 +2,7 @@ from django.urls import path, reverse
 
 from webapp.corpora import api, views
 from webapp.corpora.models import Corpus
-from webapp.deletion_views import delete_view
+from webapp.deletion.views import delete_view
 
 
 def _list_of(corpus: Corpus) -> str:

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from webapp.files import FileOwner
 from webapp.jobs.models import Run, RunQuerySet, new_storage_key
 
 
@@ -27,8 +28,10 @@ class EvalTaskQuerySet(models.QuerySet):
         return self.filter(owner=user) if user.is_authenticated else self.none()
 
 
-class EvalTask(models.Model):
+class EvalTask(FileOwner, models.Model):
     """An uploaded harness task: its checked YAML settings here, its items on disk."""
+
+    noun = "evaluation task"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="eval_tasks"
@@ -61,9 +64,16 @@ class EvalTask(models.Model):
     def items_path(self) -> Path:
         return self.directory / "items.jsonl"
 
+    def owned_paths(self) -> list[Path]:
+        return [self.directory]
+
+    def files_state(self) -> str | None:
+        return "written once"  # by do_create_task_file, inside the transaction that makes it
+
 
 class EvaluationRun(Run):
     media_dir, group_prefix = "evaluations", "evaluations"
+    noun = "evaluation"
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="evaluation_runs"
     )

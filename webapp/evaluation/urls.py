@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.deletion_views import delete_view, to
+from webapp.deletion.views import delete_view, to
 from webapp.evaluation import leaderboard, views
 from webapp.evaluation.models import EvalTask, EvaluationRun
 

@@ -13,6 +13,7 @@ and its validation, webapp/corpora/models.py).
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +21,8 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from webapp.files import FileOwner, StorageEntry
 
 
 def new_storage_key() -> str:
@@ -74,7 +77,7 @@ class Job(Tracked):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # Deleted with its files once it has stopped (webapp/deletion.py); hidden from its owner.
+    # Deleted with its files once it has stopped (webapp/deletion); hidden from its owner.
     delete_requested = models.BooleanField(default=False)
 
     class Meta:
@@ -134,7 +137,7 @@ class RunQuerySet(models.QuerySet):
         return self.filter(owner=user, delete_requested=False)
 
 
-class Run(Job):
+class Run(FileOwner, Job):
     """A job a user owns, with files in MEDIA_ROOT/<media_dir>/user-<owner>/<key>/ and a
     Channels group `<group_prefix>.<id>` its page listens to (webapp/jobs/consumers.py)."""
 
@@ -161,6 +164,22 @@ class Run(Job):
         owner = f"user-{self.owner_id}"  # type: ignore[attr-defined]
         return Path(settings.MEDIA_ROOT) / self.media_dir / owner / self.storage_key
 
+    # --- its files (webapp/files.py) ---------------------------------------------------------
+    def owned_paths(self) -> list[Path]:
+        return [self.directory]
+
+    def files_state(self) -> str | None:
+        """A finished run's files no longer change; a resumed one finishes again, anew."""
+        if self.status in ACTIVE or self.finished_at is None:
+            return None
+        return f"{self.status}:{self.finished_at.timestamp()}"
+
+    def storage_entry(self) -> StorageEntry:
+        entry = super().storage_entry()
+        if self.delete_requested:  # hidden from its owner; its files go once it has stopped
+            return replace(entry, url=None, note="being deleted")
+        return replace(entry, note="running: growing") if self.is_active else entry
+
     def status_dict(self) -> dict[str, Any]:
         return {
             "id": self.pk,
@@ -179,6 +198,15 @@ def tracked_models() -> list[type[Tracked]]:
     from django.apps import apps
 
     return [m for m in apps.get_models() if issubclass(m, Tracked)]
+
+
+def job_models() -> list[type[Job]]:
+    """Every concrete kind of job a user owns (tokenizer, training and fine-tuning runs,
+    evaluations), including kinds added later: what the job limit counts and what a deletion
+    stops first."""
+    from django.apps import apps
+
+    return [m for m in apps.get_models() if issubclass(m, Job) and hasattr(m, "owner")]
 
 
 def sweep_stale_jobs(stale_after: timedelta, models: list[type[Tracked]] | None = None) -> int:

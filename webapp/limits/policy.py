@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 
-from webapp.jobs.models import ACTIVE, Job
+from webapp.jobs.models import ACTIVE, job_models
 from webapp.limits import storage
 from webapp.limits.models import ASK, Limits, limits_for
 
@@ -28,12 +27,6 @@ class LimitExceeded(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def job_models() -> list[type[Job]]:
-    """Every concrete kind of job a user owns (tokenizer runs, training and fine-tuning runs):
-    what the job count counts, including kinds added later."""
-    return [m for m in apps.get_models() if issubclass(m, Job) and hasattr(m, "owner")]
 
 
 def jobs_in_use(user: Any) -> int:

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from webapp.deletion_views import PlannedDeletionAdmin
+from webapp.deletion.views import PlannedDeletionAdmin
 from webapp.playground.models import Conversation
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.deletion_views import delete_view, to
+from webapp.deletion.views import delete_view, to
 from webapp.playground import api, views
 from webapp.playground.models import Conversation
 

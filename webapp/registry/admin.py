@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from webapp.deletion_views import PlannedDeletionAdmin
+from webapp.deletion.views import PlannedDeletionAdmin
 from webapp.registry.models import ModelVersion
 
 

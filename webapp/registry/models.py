@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from webapp.files import FileOwner, StorageEntry
 from webapp.jobs.models import Tracked, new_storage_key
 
 
@@ -36,7 +37,8 @@ class ModelVersionQuerySet(models.QuerySet):
         return self if user.is_staff else self.filter(owner=user)
 
 
-class ModelVersion(models.Model):
+class ModelVersion(FileOwner, models.Model):
+    noun = "model version"
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="model_versions"
     )
@@ -97,6 +99,12 @@ class ModelVersion(models.Model):
         """Made and filled only by webapp.registry.actions.do_create_version."""
         return Path(settings.MEDIA_ROOT) / "models" / f"user-{self.owner_id}" / self.storage_key
 
+    def owned_paths(self) -> list[Path]:
+        return [self.directory]
+
+    def files_state(self) -> str | None:
+        return "written once"  # inside the transaction that creates it
+
     @property
     def is_lora(self) -> bool:
         return self.base_id is not None
@@ -143,7 +151,7 @@ STALE_IMPORT = (
 )
 
 
-class ModelUpload(Tracked):
+class ModelUpload(FileOwner, Tracked):
     """A staff user's zip of a `transformers` model, uploaded in chunks (webapp/uploads.py),
     then imported by a cpu task into a new ModelVersion of `name`.
 
@@ -172,6 +180,7 @@ class ModelUpload(Tracked):
     updated_at = models.DateTimeField(auto_now=True)
 
     progress = 0.0  # JobReporter reads it; an import reports no fraction
+    noun = "model upload"
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -191,11 +200,21 @@ class ModelUpload(Tracked):
     def unpack_dir(self) -> Path:
         return self.directory / f"{self.storage_key}.unpacked"
 
-    def remove_files(self) -> None:
-        import shutil
+    # --- its files (webapp/files.py): counted at their full size until the import ends --------
+    def owned_paths(self) -> list[Path]:
+        return [self.upload_path, self.unpack_dir]
 
-        self.upload_path.unlink(missing_ok=True)
-        shutil.rmtree(self.unpack_dir, ignore_errors=True)
+    @classmethod
+    def stored_by(cls, user: Any) -> models.QuerySet:
+        holding = (UploadStatus.UPLOADING, UploadStatus.IMPORTING)
+        return cls.objects.filter(owner_id=user.pk, status__in=holding)
+
+    def stored_bytes(self) -> int:
+        return self.size_bytes  # reserved from its start, so parallel uploads cannot overshoot
+
+    def storage_entry(self) -> StorageEntry:
+        note = f"{self.get_status_display()}: reserved at its full size"
+        return StorageEntry(self.noun.capitalize(), self.filename, None, self.stored_bytes(), note)
 
     # --- transitions: each returns True when this call made it happen ------------------------
     def _transition(self, where: dict[str, Any], **fields: Any) -> bool:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.deletion_views import delete_view, to
+from webapp.deletion.views import delete_view, to
 from webapp.registry import api, views
 from webapp.registry.models import ModelVersion
 

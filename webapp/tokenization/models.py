@@ -5,6 +5,7 @@ a tokenizer never exists without the run that made it, and the run's settings de
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from webapp.files import StorageEntry
 from webapp.jobs.models import JobStatus, Run, RunQuerySet
 
 
@@ -22,6 +24,7 @@ class TokenizerRunQuerySet(RunQuerySet):
 
 class TokenizerRun(Run):
     media_dir, group_prefix = "tokenizers", "tokenizers"
+    noun = "tokenizer"
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tokenizer_runs"
     )
@@ -43,6 +46,9 @@ class TokenizerRun(Run):
     @property
     def tokenizer_path(self) -> Path:
         return self.directory / "tokenizer.json"
+
+    def storage_entry(self) -> StorageEntry:
+        return replace(super().storage_entry(), name=self.name)  # its str adds the vocabulary
 
     def status_dict(self) -> dict[str, Any]:
         return {**super().status_dict(), "result": self.result}

@@ -29,7 +29,7 @@ class TrainingRun(Run):
     name = models.CharField(max_length=100, help_text="The model's name; versions share it.")
     corpora = models.ManyToManyField("corpora.Corpus", related_name="training_runs")
     # RESTRICT, not PROTECT: a tokenizer its runs use cannot be deleted on its own
-    # (webapp/deletion.py says which run to delete first), but a deleted user takes both.
+    # (its deletion plan says which run to delete first), but a deleted user takes both.
     # Null for a fine-tuning run of an imported version, which brought its own tokenizer.
     tokenizer = models.ForeignKey(
         "tokenization.TokenizerRun", on_delete=models.RESTRICT, related_name="training_runs",
@@ -71,6 +71,10 @@ class TrainingRun(Run):
     @property
     def is_finetune(self) -> bool:
         return bool(self.train_config.get("init_from"))
+
+    @property
+    def noun(self) -> str:
+        return "fine-tuning run" if self.is_finetune else "training run"
 
     @property
     def has_checkpoint(self) -> bool:

@@ -1,10 +1,11 @@
-"""The doors to deletion (webapp/deletion.py): the Delete pages and the admin's.
+"""The doors to deletion (webapp/deletion/actions.py): the Delete pages and the admin's.
 
 One page per deletable model, made by `delete_view`: GET shows the plan, POST carries it out;
-the owner's row or 404, like every page. A refused POST (something started since the page was
-shown) shows the page again, 409. `PlannedDeletionAdmin` makes the admin's Delete (one row or
-the bulk action) go through the same plan: its refusals are listed as what protects the rows,
-and nothing is deleted.
+the owner's own row or 404 (`access(..., owner_only=True)`: staff see others' versions, but
+delete others' objects from the admin only). A refused POST (something started since the page
+was shown) shows the page again, 409. `PlannedDeletionAdmin` makes the admin's Delete (one row
+or the bulk action) go through the same plan: its refusals are listed as what protects the
+rows, and nothing is deleted.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from webapp import deletion
+from webapp.access import access
+from webapp.deletion.actions import Outcome, delete
+from webapp.deletion.plans import plan_for
+from webapp.jobs.models import ACTIVE, Job
 from webapp.sizes import format_bytes
 
 
-def _message(outcome: deletion.Outcome) -> str:
+def _message(outcome: Outcome) -> str:
     plan = outcome.plan
     files = f" and its files ({format_bytes(plan.bytes)})" if plan.files else ""
     return f"Deleted {plan.kind} “{plan.name}”{files}."
@@ -36,10 +40,10 @@ def delete_view(
 
     @require_http_methods(["GET", "POST"])
     def view(request: HttpRequest, pk: int) -> HttpResponse:
-        obj = deletion.owned(request.user, model, pk)
+        obj = access(request.user, model, pk, owner_only=True)
         status = 200
         if request.method == "POST":
-            outcome = deletion.delete(obj)
+            outcome = delete(obj)
             if outcome.deferred:
                 messages.success(request, f"Cancelling {outcome.plan.kind} “{outcome.plan.name}”: "
                                           "it is deleted with its files once it has stopped.")  # fmt: skip
@@ -53,7 +57,7 @@ def delete_view(
                 return redirect(done(obj))
             plan, status = outcome.plan, 409
         else:
-            plan = deletion.plan_for(obj)
+            plan = plan_for(obj)
         page = back(obj) if back else obj.get_absolute_url()  # type: ignore[attr-defined]
         context = {"plan": plan, "back": page, "action": request.path}
         return render(request, "deletion/confirm.html", context, status=status)
@@ -72,19 +76,36 @@ class PlannedDeletionAdmin(admin.ModelAdmin):
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
         deleted, counts, perms, protected = super().get_deleted_objects(objs, request)
-        refusals = [f"{obj}: {e.text}" for obj in objs for e in deletion.plan_for(obj).refusals]
+        refusals = [f"{obj}: {e.text}" for obj in objs for e in plan_for(obj).refusals]
         return deleted, counts, perms, [*protected, *refusals]
 
     def delete_model(self, request: HttpRequest, obj: Model) -> None:
-        self._report(request, [deletion.delete(obj)])
+        self._report(request, [delete(obj)])
 
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        self._report(request, [deletion.delete(obj) for obj in queryset])
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._report(request, [delete(obj) for obj in queryset])
 
-    def _report(self, request: HttpRequest, outcomes: list[deletion.Outcome]) -> None:
+    def _report(self, request: HttpRequest, outcomes: list[Outcome]) -> None:
         """A row whose plan changed since the page was shown is kept, saying why."""
         for outcome in outcomes:
             if not outcome.deleted and not outcome.deferred:
                 why = "; ".join(e.text for e in outcome.plan.refusals)
                 self.message_user(request, f"“{outcome.plan.name}” was kept: {why}",
                                   messages.ERROR)  # fmt: skip
+
+
+class KeepActiveJobsAdmin(PlannedDeletionAdmin):
+    """For jobs: a queued or running one has no Delete in the admin (cancel it first, as on its
+    page); the others are deleted through the plan."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        if obj is not None and obj.is_active:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        kept = queryset.filter(status__in=ACTIVE).count()
+        super().delete_queryset(request, queryset.exclude(status__in=ACTIVE))
+        if kept:
+            self.message_user(request, f"{kept} queued or running job(s) kept: cancel them first.",
+                              level="warning")  # fmt: skip
