@@ -89,18 +89,16 @@ def read_gguf(path: Path) -> tuple[Any, dict[str, Any]]:
     from gguf import GGUFReader
 
     if not is_gguf(path):
-        raise LmcoreError(f"{path.name}: not a GGUF file (it does not start with 'GGUF')")
+        raise LmcoreError("not a GGUF file (it does not start with 'GGUF')")
     try:
         reader = GGUFReader(path)
         fields = {name: f.contents() for name, f in reader.fields.items()}
     except (ValueError, IndexError, KeyError, OverflowError, UnicodeDecodeError) as exc:
-        raise LmcoreError(
-            f"{path.name}: not a readable GGUF file (truncated or damaged: {exc})"
-        ) from None
+        raise LmcoreError(f"not a readable GGUF file (truncated or damaged: {exc})") from None
     size = path.stat().st_size
     for t in reader.tensors:
         if t.data_offset + t.n_bytes > size or t.data.nbytes != t.n_bytes:
-            raise LmcoreError(f"{path.name}: tensor {t.name} lies outside the file (truncated?)")
+            raise LmcoreError(f"tensor {t.name} lies outside the file (truncated?)")
     return reader, fields
 
 

@@ -61,7 +61,7 @@ def test_staff_import_a_zip_through_a_dropped_connection_and_download_it_back(
     page.route(re.compile(r"/models/uploads/\?"), small_chunks)
     page.route(re.compile(r"/models/uploads/\d+/"), drop_third)
     page.get_by_label("Model name").fill(name)
-    page.get_by_label("Zip file").set_input_files(archive)
+    page.get_by_label("Zip or GGUF file").set_input_files(archive)
     page.get_by_role("button", name="Upload and import").click()
     expect(page.locator("#import-state")).to_have_text("Imported: open the new version",
                                                        timeout=60_000)  # fmt: skip

@@ -175,9 +175,9 @@ def _break(kind, tmp_path, llama, tok):
 
 
 BAD = {
-    "not gguf": "bad.gguf: not a GGUF file (it does not start with 'GGUF')",
-    "truncated data": "bad.gguf: not a readable GGUF file (truncated or damaged: ",
-    "truncated header": "bad.gguf: not a readable GGUF file (truncated or damaged: ",
+    "not gguf": "not a GGUF file (it does not start with 'GGUF')",
+    "truncated data": "not a readable GGUF file (truncated or damaged: ",
+    "truncated header": "not a readable GGUF file (truncated or damaged: ",
     "architecture": "unsupported architecture 'gpt2' (general.architecture); supported: 'llama'",
     "quant type": "tensor type Q5_0 is not supported; supported: F32, F16, BF16, Q8_0",
     "sentencepiece": "tokenizer 'llama' is not supported: only byte-level BPE",
