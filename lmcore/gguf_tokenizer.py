@@ -154,7 +154,7 @@ def _pre_tokenizer(splits: tuple[str, ...], gpt2_regex: bool) -> dict[str, Any]:
 def _split_of(pre: dict[str, Any] | None) -> tuple[tuple[str, ...], bool]:
     """(regexes, GPT-2 regex) of a tokenizer.json pre-tokenizer, or ((), None) if other."""
     steps = (pre or {}).get("pretokenizers", [pre]) if pre else []
-    if not steps or steps[-1].get("type") != "ByteLevel":
+    if not steps or steps[-1].get("type") != "ByteLevel" or steps[-1].get("add_prefix_space"):
         return ((), None)  # type: ignore[return-value]
     splits = []
     for step in steps[:-1]:

@@ -107,14 +107,13 @@ def export_files(checkpoint: str | Path) -> list[ExportFile]:
     tokenizer = Tokenizer.load(directory / "tokenizer.json")
     out = _out_tensors(cfg, tensors)
     dtype = TORCH_DTYPES.get(tensors["wte.weight"].dtype, "float32")
-    hf = config.get("hf") or {}  # what an imported model came with, given back as it was
-    ids = _token_ids(tokenizer, hf)
+    tokenizer_config, ids = chat_settings(config, tokenizer, cfg)
     model_config = {**_model_config(cfg), **ids, "dtype": dtype}
     generation = {"_from_model_config": False, **ids}
     texts = {
         "config.json": model_config,
         "generation_config.json": generation,
-        "tokenizer_config.json": hf.get("tokenizer_config") or _tokenizer_config(tokenizer, cfg),
+        "tokenizer_config.json": tokenizer_config,
     }
     files = [ExportFile(name, _once(json.dumps(v, indent=2, ensure_ascii=False).encode()))
              for name, v in texts.items()]  # fmt: skip
@@ -233,9 +232,34 @@ def _model_config(cfg: GPTConfig) -> dict[str, Any]:
             "hidden_act": "relu2", "final_logit_softcapping": cfg.logit_softcap}  # fmt: skip
 
 
-def _token_ids(tokenizer: Tokenizer, hf: dict[str, Any]) -> dict[str, Any]:
-    if "token_ids" in hf:
-        return hf["token_ids"]
+def chat_settings(
+    config: dict[str, Any], tokenizer: Tokenizer, cfg: GPTConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tokenizer_config.json, {"bos_token_id", "eos_token_id", "pad_token_id"}) to export.
+
+    What an imported model came with (config.json's `hf`) is given back as it was, else
+    lmcore's own; a `chat_template` entry (the version's template, specials and end ids,
+    which a fine-tune carries on) overrides both, so the export chats and stops as the
+    version does.
+    """
+    hf = config.get("hf") or {}
+    tokenizer_config = dict(hf.get("tokenizer_config") or _tokenizer_config(tokenizer, cfg))
+    ids = dict(hf.get("token_ids") or _token_ids(tokenizer))
+    chat = config.get("chat_template")
+    if isinstance(chat, dict) and chat.get("template"):
+        tokenizer_config["chat_template"] = chat["template"]
+        ids_of = tokenizer.special_tokens
+        for role in ("bos", "eos", "pad"):
+            if chat.get(f"{role}_token") in ids_of:
+                tokenizer_config[f"{role}_token"] = chat[f"{role}_token"]
+                ids[f"{role}_token_id"] = ids_of[chat[f"{role}_token"]]
+        ends = list(chat.get("end_ids") or [])
+        if ends:
+            ids["eos_token_id"] = ends[0] if len(ends) == 1 else ends
+    return tokenizer_config, ids
+
+
+def _token_ids(tokenizer: Tokenizer) -> dict[str, Any]:
     """End of text starts and ends a document (lmcore.documents); with the chat tokens,
     generation also ends at the end of a turn, so base and chat versions both stop right."""
     specials = tokenizer.special_tokens
