@@ -91,3 +91,27 @@ def test_logits_and_greedy_chat_answers_equal_transformers(smol):
         assert got[: ends[0] + 1 if ends else None] == expected
         answers.append(ck.tokenizer.decode(expected))
     assert "Paris" in answers[0], answers
+
+
+def test_it_goes_out_again_for_transformers_and_as_gguf(smol, tmp_path):
+    from gguf import GGUFReader
+
+    from lmcore.gguf_export import export_gguf
+    from lmcore.hf_export import export_hf
+
+    path, ck, hf, tokenizer = smol
+    export_hf(ck.directory, tmp_path / "hf")
+    back = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    back_tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    assert type(back).__name__ == "LlamaForCausalLM"
+    assert back_tokenizer.chat_template == tokenizer.chat_template
+    assert back.generation_config.eos_token_id == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    ids = torch.tensor([tokenizer.encode(TEXTS[0])])
+    with torch.no_grad():
+        assert torch.equal(back(ids).logits, hf(ids).logits)  # the very same weights
+    export_gguf(ck.directory, tmp_path / "smol.Q8_0.gguf", "Q8_0")
+    original, ours = GGUFReader(path), GGUFReader(tmp_path / "smol.Q8_0.gguf")
+    for key in ("tokenizer.chat_template", "tokenizer.ggml.tokens", "tokenizer.ggml.merges",
+                "tokenizer.ggml.pre", "tokenizer.ggml.eos_token_id", "llama.block_count"):  # fmt: skip
+        assert ours.fields[key].contents() == original.fields[key].contents(), key
+    assert sorted(t.name for t in ours.tensors) == sorted(t.name for t in original.tensors)
