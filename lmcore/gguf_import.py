@@ -124,6 +124,8 @@ def _tokenizer(fields: dict[str, Any]) -> Tokenizer:
 
 def _out_tensors(cfg: GPTConfig, arch: str, tensors: dict[str, Any]) -> list[OutTensor]:
     """lmcore's tensors, each produced from the GGUF's when the file is written."""
+    if "rope_freqs.weight" in tensors:
+        raise LmcoreError("rope scaling (rope_freqs.weight, Llama 3.1 style) is not supported")
     names = tensor_names(cfg)
     wanted = {n for gguf_names in names.values() for n in gguf_names}
     missing, extra = sorted(wanted - set(tensors)), sorted(set(tensors) - wanted)

@@ -25,7 +25,7 @@ QK_K = 256
 def write_llama_gguf(path: Path, model, tokenizer, qtype: str = "F32", *, pre: str = "gpt-2",
                      chat_template: str | None = None, specials: dict[str, int] | None = None,
                      add_bos: bool = False, tied: bool | None = None, arch: str = "llama",
-                     tokenizer_model: str = "gpt2") -> Path:  # fmt: skip
+                     tokenizer_model: str = "gpt2", extra: dict | None = None) -> Path:  # fmt: skip
     """Write `model` (+ `tokenizer`) as a llama GGUF with matrices in `qtype` (`arch` and
     `tokenizer_model` other than llama's make files an import must refuse)."""
     from gguf import GGUFWriter
@@ -47,6 +47,8 @@ def write_llama_gguf(path: Path, model, tokenizer, qtype: str = "F32", *, pre: s
         w.add_string("tokenizer.chat_template", chat_template)
     for name, tensor in _gguf_tensors(model, tied):
         _add(w, name, tensor, qtype if tensor.ndim == 2 else "F32")
+    for name, tensor in (extra or {}).items():
+        _add(w, name, tensor, "F32")
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

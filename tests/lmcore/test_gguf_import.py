@@ -5,6 +5,7 @@ file; the chat template and end ids come along; bad files are refused, writing n
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -166,6 +167,8 @@ def _break(kind, tmp_path, llama, tok):
         write_llama_gguf(path, llama, tok, "Q5_0")
     elif kind == "sentencepiece":
         write_llama_gguf(path, llama, tok, tokenizer_model="llama")
+    elif kind == "rope scaling":
+        write_llama_gguf(path, llama, tok, extra={"rope_freqs.weight": np.ones(32, np.float32)})
     elif kind == "pre-tokenizer":
         write_llama_gguf(path, llama, tok, pre="qwen2")
     elif kind == "vocabulary":  # embeddings with 8 rows more than the tokenizer's tokens
@@ -182,6 +185,7 @@ BAD = {
     "quant type": "tensor type Q5_0 is not supported; supported: F32, F16, BF16, Q8_0",
     "sentencepiece": "tokenizer 'llama' is not supported: only byte-level BPE",
     "pre-tokenizer": "pre-tokenizer 'qwen2' (tokenizer.ggml.pre) is not supported",
+    "rope scaling": "rope scaling (rope_freqs.weight, Llama 3.1 style) is not supported",
     "vocabulary": "token_embd.weight is [408, 256], but the metadata and the tokenizer imply [400, 256]",
 }
 
