@@ -10,7 +10,10 @@ The pre-tokenizer is the part a GGUF only names. The table below follows llama.c
 (src/llama-vocab.cpp), the format's reference: each name is the split regexes it applies in
 turn, and whether whole pieces found in the vocabulary skip the merges (`ignore_merges`,
 llama.cpp sets it for the Llama 3 names). Unknown names are refused rather than guessed, since
-a wrong split encodes every text differently from the model's training. Trade-off:
+a wrong split encodes every text differently from the model's training. Control tokens
+(type 3) become special tokens, which user text never produces (lmcore's rule, as for
+`transformers` imports); user-defined ones (type 4, which llama.cpp matches whole in text)
+stay ordinary vocabulary, so BPE spells them from text only as its merges do. Trade-off:
 `transformers`' own GGUF loader splits "smollm" with GPT-2's regex alone; that agrees with
 llama.cpp on ASCII text, but not on other digits ("²", "٣"), which llama.cpp (and SmolLM's own
 tokenizer.json, `Digits(individual_digits=True)`) cut one by one. We follow llama.cpp.
@@ -73,7 +76,7 @@ def tokenizer_json(fields: dict[str, Any]) -> str:
     alphabet = set(byte_to_char().values())
     vocab, added = {}, []
     for i, (token, kind) in enumerate(zip(tokens, types, strict=True)):
-        if kind in (CONTROL, USER_DEFINED) and set(token) <= alphabet:
+        if kind == CONTROL and set(token) <= alphabet:
             added.append(
                 {
                     "id": i,
@@ -82,7 +85,7 @@ def tokenizer_json(fields: dict[str, Any]) -> str:
                     "lstrip": False,
                     "rstrip": False,
                     "normalized": False,
-                    "special": kind == CONTROL,
+                    "special": True,
                 }
             )
         spelt = token if set(token) <= alphabet else _spell(token)
