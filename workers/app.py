@@ -29,4 +29,5 @@ app.conf.imports = (
     "workers.playground",
     "workers.anatomy",
     "workers.registry",
+    "workers.evaluation",
 )
