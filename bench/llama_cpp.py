@@ -9,10 +9,12 @@ machine), so it lives in a virtual environment of its own, never the project's:
 
 It imports the real SmolLM2-135M-Instruct Q4_1 GGUF (tests/smollm2.py) into Bottega,
 exports that version as GGUF (F16 and Q8_0, lmcore/gguf_export.py), and imports each export
-back, so that Bottega computes with exactly the weights llama.cpp reads. Then, for three chat
+back, so that Bottega computes with exactly the weights llama.cpp reads (the original file
+too, as a control). Then, for three chat
 prompts (SmolLM2's template, rendered by `transformers`) and one plain prompt, it compares
 Bottega's greedy tokens with llama.cpp's (temperature 0, in a child process of the other
-venv, one thread), and llama.cpp's tokenizer with Bottega's on mixed text. Prints JSON.
+venv, one thread), their logits after each prompt, and llama.cpp's tokenizer with Bottega's
+on mixed text. Prints JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -37,10 +40,13 @@ LLAMA = """
 import json, sys
 from llama_cpp import Llama
 job = json.load(sys.stdin)
-llm = Llama(job["model"], n_ctx=512, n_threads=1, verbose=False)
-out = {"greedy": [], "tokens": [llm.tokenize(t.encode(), add_bos=False, special=False)
-                                for t in job["texts"]]}
+llm = Llama(job["model"], n_ctx=512, n_threads=1, logits_all=True, verbose=False)
+out = {"greedy": [], "logits": [], "tokens": [llm.tokenize(t.encode(), add_bos=False,
+                                                           special=False) for t in job["texts"]]}
 for ids in job["prompts"]:
+    llm.reset()
+    llm.eval(ids)
+    out["logits"].append([float(x) for x in llm.scores[len(ids) - 1]])
     llm.reset()
     got = []
     for token in llm.generate(ids, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0):
@@ -65,15 +71,29 @@ def prompts() -> list[list[int]]:
     return [*chats, tokenizer.encode("The capital of France is", add_special_tokens=False)]
 
 
-def bottega_greedy(checkpoint: Path, ids: list[list[int]]) -> list[list[int]]:
+def bottega(checkpoint: Path, ids: list[list[int]]) -> tuple[list[list[int]], list[Any]]:
+    """Greedy tokens after each prompt, and the logits at its last position."""
     import torch
 
     from lmcore.checkpoint import load_checkpoint
 
     torch.set_num_threads(1)
     model = load_checkpoint(checkpoint).model
-    return [model.generate(torch.tensor([p]), NEW_TOKENS, temperature=0)[0, len(p) :].tolist()
-            for p in ids]  # fmt: skip
+    greedy = [model.generate(torch.tensor([p]), NEW_TOKENS, temperature=0)[0, len(p) :].tolist()
+              for p in ids]  # fmt: skip
+    with torch.no_grad():
+        return greedy, [model(torch.tensor([p]))[0][0, -1] for p in ids]
+
+
+def _logit_figures(ours: list[Any], theirs: list[list[float]]) -> dict[str, list[float]]:
+    """At each prompt's last position: the largest |difference| of llama.cpp's logits from
+    Bottega's, and Bottega's margin between its first and second choice."""
+    import torch
+
+    diff = [(o - torch.tensor(t)).abs().max().item() for o, t in zip(ours, theirs, strict=True)]
+    margin = [(lambda v: (v[0] - v[1]).item())(o.topk(2).values) for o in ours]
+    return {"max_logit_difference": [round(d, 4) for d in diff],
+            "bottega_top2_margin": [round(m, 4) for m in margin]}  # fmt: skip
 
 
 def first_difference(a: list[int], b: list[int]) -> int | None:
@@ -94,11 +114,14 @@ def main() -> None:
         root = Path(tmp)
         import_gguf(gguf_path(), root / "smol")
         tokenizer = load_checkpoint(root / "smol").tokenizer
+        files = {"Q4_1 (the original file, a control)": (gguf_path(), root / "smol")}
         for kind in ("F16", "Q8_0"):
             export_gguf(root / "smol", root / f"smol.{kind}.gguf", kind)
             import_gguf(root / f"smol.{kind}.gguf", root / f"back-{kind}")
-            ours = bottega_greedy(root / f"back-{kind}", ids)
-            job = {"model": str(root / f"smol.{kind}.gguf"), "prompts": ids, "n": NEW_TOKENS,
+            files[f"{kind} (our export)"] = (root / f"smol.{kind}.gguf", root / f"back-{kind}")
+        for kind, (path, checkpoint) in files.items():
+            ours, logits = bottega(checkpoint, ids)
+            job = {"model": str(path), "prompts": ids, "n": NEW_TOKENS,
                    "texts": TEXTS}  # fmt: skip
             done = subprocess.run([args.llama_python, "-c", LLAMA], input=json.dumps(job),
                                   capture_output=True, text=True, timeout=1800)  # fmt: skip
@@ -113,6 +136,7 @@ def main() -> None:
                 "llama_cpp": [tokenizer.decode(t) for t in theirs["greedy"]],
                 "tokenizer_equal": [tokenizer.encode(t) == got
                                     for t, got in zip(TEXTS, theirs["tokens"], strict=True)],
+                **_logit_figures(logits, theirs["logits"]),
             }  # fmt: skip
             print(kind, json.dumps(report[kind]), file=sys.stderr)
     print(json.dumps(report, ensure_ascii=False, indent=1))

@@ -7,7 +7,7 @@ baseline), `import_gguf(GGUF)`, `import_hf(DIR)`, `export_gguf(IMPORT, F16)` and
 `export_gguf(IMPORT, Q8_0)`. The target: an import peaks under 2x the fp32 weights
 (issue 23). The model comes from tests/smollm2.py (fetched once, cached).
 
-    .venv/bin/python bench/gguf.py
+    .venv/bin/python bench/gguf_io.py
 
 Prints one JSON object and a markdown table; progress goes to stderr.
 """
