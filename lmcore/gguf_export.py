@@ -5,8 +5,8 @@
 A Llama-family checkpoint (an import, or a fine-tune of one) becomes llama.cpp's "llama"
 architecture, which llama.cpp runs; any other (lmcore's own block) becomes "lmcore", which
 only lmcore's GGUF import reads back (lmcore/gguf_layout.py says why and how). The file
-carries the tokenizer (lmcore/gguf_tokenizer.py), the chat template, and the special and end
-ids, the same ones "Download for transformers" writes (`hf_export.chat_settings`).
+carries the tokenizer (lmcore/gguf_tokenizer.py), the chat template the version chats with
+and its special and end ids (lmcore/chat_config.py): eos and eot are its first two end ids.
 
 Types: the norms' gains stay F32 (llama.cpp's rule); every matrix is F16, or Q8_0 with
 `gguf`'s reference quantizer (rows not a multiple of 32 fall back to F16, as llama.cpp's
@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from lmcore.chat_config import template_for, text_end_ids
 from lmcore.config import GPTConfig
 from lmcore.errors import LmcoreError
 from lmcore.gguf_layout import metadata, rotary_heads, tensor_names, to_rotary_pairs
 from lmcore.gguf_tokenizer import gguf_metadata
-from lmcore.hf_export import chat_settings, read_lmcore_config
+from lmcore.hf_export import read_lmcore_config
 from lmcore.safetensors_stream import Range, TensorInfo, read_header
 from lmcore.tokenizer import Tokenizer
 
@@ -68,6 +69,9 @@ def plan_gguf(checkpoint: str | Path, qtype: str = "F16", name: str | None = Non
     if qtype not in TYPES:
         raise LmcoreError(f"GGUF type {qtype!r} is not offered; choose one of {', '.join(TYPES)}")
     config = read_lmcore_config(Path(checkpoint))
+    if config.get("lora"):
+        raise LmcoreError("a LoRA version holds only its adapter: merge it into a plain version "
+                          "first, and export that")  # fmt: skip
     directory, cfg = config["directory"], GPTConfig(**config["model"])
     tokenizer = Tokenizer.load(directory / "tokenizer.json")
     arch, items = metadata(cfg)
@@ -75,7 +79,7 @@ def plan_gguf(checkpoint: str | Path, qtype: str = "F16", name: str | None = Non
              ("general.file_type", FILE_TYPES[qtype], "UINT32"), *items]  # fmt: skip
     if qtype == "Q8_0":
         items.append(("general.quantization_version", 2, "UINT32"))
-    items += _tokenizer_items(config, tokenizer, cfg)
+    items += _tokenizer_items(config, tokenizer)
     return Plan(
         arch, items, _tensors(cfg, arch, read_header(directory / "model.safetensors"), qtype)
     )
@@ -173,25 +177,22 @@ def _to_f32(raw: np.ndarray, dtype: str) -> np.ndarray:
     return raw.astype(np.float32, copy=False)
 
 
-def _tokenizer_items(config: dict[str, Any], tokenizer: Tokenizer,
-                     cfg: GPTConfig) -> list[tuple[str, Any, str]]:  # fmt: skip
+def _tokenizer_items(config: dict[str, Any], tokenizer: Tokenizer) -> list[tuple[str, Any, str]]:
     """The tokenizer, its special and end ids and its chat template as GGUF metadata."""
-    tokenizer_config, ids = chat_settings(config, tokenizer, cfg)
-    ends = ids.get("eos_token_id")
-    ends = ends if isinstance(ends, list) else [ends]
-    specials = {
-        "bos": ids.get("bos_token_id"),
-        "eos": ends[0],
-        "eot": ends[1] if len(ends) > 1 else None,
-        "padding": ids.get("pad_token_id"),
-    }
+    template, ids = template_for(config, tokenizer), tokenizer.special_tokens
+    if template is not None:
+        ends = list(template.end_ids)
+        bos, pad = ids.get(template.bos_token or ""), ids.get(template.pad_token or "")
+    else:
+        ends, bos, pad = text_end_ids(config, tokenizer), tokenizer.eot_id, tokenizer.eot_id
+    specials = {"bos": bos, "eos": ends[0] if ends else None,
+                "eot": ends[1] if len(ends) > 1 else None, "padding": pad}  # fmt: skip
     meta = gguf_metadata(json.loads(tokenizer.to_str()),
                          {k: v for k, v in specials.items() if v is not None})  # fmt: skip
     kinds = {"tokenizer.ggml.model": "STRING", "tokenizer.ggml.pre": "STRING"}
     items = [(k, v, kinds.get(k, "ARRAY" if isinstance(v, list) else "UINT32"))
              for k, v in meta.items()]  # fmt: skip
     items.append(("tokenizer.ggml.add_bos_token", "bos_token" in config.get("train", {}), "BOOL"))
-    template = tokenizer_config.get("chat_template")
-    if isinstance(template, str) and template:
-        items.append(("tokenizer.chat_template", template, "STRING"))
+    if template is not None:
+        items.append(("tokenizer.chat_template", template.template, "STRING"))
     return items

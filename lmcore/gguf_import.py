@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 
 import lmcore
+from lmcore.chat_config import CHAT_TOKENS, lmcore_template
+from lmcore.chat_template import LMCORE_TEMPLATE, ChatTemplate
 from lmcore.config import GPTConfig
 from lmcore.errors import LmcoreError
 from lmcore.gguf_layout import from_rotary_pairs, gpt_config, rotary_heads, tensor_names
@@ -60,11 +62,12 @@ def import_gguf(source: str | Path, out: str | Path) -> dict[str, Any]:
     tensors = {t.name: t for t in reader.tensors}
     cfg = gpt_config(fields, tokenizer.vocab_size, tied="output.weight" not in tensors)
     out_tensors = _out_tensors(cfg, fields["general.architecture"], tensors)
+    chat, template = chat_config(fields, cfg, tokenizer)
     config = {
         "format": "lmcore-checkpoint", "format_version": 1, "model": cfg.to_dict(),
         "train": _train_config(source, tokenizer), "step": 0, "metrics": {}, "state": {},
         "params": sum(int(np.prod(t.shape)) for t in out_tensors),
-        "lmcore_version": lmcore.__version__, **template_config(fields, cfg),
+        "lmcore_version": lmcore.__version__, **chat,
     }  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -81,7 +84,9 @@ def import_gguf(source: str | Path, out: str | Path) -> dict[str, Any]:
         raise
     kinds = sorted({t.tensor_type.name for t in reader.tensors})
     return {"out": str(out), "architecture": f"{fields['general.architecture']} GGUF "
-            f"({', '.join(kinds)})", "params": config["params"], "model": cfg.to_dict()}  # fmt: skip
+            f"({', '.join(kinds)})", "params": config["params"], "model": cfg.to_dict(),
+            "chat": template is not None,
+            "end_ids": list(template.end_ids) if template else []}  # fmt: skip
 
 
 def read_gguf(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -207,29 +212,37 @@ def _train_config(source: Path, tokenizer: Tokenizer) -> dict[str, Any]:
     return {"imported_from": source.name}
 
 
-def template_config(fields: dict[str, Any], cfg: GPTConfig) -> dict[str, Any]:
-    """config.json's "chat_template" (docs/architecture.md, "GGUF") and the `hf`
-    extras a "Download for transformers" gives back (token ids, tokenizer_config.json)."""
+def chat_config(
+    fields: dict[str, Any], cfg: GPTConfig, tokenizer: Tokenizer
+) -> tuple[dict[str, Any], ChatTemplate | None]:
+    """config.json's entries for chat and export, and the template (checked to render a short
+    conversation, as a `transformers` import checks it; None without one): "chat_template"
+    (lmcore/chat_config.py has the format) and the `hf` record a "Download for transformers"
+    gives back (token ids, tokenizer_config.json). Bottega's own layout, which an export of an
+    lmcore model carries, comes back with all its end ids (a GGUF holds two)."""
     tokens = fields.get("tokenizer.ggml.tokens") or []
     ids = special_ids(fields)
     text = {name: tokens[i] for name, i in ids.items()}
     end_ids = list(dict.fromkeys(ids[k] for k in ("eos", "eot", "eom") if k in ids))
-    eos = end_ids[0] if len(end_ids) == 1 else (end_ids or None)
     tokenizer_config = {
         "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": cfg.context,
         "bos_token": text.get("bos"), "eos_token": text.get("eos"),
-        "pad_token": text.get("padding"), "add_bos_token": bool(
-            fields.get("tokenizer.ggml.add_bos_token")), "add_eos_token": False,
+        "pad_token": text.get("padding"), "add_eos_token": False,
+        "add_bos_token": bool(fields.get("tokenizer.ggml.add_bos_token")),
         "clean_up_tokenization_spaces": False,
     }  # fmt: skip
-    extras: dict[str, Any] = {"hf": {"token_ids": {"bos_token_id": ids.get("bos"),
-                                                   "eos_token_id": eos,
-                                                   "pad_token_id": ids.get("padding")},
-                                     "tokenizer_config": tokenizer_config}}  # fmt: skip
-    template = fields.get("tokenizer.chat_template")
-    if isinstance(template, str) and template:
-        tokenizer_config["chat_template"] = template
-        extras["chat_template"] = {"template": template, "bos_token": text.get("bos"),
-                                   "eos_token": text.get("eos"), "pad_token": text.get("padding"),
-                                   "end_ids": end_ids}  # fmt: skip
-    return extras
+    token_ids = {"bos_token_id": ids.get("bos"), "pad_token_id": ids.get("padding"),
+                 "eos_token_id": end_ids[0] if len(end_ids) == 1 else (end_ids or None)}  # fmt: skip
+    entries: dict[str, Any] = {"hf": {"token_ids": token_ids, "tokenizer_config": tokenizer_config}}
+    source = fields.get("tokenizer.chat_template")
+    if not isinstance(source, str) or not source.strip():
+        return entries, None
+    tokenizer_config["chat_template"] = source
+    if source == LMCORE_TEMPLATE and all(t in tokenizer.special_tokens for t in CHAT_TOKENS):
+        template = lmcore_template(tokenizer)
+    else:
+        template = ChatTemplate(source, bos_token=text.get("bos"), eos_token=text.get("eos"),
+                                pad_token=text.get("padding"), end_ids=tuple(end_ids))  # fmt: skip
+    template.render([{"role": "user", "content": "Hello"}], add_generation_prompt=True)
+    entries["chat_template"] = template.to_config()
+    return entries, template

@@ -1,4 +1,5 @@
-"""`python -m lmcore chat`: talk to a checkpoint through the chat template (lmcore/chat.py).
+"""`python -m lmcore chat`: talk to a checkpoint through its chat template (lmcore/chat.py):
+the template it carries (an imported model's own, lmcore/chat_config.py), else lmcore's.
 
 Interactive (a terminal): type a message, the reply streams back; the conversation goes on
 until end of input (Ctrl-D). `--system S` starts it with a system message.
@@ -10,8 +11,10 @@ until end of input (Ctrl-D). `--system S` starts it with a system message.
      "reason": "end_of_text" | "max_new_tokens" | "stop", "prompt_tokens": N}
 
 where the tokens are `sample --json`'s token objects (logprob: natural log under the model).
-The reply ends at the end-of-turn token. A model that was not fine-tuned for chat still
-answers, with a warning on stderr; a conversation that fills the model's context is refused.
+The reply ends at the template's end ids (lmcore's: the end-of-turn token). A model that was
+not fine-tuned for chat but has lmcore's chat tokens still answers, with a warning on
+stderr; one with no template at all is refused, as is a conversation that fills the context.
+Sampling settings not given take the model's defaults (lmcore sample's flags).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import json
 import sys
 from pathlib import Path
 
-from lmcore.chat import Message, reply_end_ids, reply_params, reply_prompt
+from lmcore.chat import Message, reply_params, reply_prompt
+from lmcore.chat_config import carries_template, generation_defaults, template_for
+from lmcore.chat_template import ChatTemplate
 from lmcore.checkpoint import Checkpoint, load_checkpoint
 from lmcore.cli import emit
 from lmcore.commands.sample import add_sampling_args, params_from_args
@@ -43,12 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    params = params_from_args(args)
+    params_from_args(args)  # before loading: a bad flag fails fast
     messages = _read_messages(args.messages) if args.messages else None
     device = resolve_device(args.device)
     configure(device)
     checkpoint = load_checkpoint(args.checkpoint, device)
-    if not checkpoint.train_config.get("chat"):
+    params = params_from_args(args, generation_defaults(checkpoint.config))
+    chat_template(checkpoint)  # refuses a model without one before anything is read
+    if not checkpoint.train_config.get("chat") and not carries_template(checkpoint.config):
         sys.stderr.write("warning: this model has not been fine-tuned for chat\n")
     if messages is not None:
         emit(reply(checkpoint, messages, params))
@@ -56,12 +63,23 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return _interactive(checkpoint, params, args.system)
 
 
+def chat_template(checkpoint: Checkpoint) -> ChatTemplate:
+    template = template_for(checkpoint.config, checkpoint.tokenizer)
+    if template is None:
+        raise LmcoreError(
+            "this model has no chat template: it came without one and its tokenizer lacks "
+            "lmcore's chat tokens. Use `python -m lmcore sample` with a plain prompt"
+        )
+    return template
+
+
 def reply(checkpoint: Checkpoint, messages: list[Message], params: SamplingParams) -> dict:
     """The assistant's reply to a conversation, with its tokens (the --messages output)."""
     tokenizer = checkpoint.tokenizer
     context = checkpoint.model_config.context
-    prompt = reply_prompt(tokenizer, messages, context)
-    engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=reply_end_ids(tokenizer))
+    template = chat_template(checkpoint)
+    prompt = reply_prompt(tokenizer, messages, context, template)
+    engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=template.end_ids)
     tokens, text, reason = [], [], None
     for event in engine.generate(prompt, reply_params(params, len(prompt), context)):
         if event["event"] == "token":
@@ -92,8 +110,8 @@ def _read_messages(source: str) -> list[Message]:
 
 
 def _interactive(checkpoint: Checkpoint, params: SamplingParams, system: str | None) -> int:
-    tokenizer = checkpoint.tokenizer
-    engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=reply_end_ids(tokenizer))
+    tokenizer, template = checkpoint.tokenizer, chat_template(checkpoint)
+    engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=template.end_ids)
     history: list[Message] = [{"role": "system", "content": system}] if system else []
     while True:
         sys.stderr.write("you> ")
@@ -106,7 +124,7 @@ def _interactive(checkpoint: Checkpoint, params: SamplingParams, system: str | N
             continue
         history.append({"role": "user", "content": line.rstrip("\n")})
         context = checkpoint.model_config.context
-        prompt = reply_prompt(tokenizer, history, context)
+        prompt = reply_prompt(tokenizer, history, context, template)
         answer = []
         for event in engine.generate(prompt, reply_params(params, len(prompt), context)):
             sys.stdout.write(event["text"])

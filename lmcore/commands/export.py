@@ -1,10 +1,13 @@
 """`python -m lmcore export`: a checkpoint as a directory `transformers` loads
 (lmcore/hf_export.py), or with `--gguf F16|Q8_0` as one GGUF file (lmcore/gguf_export.py).
 
-Prints one JSON object: {"out", "files", "bytes"} for a directory, which loads with
-`AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from_pretrained(DIR)` without
-`trust_remote_code`; {"out", "architecture", "type", "tensors", "bytes"} for a GGUF file
-(architecture "llama" runs in llama.cpp; "lmcore" only reads back into lmcore).
+Prints one JSON object {"out", "files", "bytes"}. The directory loads with
+`AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from_pretrained(DIR)`, without
+`trust_remote_code`. A LoRA checkpoint is exported as a PEFT adapter (lmcore/adapters.py):
+`adapter_config.json` + `adapter_model.safetensors`, for `peft.PeftModel.from_pretrained` on
+its base's export; the object then also says `"format": "peft"` and names the base. With
+`--gguf`: {"out", "architecture", "type", "tensors", "bytes"} (architecture "llama" runs in
+llama.cpp; "lmcore" only reads back into lmcore).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lmcore.adapters import export_peft, is_lora
 from lmcore.cli import emit
+from lmcore.hf_export import export_hf, read_lmcore_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +33,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         from lmcore.gguf_export import export_gguf
 
         emit(export_gguf(args.checkpoint, args.out, args.gguf))
-    else:
-        from lmcore.hf_export import export_hf
-
+        return 0
+    if not is_lora(args.checkpoint):
         emit(export_hf(args.checkpoint, args.out))
+        return 0
+    config = read_lmcore_config(args.checkpoint)
+    base = (config["directory"] / config["lora"]["base"]).resolve()
+    emit({**export_peft(args.checkpoint, args.out), "format": "peft", "base": str(base)})
     return 0

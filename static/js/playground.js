@@ -91,7 +91,7 @@ function start({ prefix = null } = {}) {
   const titles = [optionLabel(f.elements.model_version)];
   let promptText = "";
   if (mode() === "chat" && !isChatVersion()) {
-    return say("This version has not been fine-tuned for chat: use Complete, or fine-tune it first.");
+    return say("This version has no chat template: use Complete, or fine-tune it for chat first.");
   }
   if (mode() === "chat") {
     const text = $("#pg-message").value;
@@ -292,7 +292,7 @@ function onScoreMessage(m) {
 }
 
 // --- wiring ------------------------------------------------------------------------------
-// Chat is for versions fine-tuned for chat; for a base version the page says so.
+// Chat is for chat versions (fine-tuned, or imported with a template); for a base one the page says so.
 function isChatVersion() {
   const select = $("#pg-model");
   return select.options[select.selectedIndex]?.dataset.chat === "1";

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 import torch
 
+from lmcore.chat_config import carried, lmcore_template
+from lmcore.chat_template import LMCORE_TEMPLATE
 from lmcore.checkpoint import load_checkpoint, save_checkpoint
 from lmcore.errors import LmcoreError
 from lmcore.gguf_export import export_gguf
 from lmcore.gguf_import import import_gguf
-from lmcore.hf_export import CHAT_TEMPLATE, export_hf
+from lmcore.hf_export import export_hf
 from tests.gguf_files import write_llama_gguf
 from tests.hf_models import hf_model
 
@@ -86,7 +88,7 @@ def test_lmcore_s_own_model_round_trips_through_gguf(tmp_path, lmcore_checkpoint
         k: v for k, v in cfg.items() if v is not None
     }
     assert {t.tensor_type.name for t in reader.tensors} == {qtype}
-    assert fields["tokenizer.chat_template"] == CHAT_TEMPLATE  # lmcore's chat tokens
+    assert fields["tokenizer.chat_template"] == LMCORE_TEMPLATE  # lmcore's chat tokens
     import_gguf(tmp_path / "m.gguf", tmp_path / "back")
     back = load_checkpoint(tmp_path / "back")
     assert back.model_config.to_dict() == cfg
@@ -96,9 +98,7 @@ def test_lmcore_s_own_model_round_trips_through_gguf(tmp_path, lmcore_checkpoint
     for name, tensor in back.model.state_dict().items():
         assert torch.equal(tensor, expected[name]), name
     config = json.loads((tmp_path / "back" / "config.json").read_text())
-    ends = [original.tokenizer.special_tokens[t] for t in ("<|endoftext|>", "<|end|>")]
-    assert config["chat_template"]["template"] == CHAT_TEMPLATE
-    assert config["chat_template"]["end_ids"] == ends
+    assert config["chat_template"] == lmcore_template(original.tokenizer).to_config()
 
 
 @pytest.mark.parametrize("qtype", ["F16", "Q8_0"])
@@ -127,8 +127,8 @@ def test_a_llama_import_goes_out_as_a_llama_gguf(tmp_path, llama_checkpoint, sma
 
 
 def _fine_tune(parent, out):
-    """A few real training steps on the parent's weights, saved as lmcore saves a fine-tune,
-    carrying the parent's chat template (the shared config.json format)."""
+    """A few real training steps on the parent's weights, saved as lmcore saves a fine-tune:
+    with what it carries of its parent's config.json (lmcore.chat_config.carried)."""
     ck = load_checkpoint(parent)
     model = ck.model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
@@ -139,10 +139,9 @@ def _fine_tune(parent, out):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    save_checkpoint(out, model.eval(), ck.tokenizer, step=3)
-    config = json.loads((out / "config.json").read_text())
-    config["chat_template"] = json.loads((parent / "config.json").read_text())["chat_template"]
-    (out / "config.json").write_text(json.dumps(config))
+    parent_config = json.loads((parent / "config.json").read_text())
+    save_checkpoint(out, model.eval(), ck.tokenizer, step=3,
+                    carried=carried(parent_config, ck.tokenizer))  # fmt: skip
     return load_checkpoint(out)
 
 

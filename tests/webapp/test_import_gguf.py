@@ -56,6 +56,7 @@ def test_the_command_imports_a_gguf_file(gguf_file, admin_user, media, capsys):
     assert version.params == load_checkpoint(version.directory).model.num_params()
     config = json.loads((version.directory / "config.json").read_text())
     assert config["chat_template"]["template"] == CHATML
+    assert version.is_chat  # it came with a chat template
     assert _stored(media) == [
         f"models/user-{admin_user.pk}/{version.storage_key}/{n}"
         for n in ("config.json", "model.safetensors", "tokenizer.json")
