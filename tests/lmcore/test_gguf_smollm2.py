@@ -71,13 +71,16 @@ def test_the_tokenizer_and_template_are_the_files(smol):
     assert config["chat_template"]["end_ids"] == [tokenizer.convert_tokens_to_ids("<|im_end|>")]
 
 
-def test_logits_and_greedy_chat_answers_equal_transformers(smol):
+def test_logits_and_greedy_chat_answers_equal_transformers(smol, tmp_path, capsys):
+    """`lmcore chat` renders with the template the import stored and stops at its end ids."""
+    from lmcore.cli import main
+
     _, ck, hf, tokenizer = smol
-    end_ids = json.loads((ck.directory / "config.json").read_text())["chat_template"]["end_ids"]
     answers = []
     for question in QUESTIONS:
-        prompt = tokenizer.apply_chat_template([{"role": "user", "content": question}],
-                                               add_generation_prompt=True, return_dict=False)  # fmt: skip
+        messages = [{"role": "user", "content": question}]
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                               return_dict=False)  # fmt: skip
         ids = torch.tensor([prompt])
         with torch.no_grad():
             ours, theirs = ck.model(ids)[0], hf(ids).logits
@@ -86,10 +89,14 @@ def test_logits_and_greedy_chat_answers_equal_transformers(smol):
         # other CPUs' kernels, and a wrong weight or layout moves them by whole units.
         assert theirs.std() > 4 and (ours - theirs).abs().max().item() < 5e-4
         expected = hf.generate(ids, max_new_tokens=32, do_sample=False)[0, len(prompt) :].tolist()
-        got = ck.model.generate(ids, 32, temperature=0)[0, len(prompt) :].tolist()
-        ends = [i for i, t in enumerate(got) if t in end_ids]
-        assert got[: ends[0] + 1 if ends else None] == expected
-        answers.append(ck.tokenizer.decode(expected))
+        (tmp_path / "m.json").write_text(json.dumps({"messages": messages}))
+        code = main(["chat", "--checkpoint", str(ck.directory), "--messages",
+                     str(tmp_path / "m.json"), "--temperature", "0", "--max-new-tokens", "32",
+                     "--device", "cpu"])  # fmt: skip
+        answer = json.loads(capsys.readouterr().out)
+        assert code == 0 and answer["prompt_tokens"] == len(prompt)
+        assert [t["id"] for t in answer["tokens"]] == expected
+        answers.append(answer["reply"])
     assert "Paris" in answers[0], answers
 
 
