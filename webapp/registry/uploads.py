@@ -61,11 +61,6 @@ def do_receive_model_chunk(upload: ModelUpload, offset: int, body: BinaryIO, len
         enqueue(IMPORT_TASK, upload.pk)
 
 
-def do_delete_model_upload(upload: ModelUpload) -> None:
-    upload.remove_files()
-    upload.delete()
-
-
 def do_import_upload(upload_id: int) -> ModelUpload | None:
     """The cpu task's body: unpack the zip (a GGUF file is read as it is), import it, then
     delete every copy."""
