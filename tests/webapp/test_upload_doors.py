@@ -1,6 +1,7 @@
 """The one upload API (webapp/upload_views.py) behind both kinds of upload, corpora and model
-files: every door looks the row up through `access()`, and a chunk whose write fails says
-what happened and gives its claim back, whichever kind it is."""
+files: every door looks the row up through `access()`, a chunk whose write fails says what
+happened and gives its claim back, and a file resumes only the upload it was started for,
+whichever kind it is."""
 
 from __future__ import annotations
 
@@ -93,3 +94,19 @@ def test_a_chunk_without_a_readable_length_is_a_411(client, request, kind):
     assert response.status_code == 411
     assert response.json() == {"error": "The chunk needs a Content-Length header."}
     assert model.objects.get(pk=info["id"]).received_bytes == 0
+
+
+@pytest.mark.parametrize("kind, other_url, other", [
+    ("corpus", "/corpora/uploads/", {"kind": "conversations"}),  # a dataset, not a text corpus
+    ("model", "/models/uploads/?model=other", {}),  # for another model's versions
+])  # fmt: skip
+def test_the_same_file_resumes_only_the_upload_it_was_for(client, request, kind, other_url, other):
+    url, filename, model, owner, _ = KINDS[kind]
+    client.force_login(request.getfixturevalue(owner))
+    body = {"name": filename, "size": 20, "last_modified": 1700000000000}
+    first = _start(client, url, filename)
+    again = client.post(url, body, content_type="application/json")
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    elsewhere = client.post(other_url, {**body, **other}, content_type="application/json")
+    assert elsewhere.status_code == 201 and elsewhere.json()["id"] != first["id"]
+    assert model.objects.count() == 2
