@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -14,9 +17,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from lmcore.adapters import peft_files
 from lmcore.errors import LmcoreError
+from lmcore.gguf_export import plan_gguf, write_gguf
 from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
 from webapp.access import access
-from webapp.backpressure import in_thread
+from webapp.backpressure import in_thread, written_file
 from webapp.enqueue import enqueue
 from webapp.evaluation.leaderboard import against_parent
 from webapp.limits import storage
@@ -143,6 +147,24 @@ def download_hf(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"{version} cannot be exported for transformers: {exc}")
         return redirect(version)
     return _zip_response(chunks, folder)
+
+
+@require_GET
+def download_gguf(request: HttpRequest, pk: int) -> HttpResponse:
+    """The version as one GGUF file, `?type=F16` or `Q8_0` (lmcore/gguf_export.py): checked
+    first, then written to a temp file a tensor at a time in a worker thread and streamed."""
+    version = access(request.user, ModelVersion, pk)
+    qtype, name = request.GET.get("type", "F16").upper(), f"{version.name}-v{version.version}"
+    try:
+        plan = plan_gguf(version.directory, qtype, name)
+    except LmcoreError as exc:
+        messages.error(request, f"{version} cannot be exported as GGUF: {exc}")
+        return redirect(version)
+    scratch = Path(settings.MEDIA_ROOT) / "tmp"
+    body = written_file(functools.partial(write_gguf, plan), scratch)
+    response = StreamingHttpResponse(body, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{name}.{qtype}.gguf"'
+    return response
 
 
 def merge_pending(version: ModelVersion) -> bool:
