@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import leaderboard_cell, sign_in
 from tests.browser.test_playground import MAKE_VERSION
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -101,10 +101,10 @@ def test_it_evaluates_live_then_sorts_the_leaderboard_and_opens_an_item(page, st
     expect(page).to_have_url(re.compile(r"sort=bpb"))
     expect(page.locator("#leaderboard th[aria-sort=ascending]")).to_contain_text(BPB)
     assert _order(page) == MINE[::-1]  # the lowest bits per byte first
-    bpb = [float(_cell(page, name, BPB).inner_text()) for name in MINE[::-1]]
+    bpb = [float(leaderboard_cell(page, name, BPB).inner_text()) for name in MINE[::-1]]
     assert bpb[0] < bpb[1], bpb
 
-    _cell(page, "eval-b-tiny v1", CLOZE).click()
+    leaderboard_cell(page, "eval-b-tiny v1", CLOZE).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"{CLOZE} · eval-b-tiny v1")
     item = page.locator("section.item").first
     expect(item.locator("pre.context")).not_to_be_empty()
@@ -121,11 +121,3 @@ def _order(page) -> list[str]:
     """Where this test's two versions stand on the leaderboard (other tests add rows)."""
     names = page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()
     return [n.split("/", 1)[1] for n in names if n.split("/", 1)[1] in MINE]
-
-
-def _cell(page, version: str, label: str):
-    """The figure's link in `version`'s row under the task `label`."""
-    headers = page.locator("#leaderboard thead th").all_inner_texts()
-    column = next(i for i, h in enumerate(headers) if h.startswith(label)) + 1
-    row = page.locator("#leaderboard tbody tr", has_text=f"/{version}")
-    return row.locator(f"td:nth-child({column}) a")
