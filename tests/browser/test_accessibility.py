@@ -140,14 +140,16 @@ def _evaluation_pages(page, stack, shots, version: str, corpus: str) -> list[str
     """Evaluate: the form, a run (live, then done), the leaderboard, a result's items."""
     found = []
     page.goto(stack.url + "/evaluate/")
+    # Audited before filling: after a long session, the submit's click straight after the
+    # audit's full-page screenshot never reached the button (no click event, no request).
+    found += audit(page, "14g-evaluate", shots)
     page.get_by_label("Name", exact=True).fill("journey check")
     page.locator("[data-field=versions]").get_by_label(version, exact=True).check()
     page.locator("[data-field=cloze_corpora]").get_by_label(corpus).check()
     page.locator("[data-field=bpb_corpora]").get_by_label(corpus).check()
     page.get_by_label("Cloze items").fill("10")
-    found += audit(page, "14g-evaluate", shots)
     page.get_by_role("button", name="Evaluate").click()
-    expect(page).to_have_url(re.compile(r"/evaluate/\d+/$"))
+    expect(page).to_have_url(re.compile(r"/evaluate/\d+/$"), timeout=30_000)
     # The page reloads itself when the run ends (no audit meanwhile: a reload would cut it).
     expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=180_000)
     expect(page.locator("#job-status .badge")).to_have_text("Succeeded")
@@ -156,7 +158,7 @@ def _evaluation_pages(page, stack, shots, version: str, corpus: str) -> list[str
     page.locator("#leaderboard").get_by_role("link", name=f"cloze · {corpus}").first.click()
     expect(page.locator("#leaderboard th[aria-sort]")).to_contain_text("cloze")
     found += audit(page, "14i-evaluation-leaderboard", shots)
-    leaderboard_cell(page, version, f"cloze · {corpus}").click()
+    leaderboard_cell(page, version, f"cloze · {corpus}").get_by_role("link").click()
     expect(page.locator("section.item").first).to_be_visible()
     found += audit(page, "14j-evaluation-items", shots)
     page.goto(stack.url + "/evaluate/tasks/")

@@ -82,7 +82,7 @@ def test_it_evaluates_live_then_sorts_the_leaderboard_and_opens_an_item(page, st
     page.locator("[data-field=bpb_corpora]").get_by_label("evalwords").check()
     page.get_by_label("Cloze items").fill("60")
     page.get_by_role("button", name="Evaluate").click()
-    expect(page).to_have_url(re.compile(r"/evaluate/\d+/$"))
+    expect(page).to_have_url(re.compile(r"/evaluate/\d+/$"), timeout=30_000)
 
     # The page reloads itself when the run ends, to show the rows as the server has them.
     page.wait_for_function("JSON.parse(sessionStorage.getItem('loads')) >= 2", timeout=240_000)
@@ -104,7 +104,7 @@ def test_it_evaluates_live_then_sorts_the_leaderboard_and_opens_an_item(page, st
     bpb = [float(leaderboard_cell(page, name, BPB).inner_text()) for name in MINE[::-1]]
     assert bpb[0] < bpb[1], bpb
 
-    leaderboard_cell(page, "eval-b-tiny v1", CLOZE).click()
+    leaderboard_cell(page, "eval-b-tiny v1", CLOZE).get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"{CLOZE} · eval-b-tiny v1")
     item = page.locator("section.item").first
     expect(item.locator("pre.context")).not_to_be_empty()
