@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -14,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from lmcore.adapters import peft_files
 from lmcore.errors import LmcoreError
+from lmcore.gguf_export import Plan, plan_gguf, write_gguf
 from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
 from webapp.access import access
 from webapp.backpressure import in_thread
@@ -143,6 +149,38 @@ def download_hf(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"{version} cannot be exported for transformers: {exc}")
         return redirect(version)
     return _zip_response(chunks, folder)
+
+
+@require_GET
+def download_gguf(request: HttpRequest, pk: int) -> HttpResponse:
+    """The version as one GGUF file, `?type=F16` or `Q8_0` (lmcore/gguf_export.py): checked
+    first, then written to a temp file a tensor at a time in a worker thread and streamed."""
+    version = access(request.user, ModelVersion, pk)
+    qtype, name = request.GET.get("type", "F16").upper(), f"{version.name}-v{version.version}"
+    try:
+        plan = plan_gguf(version.directory, qtype, name)
+    except LmcoreError as exc:
+        messages.error(request, f"{version} cannot be exported as GGUF: {exc}")
+        return redirect(version)
+    response = StreamingHttpResponse(_gguf_stream(plan), content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{name}.{qtype}.gguf"'
+    return response
+
+
+async def _gguf_stream(plan: Plan) -> AsyncIterator[bytes]:
+    """The file's bytes; it is unlinked once open, so nothing outlives the download."""
+    scratch = Path(settings.MEDIA_ROOT) / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="gguf-", suffix=".part", dir=scratch)
+    os.close(handle)
+    try:
+        await sync_to_async(write_gguf, thread_sensitive=False)(plan, Path(name))
+        f = open(name, "rb")  # noqa: SIM115 (closed below, after the last chunk)
+    finally:
+        os.unlink(name)
+    with f:
+        async for chunk in in_thread(iter(lambda: f.read(1 << 20), b"")):
+            yield chunk
 
 
 def merge_pending(version: ModelVersion) -> bool:
