@@ -133,17 +133,13 @@ class _Checker:
             return default
         return value
 
-    def number(self, name: str, default: float, lo: float | None = None,
-               hi: float | None = None) -> float:  # fmt: skip
-        """A number; within [lo, hi] when given (else its range is lmcore's to check)."""
+    def number(self, name: str, default: float) -> float:
+        """A number (its range is lmcore's to check)."""
         value = self.data.get(name)
         if value is None:
             return default
         if not isinstance(value, int | float) or isinstance(value, bool):
             self.bad(name, f"must be a number, not {value!r}")
-            return default
-        if lo is not None and hi is not None and not lo <= value <= hi:
-            self.bad(name, f"must be a number from {lo:g} to {hi:g}, not {value!r}")
             return default
         return float(value)
 
@@ -193,8 +189,8 @@ def _generation(c: _Checker, max_tokens_field: str, default_tokens: int) -> dict
         else:
             include_usage = options.get("include_usage", False)
     for name in ("presence_penalty", "frequency_penalty"):
-        c.number(name, 0.0, -2.0, 2.0)
-        c.unsupported(name, 0)
+        c.number(name, 0.0)
+        c.unsupported(name, 0)  # any other value, in OpenAI's -2 to 2 or not
     c.unsupported("logit_bias", {})
     return {
         "model": model if isinstance(model, str) else "",
