@@ -35,6 +35,7 @@ def logits_of(probs) -> torch.Tensor:
         ({"top_logprobs": 21}, "top_logprobs"),
         ({"repetition_penalty": 0.0}, "repetition_penalty"),
         ({"seed": -1}, "seed"),
+        ({"seed": 2**53}, "seed must be between 0 and 9007199254740991"),  # not exact in JSON
         ({"stop": [""]}, "stop"),
         ({"stop": ["x"] * 9}, "stop"),
     ],
