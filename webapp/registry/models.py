@@ -9,6 +9,8 @@ never its (editable) name: a rename keeps them, and no name can point outside ME
 
 from __future__ import annotations
 
+import json
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,16 @@ class ModelVersion(models.Model):
     def directory(self) -> Path:
         """Made and filled only by webapp.registry.actions.do_create_version."""
         return Path(settings.MEDIA_ROOT) / "models" / f"user-{self.owner_id}" / self.storage_key
+
+    @cached_property
+    def context(self) -> int | None:
+        """Tokens the model attends over, from its checkpoint's config.json (None when that
+        cannot be read)."""
+        try:
+            config = json.loads((self.directory / "config.json").read_text("utf-8"))
+            return int(config["model"]["context"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def promote(self) -> None:
         """Make this the production version of its name; the previous one becomes a candidate
