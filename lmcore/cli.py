@@ -19,7 +19,17 @@ from typing import Any
 from lmcore.errors import LmcoreError
 
 # Modules under lmcore/commands/, in the order their commands appear in --help.
-COMMAND_MODULES = ["tokenizer", "train", "eval", "sample", "score", "anatomy", "export", "chat"]
+COMMAND_MODULES = [
+    "tokenizer",
+    "train",
+    "eval",
+    "evaluate",
+    "sample",
+    "score",
+    "anatomy",
+    "export",
+    "chat",
+]
 
 
 class _Parser(argparse.ArgumentParser):

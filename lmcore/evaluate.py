@@ -21,13 +21,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from lmcore.device import autocast
+from lmcore.documents import VAL_FRACTION, iter_documents, split_file
 from lmcore.model import GPT
+from lmcore.tokenizer import Tokenizer
+
+TAIL_CHARS = 2_000_000  # of a corpus's validation tail scored by `evaluate_tail`
 
 
 @dataclass
@@ -123,3 +128,25 @@ def _nats(model: GPT, x: torch.Tensor, y: torch.Tensor, device: torch.device) ->
     with autocast(device):
         logits, _ = model(x)  # (B, T, V) float32
     return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+
+
+def evaluate_tail(
+    model: GPT, tokenizer: Tokenizer, path: str | Path, *, bos_id: int | None,
+    val_fraction: float = VAL_FRACTION, max_chars: int = TAIL_CHARS,
+) -> EvalResult:  # fmt: skip
+    """Bits per byte of a corpus file's validation tail (its first `max_chars` characters,
+    each document after its BOS), the split training holds out: comparable across versions
+    and tokenizers, and unseen by a model trained on the file."""
+    ids: list[int] = []
+    left = max_chars
+    for document in iter_documents(split_file(Path(path), val_fraction)[1]):
+        text = "".join(document)[:left]
+        if not text:
+            continue
+        ids += ([bos_id] if bos_id is not None else []) + tokenizer.encode(text)
+        left -= len(text)
+        if left <= 0:
+            break
+    specials = tokenizer.special_tokens.values()
+    return evaluate(model, np.asarray(ids, dtype=np.int64),
+                    token_byte_lengths(tokenizer.bytes_table(), specials))  # fmt: skip

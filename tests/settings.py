@@ -15,3 +15,8 @@ for _name in ("JOBS", "PARAMS", "MINUTES", "DEVICES"):
     os.environ.setdefault(f"BOTTEGA_LIMIT_{_name}", "0")
 
 from webapp.settings import *  # noqa: E402, F403
+
+# Django's default PBKDF2 runs a million iterations per hash: every user a fixture creates and
+# every sign-in cost a CPU-second, minutes across the suite. The processes the tests start
+# (the launcher, its workers) keep the production hasher.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

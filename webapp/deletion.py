@@ -146,7 +146,18 @@ def _corpus_plan(corpus: Any) -> Plan:
                 run.get_absolute_url()))  # fmt: skip
     _finetune_effects(plan, corpus.finetune_runs.all(), "it is read by",
                       "a resume needs its conversation files")  # fmt: skip
+    _evaluation_effects(plan, corpus.evaluations.all(), "keeps its results")
     return plan
+
+
+def _evaluation_effects(plan: Plan, runs: Any, finished: str) -> None:
+    """Refused while an evaluation that reads it is active; finished ones keep results."""
+    for run in runs:
+        if run.is_active:
+            plan.effects.append(_active_refusal(run, "evaluation", "it is read by"))
+        else:
+            plan.effects.append(Effect(f"{_job_line(run, 'evaluation')} {finished}",
+                                       run.get_absolute_url()))  # fmt: skip
 
 
 def _tokenizer_plan(run: Any) -> Plan:
@@ -194,6 +205,7 @@ def _version_plan(version: Any) -> Plan:
         plan.effects.append(Effect(
             f"chat version “{child}”, fine-tuned from it, keeps its own weights",
             child.get_absolute_url()))  # fmt: skip
+    _evaluation_effects(plan, version.evaluations.all(), "loses this version's results")
     mine = version.conversations.filter(owner_id=version.owner_id)
     for conversation in mine:  # SET_NULL
         plan.effects.append(
@@ -204,7 +216,20 @@ def _version_plan(version: Any) -> Plan:
         plan.effects.append(
             Effect(f"{others} conversation(s) of other users keep their messages and name no model")
         )
+    _arena_effects(plan, version)
     return plan
+
+
+def _arena_effects(plan: Plan, version: Any) -> None:
+    """Arena battles it answered in: CASCADE, votes included (a rating of a version that is
+    gone means nothing); other users' are counted, not named."""
+    battles = [version.battles_left.all(), version.battles_right.all()]
+    count = sum(b.count() for b in battles)
+    if count:
+        votes = sum(b.filter(vote__isnull=False).count() for b in battles)
+        plan.effects.append(Effect(
+            f"{count} arena battle(s) it answered in are deleted, with their {votes} vote(s): "
+            "it leaves the arena's leaderboards"))  # fmt: skip
 
 
 def _conversation_plan(conversation: Any) -> Plan:
@@ -220,6 +245,22 @@ def _api_key_plan(key: Any) -> Plan:
     return plan
 
 
+def _evaluation_plan(run: Any) -> Plan:
+    plan = Plan(run, "evaluation", paths=files_of(run))
+    _own_state(plan, run)
+    results = run.results.count()  # CASCADE
+    if results:
+        plan.effects.append(Effect(f"its {results:,} results leave the leaderboard"))
+    plan.effects.append(Effect("its versions, corpora and task files are not touched"))
+    return plan
+
+
+def _eval_task_plan(task: Any) -> Plan:
+    plan = Plan(task, "evaluation task", paths=files_of(task))
+    _evaluation_effects(plan, task.evaluations.all(), "keeps its results on this task")
+    return plan
+
+
 PLANNERS: dict[str, Callable[[Any], Plan]] = {
     "corpora.Corpus": _corpus_plan,
     "tokenization.TokenizerRun": _tokenizer_plan,
@@ -227,6 +268,8 @@ PLANNERS: dict[str, Callable[[Any], Plan]] = {
     "registry.ModelVersion": _version_plan,
     "playground.Conversation": _conversation_plan,
     "api.ApiKey": _api_key_plan,
+    "evaluation.EvaluationRun": _evaluation_plan,
+    "evaluation.EvalTask": _eval_task_plan,
 }
 
 
@@ -265,6 +308,10 @@ def _stop(job: Any) -> None:
             from webapp.training.actions import do_cancel_training_run
 
             do_cancel_training_run(job)
+        elif job._meta.label == "evaluation.EvaluationRun":
+            from webapp.evaluation.actions import do_cancel_evaluation
+
+            do_cancel_evaluation(job)
         else:
             from webapp.tokenization.actions import do_cancel_tokenizer_run
 
@@ -310,7 +357,7 @@ def delete(obj: Model) -> Outcome:
     return Outcome(True, plan, files_left=[p for p in plan.paths if p.exists()])
 
 
-JOBS = ("tokenization.TokenizerRun", "training.TrainingRun")
+JOBS = ("tokenization.TokenizerRun", "training.TrainingRun", "evaluation.EvaluationRun")
 
 
 def finish_requested_deletions() -> int:

@@ -29,7 +29,8 @@ def files_of(obj: Model) -> list[Path]:
         return [obj.upload_path, obj.rewrite_path, obj.path]  # type: ignore[attr-defined]
     if label == "registry.ModelUpload":
         return [obj.upload_path, obj.unpack_dir]  # type: ignore[attr-defined]
-    if label in ("tokenization.TokenizerRun", "training.TrainingRun", "registry.ModelVersion"):
+    if label in ("tokenization.TokenizerRun", "training.TrainingRun", "registry.ModelVersion",
+                 "evaluation.EvaluationRun", "evaluation.EvalTask"):  # fmt: skip
         return [obj.directory]  # type: ignore[attr-defined]
     return []
 
@@ -40,6 +41,8 @@ FILE_OWNERS = (
     "training.TrainingRun",
     "registry.ModelVersion",
     "registry.ModelUpload",
+    "evaluation.EvaluationRun",
+    "evaluation.EvalTask",
 )
 
 

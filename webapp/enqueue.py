@@ -24,5 +24,5 @@ def send(
     return app.send_task(name, args=args, kwargs=kwargs, **(options or {}))
 
 
-def enqueue(name: str, *args: Any, **kwargs: Any) -> None:
-    transaction.on_commit(lambda: send(name, *args, **kwargs))
+def enqueue(name: str, *args: Any, options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    transaction.on_commit(lambda: send(name, *args, options=options, **kwargs))

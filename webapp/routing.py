@@ -2,7 +2,9 @@
 
 from django.urls import path
 
+from webapp.arena.consumers import ArenaConsumer
 from webapp.corpora.consumers import CorpusConsumer
+from webapp.evaluation.consumers import EvaluationRunConsumer
 from webapp.playground.consumers import PlaygroundConsumer
 from webapp.system.consumers import SystemStatusConsumer
 from webapp.tokenization.consumers import TokenizerRunConsumer
@@ -15,4 +17,6 @@ websocket_urlpatterns = [
     path("ws/tokenizers/<int:pk>/", TokenizerRunConsumer.as_asgi()),
     path("ws/runs/<int:pk>/", TrainingRunConsumer.as_asgi()),
     path("ws/playground/", PlaygroundConsumer.as_asgi()),
+    path("ws/evaluations/<int:pk>/", EvaluationRunConsumer.as_asgi()),
+    path("ws/arena/<uuid:public_id>/", ArenaConsumer.as_asgi()),
 ]

@@ -71,8 +71,10 @@ INSTALLED_APPS = [
     "webapp.training",
     "webapp.registry",
     "webapp.playground",
+    "webapp.arena",
     "webapp.api",
     "webapp.limits",
+    "webapp.evaluation",
 ]
 
 MIDDLEWARE = [
@@ -292,6 +294,10 @@ CORPUS_ABANDON_HOURS = _env_int("BOTTEGA_UPLOAD_ABANDON_HOURS", 24)
 # Conversation datasets (docs/architecture.md, "Chat"): the most characters of content one
 # conversation (one line) may hold; a longer one rejects the file, naming the line.
 CONVERSATION_MAX_CHARS = _env_int("BOTTEGA_CONVERSATION_MAX_CHARS", 32_000)
+# Evaluations (webapp/evaluation/): versions up to this many parameters are evaluated on the
+# `cpu` worker, bigger ones on `gpu_infer`; an uploaded task file (YAML or JSONL) at most this big.
+EVAL_CPU_MAX_PARAMS = _env_int("BOTTEGA_EVAL_CPU_MAX_PARAMS", 20_000_000)
+EVAL_TASK_MAX_BYTES = _env_int("BOTTEGA_EVAL_TASK_MAX_BYTES", 20 * 2**20)
 if CONVERSATION_MAX_CHARS <= 0:
     raise ImproperlyConfigured(
         f"BOTTEGA_CONVERSATION_MAX_CHARS: expected a positive number, got {CONVERSATION_MAX_CHARS}"

@@ -31,4 +31,5 @@ app.conf.imports = (
     "workers.playground",
     "workers.anatomy",
     "workers.registry",
+    "workers.evaluation",
 )

@@ -1,8 +1,8 @@
 """axe-core over every page of a new user's journey, signed in and with data: upload, train a
-tokenizer, train a model, its version, the playground (inspector open), score mode, the
-anatomy of a prompt, the API keys page with a key. No page may have a violation of impact
-"serious" or "critical" (the Storage and API keys tables: of any impact); each page is also
-screenshotted."""
+tokenizer, train a model, its version, the playground (inspector open), score mode, the arena
+(a battle before and after the vote, a leaderboard, your votes), the anatomy of a prompt, the
+API keys page with a key. No page may have a violation of impact "serious" or "critical" (the
+Storage and API keys tables: of any impact); each page is also screenshotted."""
 
 import re
 import uuid
@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.browser.a11y import EVERY_IMPACT, audit, screenshot_dir
 from tests.browser.helpers import sign_in
+from tests.browser.test_playground import MAKE_VERSION
 from tests.webapp.fixtures_ml import corpus_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -107,6 +108,25 @@ def test_every_page_of_the_journey_has_no_serious_violation(page, stack, tmp_pat
     page.get_by_role("button", name="Score", exact=True).click()
     expect(page.locator("[data-score=total_logprob]")).to_have_count(2, timeout=30_000)
     found += audit(page, "14-score", shots)
+
+    stack.manage("shell", "-c", MAKE_VERSION.replace("NAME", f"rival-{token}"))
+    page.goto(stack.url + "/arena/")
+    found += audit(page, "14b-arena", shots)
+    page.get_by_label("Board").select_option("completion")
+    page.get_by_label("Prompt").fill("the mouse")
+    page.get_by_label("First model").select_option(label=f"model-{token} v1 · base")
+    page.get_by_label("Second model").select_option(label=f"rival-{token} v1 · base")
+    page.get_by_label("Max new tokens").fill("12")
+    page.get_by_role("button", name="Start battle").click()
+    expect(page.get_by_role("button", name="Tie")).to_be_enabled(timeout=30_000)
+    found += audit(page, "14c-battle", shots)
+    page.get_by_role("button", name="Tie").click()
+    expect(page.locator("#arena-reveal")).to_be_visible()
+    found += audit(page, "14d-battle-revealed", shots)
+    page.goto(stack.url + "/arena/leaderboard/completion/")
+    found += audit(page, "14e-arena-leaderboard", shots)
+    page.goto(stack.url + "/arena/votes/")
+    found += audit(page, "14f-arena-votes", shots)
 
     # Anatomy with the whole picture drawn: token ids over the loss colours, heads, lens.
     page.goto(stack.url + "/anatomy/")

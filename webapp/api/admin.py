@@ -1,4 +1,5 @@
-"""Staff see every user's keys (never the secrets, which are not stored) and can revoke them."""
+"""Staff see every user's keys (never the secrets, which are not stored), can revoke them and
+give one a higher rate (requests a minute) than the server's default."""
 
 from django.contrib import admin
 
@@ -7,7 +8,8 @@ from webapp.api.models import ApiKey
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "owner", "created_at", "last_used_at", "revoked_at")
+    list_display = ("name", "prefix", "owner", "requests_per_minute", "created_at", "last_used_at",
+                    "revoked_at")  # fmt: skip
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix", "owner__username")
     readonly_fields = ("owner", "prefix", "hashed", "created_at", "last_used_at", "revoked_at")

@@ -34,8 +34,8 @@ class Plan:
         self._first: runs.TaskRun | None = None
 
     async def start(self) -> None:
-        """Charge the per-minute cap for every task, start the first (errors: ApiError)."""
-        await runs.charge(self.inference, len(self.steps))
+        """Charge the per-minute cap once per choice, start the first (errors: ApiError)."""
+        await runs.charge(self.inference, self.cost)
         self._first = self.steps[0][0]()
         await self._first.start()
 
@@ -50,6 +50,13 @@ class Plan:
                 async for kind, data in entries:
                     for delta in self.on_entry(prompt, index, kind, data):
                         yield delta
+
+    @property
+    def cost(self) -> int:
+        """Requests counted against the per-minute cap: one per choice. An echo that also
+        generates is one request (its score of the prompt rides along, as it would at OpenAI);
+        an echo with max_tokens 0 is its score alone."""
+        return sum(1 for _, _, index in self.steps if index is not None) or len(self.steps)
 
     def on_entry(self, prompt: int, index: int | None, kind: str, data: dict) -> list[Delta]:
         raise NotImplementedError

@@ -72,6 +72,7 @@ async def _authenticate(request: HttpRequest) -> Any:
     if key is None:
         raise ApiError(401, f"invalid API key ({raw.strip()[:11]}…): unknown or revoked",
                        code="invalid_api_key")  # fmt: skip
+    request.api_rate = key.requests_per_minute  # type: ignore[attr-defined]  (plain int)
     return key.owner
 
 
@@ -93,7 +94,7 @@ async def model(request: HttpRequest, user: Any, model_id: str) -> JsonResponse:
 async def completions(request: HttpRequest, user: Any) -> HttpResponse:
     req = parse_completion(parse_body(request.body))
     version, name = await _resolve(user, req.model)
-    inference = Inference(user.pk)
+    inference = Inference(user.pk, per_minute=request.api_rate)  # type: ignore[attr-defined]
     plan = CompletionPlan(inference, version.pk, req)
     return await _answer(plan, Envelope("text_completion", name), req.stream, req.include_usage)
 
@@ -105,7 +106,8 @@ async def chat_completions(request: HttpRequest, user: Any) -> HttpResponse:
     problem = chat_template_problem(version)
     if problem:
         raise ApiError(400, f"{name}: {problem}", param="model", code="no_chat_template")
-    plan = ChatPlan(Inference(user.pk), version.pk, req)
+    inference = Inference(user.pk, per_minute=request.api_rate)  # type: ignore[attr-defined]
+    plan = ChatPlan(inference, version.pk, req)
     return await _answer(plan, Envelope("chat.completion", name), req.stream, req.include_usage)
 
 

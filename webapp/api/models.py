@@ -48,6 +48,12 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # An administrator's exception to BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE for this key (an
+    # evaluation harness sends a request per item); blank: the setting.
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests a minute through this key; blank: the "
+        "server's default (BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE).",
+    )  # fmt: skip
 
     objects = ApiKeyQuerySet.as_manager()
 

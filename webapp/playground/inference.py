@@ -60,8 +60,9 @@ class WorkerLost(NoWorker):
 class Inference:
     """A user's requests over one async Redis connection; `close()` when done."""
 
-    def __init__(self, user_id: int) -> None:
+    def __init__(self, user_id: int, per_minute: int | None = None) -> None:
         self.user_id = user_id
+        self.per_minute = per_minute  # an API key's own rate; None: the setting
         self._redis: aioredis.Redis | None = None
 
     @property
@@ -93,7 +94,7 @@ class Inference:
             raise Refused(f"request_id {rid} was already used; send a new one")
 
     async def charge(self, cost: int = 1) -> None:
-        limit = settings.PLAYGROUND_REQUESTS_PER_MINUTE
+        limit = self.per_minute or settings.PLAYGROUND_REQUESTS_PER_MINUTE
         rate_key = f"bottega:pg:rate:{self.user_id}:{int(time.time() // 60)}"
         count, _ = (
             await self.redis.pipeline().incrby(rate_key, cost).expire(rate_key, 120).execute()

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from lmcore.errors import LmcoreError
 from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
 from webapp.access import access
+from webapp.evaluation.leaderboard import against_parent
 from webapp.registry.actions import KEPT_FILES
 from webapp.registry.models import ModelVersion, VersionStatus
 
@@ -37,7 +38,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     siblings = ModelVersion.objects.for_user(request.user).filter(
         owner=version.owner, name=version.name
     )
-    return render(request, "registry/detail.html", {"version": version, "siblings": siblings})
+    rows = against_parent(request.user, version)  # its figures against its parent's
+    return render(request, "registry/detail.html",
+                  {"version": version, "siblings": siblings, "evaluation_rows": rows})  # fmt: skip
 
 
 @staff_member_required

@@ -73,7 +73,10 @@ def test_a_failing_child_shows_the_end_of_its_error_output(
     training.train_model_run.delay()
     run = _finished(run)
     assert run.status == "failed"
-    assert "exited with status 1" in run.error and "error: lr and muon_lr must be positive" in run.error
+    assert (
+        "exited with status 1" in run.error
+        and "error: lr and muon_lr must be positive" in run.error
+    )
 
 
 @pytest.mark.slow

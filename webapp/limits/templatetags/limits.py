@@ -14,6 +14,7 @@ SHOWN = {  # which limits concern which form
     "training": ("jobs", "params", "minutes", "devices"),
     "finetune": ("jobs", "params", "minutes"),
     "tokenizer": ("jobs",),
+    "evaluation": ("jobs",),
 }
 
 
