@@ -13,4 +13,4 @@ def test_the_steps_include_every_section(alice_client):
     steps = re.search(r'<ol class="steps">(.*?)</ol>', page, re.S).group(1)
     names = re.findall(r'<a href="[^"]+">([^<]+)</a>', steps)
     assert names == ["Corpora", "Tokenizers", "Training", "Models", "Conversations",
-                     "Playground", "Anatomy", "API"]  # fmt: skip
+                     "Playground", "Anatomy", "Evaluate", "Arena", "API"]  # fmt: skip
