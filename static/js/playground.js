@@ -109,7 +109,7 @@ function start({ prefix = null } = {}) {
   if (mode() === "chat" && !isChatVersion()) {
     return say("This version has not been fine-tuned for chat: use Complete, or fine-tune it first.");
   }
-  let undo = null;
+  let undo = null, skipped = 0;
   if (mode() === "chat") {
     const text = $("#pg-message").value;
     if (!prefix && !text.trim()) return say("Type a message first.");
@@ -123,7 +123,7 @@ function start({ prefix = null } = {}) {
       renderChat();
       undo = () => unsend(text); // a refused message leaves the transcript as it was
     }
-    Object.assign(message, chatWindow());
+    ({ chat: message.chat, skipped } = chatWindow());
   } else {
     message.prompt = promptText = $("#pg-prompt").value;
     if (!prefix && f.elements.compare.value) {
@@ -132,8 +132,6 @@ function start({ prefix = null } = {}) {
     }
   }
   if (prefix) message.prefix_ids = prefix.map((t) => t.id);
-  const skipped = message.skipped ?? 0;
-  delete message.skipped;
   begin(message.request_id, titles, promptText, prefix || [], { model_version: message.model_version, params: message.params });
   Object.assign(active, { undo, skipped });
   send(message);
