@@ -1,10 +1,15 @@
 """Conversation data for fine-tuning: rendered once to ids + loss mask on disk, drawn as rows.
 
 `encode_chat_data` streams conversation JSONL files (checked line by line by
-lmcore/conversations.py), renders each with the chat template (lmcore/chat.py) and writes
+lmcore/conversations.py), renders each with the parent model's chat template and its loss
+mask (lmcore/chat.py; lmcore's layout when none is given) and writes
 `{train,val}.ids.bin` (token ids), `{train,val}.mask.bin` (uint8: 1 where the token is an
 assistant target), `{train,val}.offsets.npy` (where each conversation starts) and
-`meta.json` (last, so a crash never leaves data that looks complete). Each file holds out its
+`meta.json` (last, so a crash never leaves data that looks complete). The meta also keeps
+what the fine-tuned checkpoint must carry from its parent (`carried`: the template the data
+was rendered with, generation defaults, an import's record; lmcore/chat_config.py), the
+parent's beginning-of-text convention, the template's end ids and a few held-out questions
+for the run's samples, so a resume needs nothing from the parent but its weights' copy. Each file holds out its
 own last `val_fraction` of conversations (at least one when it has two or more), as text
 corpora hold out their tails (lmcore/documents.py).
 
@@ -29,16 +34,19 @@ from typing import Any
 
 import numpy as np
 
-from lmcore.chat import check_chat_tokens, render
+from lmcore.chat import render
+from lmcore.chat_config import lmcore_template
+from lmcore.chat_template import ChatTemplate
 from lmcore.conversations import Limits, iter_conversations
 from lmcore.data import dtype_for, tokenizer_digest
-from lmcore.documents import VAL_FRACTION
+from lmcore.documents import BOS_TOKEN, VAL_FRACTION
 from lmcore.errors import LmcoreError
 from lmcore.tokenizer import Tokenizer
 
 FORMAT = "lmcore-chat-data"
 FORMAT_VERSION = 1
 SPLITS = ("train", "val")
+QUESTIONS = 8  # held-out questions kept for samples
 
 
 @dataclass
@@ -53,6 +61,10 @@ class ChatData:
     skipped: int  # conversations left out: longer than the context
     tokenizer_sha256: str
     files: list[dict[str, Any]] = field(default_factory=list)  # name, val conversation range
+    end_ids: list[int] = field(default_factory=list)  # where a reply ends (the template's)
+    questions: list[str] = field(default_factory=list)  # last user message of val 0, 1, ...
+    carried: dict[str, Any] = field(default_factory=dict)  # for the fine-tuned checkpoint
+    bos_token: str | None = BOS_TOKEN  # the parent's document convention (documents.py)
 
     def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, mask, offsets) of a split; conversation i is ids[offsets[i]:offsets[i+1]]."""
@@ -102,9 +114,13 @@ def encode_chat_data(
     val_fraction: float = VAL_FRACTION,
     limits: Limits | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    template: ChatTemplate | None = None,
+    carried: dict[str, Any] | None = None,
+    bos_token: str | None = BOS_TOKEN,
 ) -> ChatData:
-    """Render conversation files into out_dir; see the module docstring."""
-    check_chat_tokens(tokenizer)
+    """Render conversation files into out_dir with `template` (None: lmcore's layout); see
+    the module docstring. `carried` and `bos_token` are the parent's, kept in the meta."""
+    template = template or lmcore_template(tokenizer)
     limits = limits or Limits()
     if not 0.0 < val_fraction < 1.0:
         raise LmcoreError(f"val fraction must be in (0, 1), not {val_fraction}")
@@ -115,18 +131,25 @@ def encode_chat_data(
     (out_dir / "meta.json").unlink(missing_ok=True)
     dtype = dtype_for(tokenizer.vocab_size)
     writers = {s: _SplitWriter(out_dir, s, dtype) for s in SPLITS}
-    skipped, files = 0, []
+    skipped, files, questions = 0, [], []
     try:
         for path in paths:
             count = sum(1 for _ in iter_conversations(path, limits))  # checks every line first
             held = max(round(count * val_fraction), 1 if count >= 2 else 0)
             start = len(writers["val"].offsets) - 1
-            for i, (_, messages) in enumerate(iter_conversations(path, limits)):
-                rendered = render(tokenizer, messages)
+            for i, (line, messages) in enumerate(iter_conversations(path, limits)):
+                try:
+                    rendered = render(tokenizer, messages, template=template)
+                except LmcoreError as exc:
+                    raise LmcoreError(f"{path.name}, line {line}: {exc}") from None
                 if len(rendered) > context + 1:
                     skipped += 1
                     continue
-                writers["val" if i >= count - held else "train"].add(rendered.ids, rendered.mask)
+                split = "val" if i >= count - held else "train"
+                writers[split].add(rendered.ids, rendered.mask)
+                if split == "val" and len(questions) < QUESTIONS:
+                    questions.append(next(m["content"] for m in reversed(messages)
+                                          if m["role"] == "user"))  # fmt: skip
             files.append({"name": path.name, "val_start": start,
                           "val_end": len(writers["val"].offsets) - 1})  # fmt: skip
     finally:
@@ -138,6 +161,9 @@ def encode_chat_data(
         tokens={s: w.offsets[-1] for s, w in writers.items()},
         targets={s: w.targets for s, w in writers.items()}, skipped=skipped,
         tokenizer_sha256=tokenizer_digest(tokenizer), files=files,
+        end_ids=list(template.end_ids), questions=questions,
+        carried=carried if carried is not None else {"chat_template": template.to_config()},
+        bos_token=bos_token,
     )  # fmt: skip
     _check_usable(data)
     if skipped and on_event is not None:
@@ -180,12 +206,13 @@ def load_chat_data(directory: str | Path) -> ChatData:
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise LmcoreError(f"{directory}: unsupported chat data format")
     names = {k for k in ChatData.__dataclass_fields__ if k != "directory"}
-    return ChatData(directory=directory, **{k: meta[k] for k in names})
+    # Data rendered before templates were data lacks the newer fields: their defaults fit it.
+    return ChatData(directory=directory, **{k: meta[k] for k in names if k in meta})
 
 
 def chat_rows(data: ChatData, split: str, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and targets (B, T) of whole conversations, padded to the longest: targets are
-    -1 except at assistant tokens (and their <|end|>)."""
+    -1 except at the replies' tokens (and what ends each, e.g. <|end|>)."""
     ids, mask, offsets = data.arrays(split)
     longest = max(int(offsets[i + 1] - offsets[i]) for i in indices)
     x = np.zeros((len(indices), longest - 1), dtype=np.int64)

@@ -3,10 +3,18 @@
 Layout:
     model.safetensors  weights (no pickle); a tied output layer is stored once, as wte.weight
     config.json        {"format", "format_version", "model", "train", "step", "metrics",
-                        "state", "params", "lmcore_version"}
+                        "state", "params", "lmcore_version"}, and what a version carries
+                       from where it came (CARRIED_KEYS: its chat template and generation
+                       defaults, lmcore/chat_config.py; an import's `hf` record)
     tokenizer.json     the tokenizer the model was trained with (vocab must equal the model's)
     optimizer.pt       optional, for resume: the optimizer's state (AdamW, or Muon + AdamW:
                        lmcore/optim.py); read with weights_only=True
+
+A LoRA checkpoint (lmcore/adapters.py) has adapter.safetensors instead of model.safetensors
+(the adapter only, its optimizer state only) and a "lora" object in config.json naming its
+base checkpoint. Loading reads the base, puts the adapter on it and, by default, merges it
+(lmcore/lora.py): every reader (sample, chat, the web app's workers, anatomy) gets a plain
+GPT that costs what the base costs per token; `merge_adapter=False` keeps it applied (resume).
 
 A run directory (`python -m lmcore train --out RUN`) keeps its latest checkpoint in
 RUN/checkpoint/ next to RUN/data/; every function here accepts either path.
@@ -36,13 +44,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import lmcore
-from lmcore.config import CHECKPOINT_SUBDIR
+from lmcore import adapters, lora
+from lmcore.config import CHECKPOINT_SUBDIR, LoRAConfig
 from lmcore.errors import LmcoreError
 from lmcore.model import GPT, GPTConfig
 from lmcore.tokenizer import Tokenizer
 
 FORMAT = "lmcore-checkpoint"
 FORMAT_VERSION = 1
+CARRIED_KEYS = ("chat_template", "generation_defaults", "hf")
 WEIGHTS, CONFIG, TOKENIZER, OPTIMIZER = (
     "model.safetensors", "config.json", "tokenizer.json", "optimizer.pt",
 )  # fmt: skip
@@ -58,6 +68,7 @@ class Checkpoint:
     step: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)  # elapsed_seconds, tokens_seen
+    config: dict[str, Any] = field(default_factory=dict)  # config.json as read (chat_config.py)
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -82,9 +93,17 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     state: dict[str, Any] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    carried: dict[str, Any] | None = None,
+    lora_section: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint to `directory` atomically, replacing any previous one there."""
+    """Write a checkpoint to `directory` atomically, replacing any previous one there.
+
+    `carried`: CARRIED_KEYS values kept from the checkpoint this one was trained from. A model
+    carrying a LoRA adapter saves the adapter only, with `lora_section` (made by
+    lmcore.adapters.base_reference) naming its base."""
     directory = Path(directory)
+    if lora.has_adapter(model) != (lora_section is not None):
+        raise LmcoreError("a LoRA checkpoint needs both the adapter and its base reference")
     if tokenizer.vocab_size != model.config.vocab_size:
         raise LmcoreError(
             f"tokenizer has {tokenizer.vocab_size} tokens but the model {model.config.vocab_size}"
@@ -94,16 +113,25 @@ def save_checkpoint(
         shutil.rmtree(stale, ignore_errors=True)  # left by a crash mid-write
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
-        save_file(_weights(model), tmp / WEIGHTS, metadata={"format": FORMAT})
+        if lora_section is None:
+            save_file(_weights(model), tmp / WEIGHTS, metadata={"format": FORMAT})
+        else:
+            save_file(
+                lora.adapter_state(model), tmp / adapters.ADAPTER, metadata={"format": FORMAT}
+            )
         (tmp / TOKENIZER).write_text(tokenizer.to_str(), encoding="utf-8")
         if optimizer is not None:
             torch.save({"optimizer": optimizer.state_dict()}, tmp / OPTIMIZER)
         config = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "model": model.config.to_dict(), "train": train_config or {}, "step": step,
-            "metrics": metrics or {}, "state": state or {}, "params": model.num_params(),
+            "metrics": metrics or {}, "state": state or {},
+            "params": model.num_params() - lora.num_adapter_params(model),
             "lmcore_version": lmcore.__version__,
+            **{k: v for k, v in (carried or {}).items() if k in CARRIED_KEYS},
         }  # fmt: skip
+        if lora_section is not None:
+            config["lora"] = adapters.stored(lora_section, directory)
         (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         for item in (tmp, *tmp.iterdir()):  # mkdtemp makes 0700: let other workers read it
             item.chmod(0o755 if item.is_dir() else 0o644)
@@ -146,10 +174,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", merge_adapter: bool = True
+) -> Checkpoint:
     """Load weights, config and tokenizer; strict about keys, shapes and vocabulary size.
 
     The model comes back in eval mode. For resume, read the optimizer with `load_optimizer`.
+    A LoRA checkpoint comes back merged into its base, or with the adapter applied.
     """
     directory = find_checkpoint(path)
     config = read_config(directory)
@@ -163,14 +194,47 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             f"{directory}: tokenizer has {tokenizer.vocab_size} tokens but the model "
             f"expects {model_config.vocab_size}"
         )
-    model = GPT(model_config)
-    _load_weights(model, directory / WEIGHTS)
+    if config.get("lora"):
+        model = _adapted_base(directory, config, model_config, tokenizer, merge_adapter)
+    else:
+        model = GPT(model_config)
+        _load_weights(model, directory / WEIGHTS)
     model.to(device).eval()
     return Checkpoint(
         directory=directory, model=model, tokenizer=tokenizer, model_config=model_config,
         train_config=config.get("train", {}), step=int(config.get("step", 0)),
-        metrics=config.get("metrics", {}), state=config.get("state", {}),
+        metrics=config.get("metrics", {}), state=config.get("state", {}), config=config,
     )  # fmt: skip
+
+
+def _adapted_base(directory, config, model_config, tokenizer, merge_adapter) -> GPT:
+    """The base checkpoint's model with this directory's adapter on it (merged or not)."""
+    base = load_checkpoint(adapters.base_directory(directory, config["lora"]), "cpu")
+    if base.model_config != model_config or base.tokenizer.to_str() != tokenizer.to_str():
+        raise LmcoreError(f"{directory}: the adapter's model or tokenizer differs from its base's")
+    with torch.random.fork_rng(devices=[]):  # the fresh A is overwritten: leave the RNG be
+        lora.add_adapter(base.model, LoRAConfig.from_dict(config["lora"]))
+    try:
+        tensors = load_file(directory / adapters.ADAPTER)
+    except (OSError, SafetensorError) as exc:
+        raise LmcoreError(f"{directory / adapters.ADAPTER}: unreadable adapter ({exc})") from exc
+    lora.load_adapter(base.model, tensors)
+    if merge_adapter:
+        lora.merge(base.model)
+    return base.model
+
+
+def merge_checkpoint(path: str | Path, out: str | Path) -> Path:
+    """Write the LoRA checkpoint at `path` merged into its base, as a plain checkpoint at
+    `out` (same config, metrics and tokenizer; no optimizer state, no reference to the base)."""
+    if not read_config(path).get("lora"):
+        raise LmcoreError(f"{path}: not a LoRA checkpoint: there is nothing to merge")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise LmcoreError(f"{out}: exists and is not empty")
+    ck = load_checkpoint(path, "cpu")
+    return save_checkpoint(out, ck.model, ck.tokenizer, train_config=ck.train_config,
+                           step=ck.step, metrics=ck.metrics, state=ck.state)  # fmt: skip
 
 
 def _load_weights(model: GPT, file: Path) -> None:

@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "score",
     "anatomy",
     "export",
+    "merge",
     "chat",
 ]
 

@@ -18,6 +18,12 @@ OPTIMIZERS = ("adamw", "muon")  # lmcore/optim.py
 MLP_KINDS = ("relu2", "swiglu")
 CHECKPOINT_SUBDIR = "checkpoint"  # a run directory's latest checkpoint: RUN/checkpoint/
 EVALS_PER_RUN = 10  # periodic evaluations when eval_every is None (the final one comes on top)
+# LoRA's targets (lmcore/lora.py), by the names of Llama's and PEFT's matrices without "_proj":
+# q: attn.c_q, k and v: the key and value rows of attn.c_kv, o: attn.c_proj, gate: mlp.c_gate,
+# up: mlp.c_fc, down: mlp.c_proj. PEFT's names are accepted too ("q_proj", ..., and NanoChat's
+# "fc1" = up, "fc2" = down).
+LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+LORA_ALIASES = {**{f"{t}_proj": t for t in LORA_TARGETS}, "fc1": "up", "fc2": "down"}
 
 
 @dataclass
@@ -86,6 +92,74 @@ class GPTConfig:
 
 
 @dataclass
+class LoRAConfig:
+    """A LoRA adapter (lmcore/lora.py): W x + (alpha / r) B A dropout(x) on each target matrix
+    of every block. `targets` None: every target the model has (no "gate" without swiglu)."""
+
+    r: int = 8
+    alpha: float | None = None  # None: 2 x r (scaling 2)
+    dropout: float = 0.0
+    targets: list[str] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoRAConfig:
+        """From a run file's or a checkpoint's "lora" object (other keys, e.g. the base's
+        reference, are left out). Example: `LoRAConfig.from_dict({"r": 4, "targets": ["q"]})`."""
+        if not isinstance(data, dict):
+            raise LmcoreError('lora must be a JSON object: {"r", "alpha", "dropout", "targets"}')
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def scaling(self) -> float:
+        return (2.0 * self.r if self.alpha is None else self.alpha) / self.r
+
+    def resolved(self, model: GPTConfig) -> LoRAConfig:
+        """Validated against `model`, with the targets spelled out in lmcore's names and order."""
+        problems = []
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or not 1 <= self.r <= 4096:
+            problems.append(f"LoRA rank must be a whole number from 1 to 4096, not {self.r!r}")
+        alpha = self.alpha if self.alpha is not None else 2 * (self.r if not problems else 1)
+        number = isinstance(alpha, int | float) and not isinstance(alpha, bool)
+        if not number or not 0 < alpha <= 1e6:
+            problems.append(f"LoRA alpha must be a number above 0, not {self.alpha!r}")
+        if not isinstance(self.dropout, int | float) or not 0 <= self.dropout < 1:
+            problems.append(f"LoRA dropout must be in [0, 1), not {self.dropout!r}")
+        have = [t for t in LORA_TARGETS if t != "gate" or model.mlp == "swiglu"]
+        wanted = have if self.targets is None else self.targets
+        if isinstance(wanted, str) or not all(isinstance(t, str) for t in wanted):
+            problems.append("LoRA targets must be a list of names")
+            wanted = []
+        names = [LORA_ALIASES.get(t, t) for t in wanted]
+        unknown = [t for t, n in zip(wanted, names, strict=True) if n not in have]
+        if unknown:
+            problems.append(f"LoRA targets {', '.join(map(repr, unknown))}: this model's "
+                            f"matrices are {', '.join(have)}")  # fmt: skip
+        elif not names:
+            problems.append("LoRA needs at least one target matrix")
+        if problems:
+            raise LmcoreError("; ".join(problems))
+        targets = [t for t in LORA_TARGETS if t in names]
+        return LoRAConfig(self.r, float(alpha), float(self.dropout), targets)
+
+    def shapes(self, model: GPTConfig) -> dict[str, tuple[int, int]]:
+        """(in, out) features of each target matrix of one block."""
+        d, q, kv, hidden = model.d_model, model.n_head * model.head_dim, (
+            model.n_kv_head * model.head_dim), model.d_hidden  # fmt: skip
+        every = {"q": (d, q), "k": (d, kv), "v": (d, kv), "o": (q, d), "gate": (d, hidden),
+                 "up": (d, hidden), "down": (hidden, d)}  # fmt: skip
+        return {t: every[t] for t in self.resolved(model).targets}
+
+    def num_params(self, model: GPTConfig) -> int:
+        """Trainable parameters: A (r x in) and B (out x r) per target, per block."""
+        per_block = sum(self.r * (i + o) for i, o in self.shapes(model).values())
+        return model.n_layer * per_block
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class TrainConfig:
     batch_size: int = 32  # sequences per micro-batch, per process
     grad_accum: int = 1  # micro-batches per optimizer step
@@ -125,6 +199,8 @@ class TrainConfig:
     init_from: str | None = None
     chat: bool = False
     text_ratio: float = 0.0
+    # LoRA fine-tuning (lmcore/lora.py): a LoRAConfig as a dict; None trains every weight.
+    lora: dict[str, Any] | None = None
 
     def validate(self) -> None:
         positive = ("batch_size", "grad_accum", "eval_every", "log_every")
@@ -152,6 +228,8 @@ class TrainConfig:
             raise LmcoreError(f"text_ratio must be in [0, 1), not {self.text_ratio}")
         if self.device not in DEVICES:
             raise LmcoreError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        if self.lora is not None and not self.init_from:
+            raise LmcoreError("LoRA adapts a trained model: give the checkpoint to start from")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,7 +3,8 @@
 Tokenizer-agnostic: it takes token ids, a bytes table (id -> raw bytes) and the ids that end
 a text, and yields `TokenEvent`s as tokens are produced, then one `DoneEvent` per stream.
 
-    engine = Engine(ck.model, ck.tokenizer.bytes_table(), end_ids=[ck.tokenizer.eot_id])
+    ends = text_end_ids(ck.config, ck.tokenizer)  # the model's own (lmcore/chat_config.py)
+    engine = Engine(ck.model, ck.tokenizer.bytes_table(), end_ids=ends)
     for event in engine.generate(ck.tokenizer.encode("Once"), SamplingParams(seed=1)):
         ...  # {"event": "token", "text": ...} ... {"event": "done", "reason": ...}
 

@@ -9,12 +9,18 @@ corpus's:
   model's general text ability; 0 = conversations only). As in ordinary training, the global
   batch depends only on the seed and each rank takes its rows.
 - evaluation (`ChatBatches.evaluate`): the held-out conversations of each file, scored on the
-  assistant's tokens only (the reply and its `<|end|>`): loss in nats per target token, bits
-  per byte over the reply text's bytes (`<|end|>` adds none).
-- samples (`ChatBatches.samples`): the model's greedy reply to a few held-out conversations.
+  assistant's tokens only (the reply and what ends it, e.g. `<|end|>`): loss in nats per
+  target token, bits per byte over the reply text's bytes (special tokens add none).
+- samples (`ChatBatches.samples`): the model's greedy reply to a few held-out conversations,
+  from the prompt the template makes for the last reply, cut at the template's end ids.
 
+The template (any chat version's own, imported ones included: lmcore/chat_config.py) only
+shapes the rendered data (lmcore/chatdata.py); this module sees ids and masks.
 `initial_weights` copies the parent checkpoint's weights into the new model; the model's
-shape and the tokenizer must be the parent's (the run takes both from it).
+shape and the tokenizer must be the parent's (the run takes both from it). A full fine-tune
+trains every weight; with `lora` in the recipe, `starting_model` then freezes them and puts a
+fresh adapter on (lmcore/lora.py): the run trains and checkpoints the adapter only, which
+names the parent as its base (lmcore/adapters.py).
 """
 
 from __future__ import annotations
@@ -25,11 +31,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lmcore.chat import END_OF_TURN, ROLE_TOKENS, reply_end_ids
+from lmcore.adapters import base_reference
+from lmcore.chat import reply_end_ids
 from lmcore.chatdata import ChatData, chat_rows
 from lmcore.checkpoint import load_checkpoint
+from lmcore.config import LoRAConfig, TrainConfig
 from lmcore.device import autocast
 from lmcore.errors import LmcoreError
+from lmcore.lora import add_adapter
 from lmcore.model import GPT
 from lmcore.tokenizer import Tokenizer
 
@@ -48,6 +57,20 @@ def initial_weights(model: GPT, init_from: str | Path, tokenizer: Tokenizer) -> 
         raise LmcoreError(f"{init_from}: the parent model was trained with another tokenizer")
     with torch.no_grad():
         model.load_state_dict(parent.model.state_dict())
+
+
+def starting_model(model: GPT, cfg: TrainConfig, tokenizer: Tokenizer, resume: bool) -> dict | None:
+    """The parent's weights in `model` (a resume loads its checkpoint's instead), then for
+    LoRA a frozen base with a fresh adapter. Returns the LoRA checkpoint's "lora" object
+    (None: a full fine-tune)."""
+    if not resume:
+        initial_weights(model, cfg.init_from, tokenizer)
+    if cfg.lora is None:
+        return None
+    lora = LoRAConfig.from_dict(cfg.lora)
+    section = base_reference(lora, cfg.init_from)  # refuses a base that is an adapter itself
+    add_adapter(model, lora)
+    return section
 
 
 class ChatBatches:
@@ -138,17 +161,19 @@ class ChatBatches:
     def samples(self, model: GPT, tokenizer: Tokenizer, n_tokens: int) -> list[tuple[str, str]]:
         """(the last user message, the model's greedy reply) for a few held-out conversations."""
         device = next(model.parameters()).device
-        user, end = tokenizer.special_id(ROLE_TOKENS["user"]), tokenizer.special_id(END_OF_TURN)
-        stops = set(reply_end_ids(tokenizer))
+        stops = set(self.data.end_ids or reply_end_ids(tokenizer))  # older data: lmcore's
+        specials = set(tokenizer.special_tokens.values())
         out = []
         model.eval()
         for i in range(min(SAMPLE_CONVERSATIONS, self.data.conversations["val"])):
             ids, mask = self.data.conversation("val", i)
             ids, mask = ids.tolist(), mask.tolist()
-            reply_at = len(mask) - 1 - mask[::-1].index(0)  # the last <|assistant|> token
-            prompt = ids[: reply_at + 1]
-            last_user = len(prompt) - 1 - prompt[::-1].index(user)
-            question = tokenizer.decode(prompt[last_user + 1 : prompt.index(end, last_user)])
+            start = len(mask) - 1 - mask[::-1].index(1)  # the last reply: back to its start
+            while start > 0 and mask[start - 1]:
+                start -= 1
+            prompt = ids[:start]
+            question = (self.data.questions[i] if i < len(self.data.questions) else
+                        tokenizer.decode([t for t in prompt[-48:] if t not in specials]))  # fmt: skip
             idx = torch.tensor([prompt], dtype=torch.long, device=device)  # (1, T)
             new = model.generate(idx, n_tokens, 0.0)[0, len(prompt) :].tolist()
             cut = next((k for k, t in enumerate(new) if t in stops), len(new))

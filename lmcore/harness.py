@@ -36,6 +36,7 @@ from lm_eval.evaluator import evaluate as harness_evaluate
 from lm_eval.tasks import TaskManager
 
 from lmcore.chat import CHAT_TOKENS, END_OF_TURN, ROLE_TOKENS, reply_end_ids
+from lmcore.chat_config import text_end_ids
 from lmcore.checkpoint import Checkpoint
 from lmcore.config import SamplingParams
 from lmcore.device import autocast
@@ -69,7 +70,8 @@ class LmcoreLM(TemplateLM):
         self.on_progress = on_progress or (lambda done, total: None)
         self.bytes_table = self.tok.bytes_table()
         self._device = next(self.model.parameters()).device
-        end_ids = reply_end_ids(self.tok) if chat else [self.tok.eot_id]
+        # The model's own end ids (lmcore/chat_config.py): an import's eos_token_id too.
+        end_ids = reply_end_ids(self.tok) if chat else text_end_ids(checkpoint.config, self.tok)
         self.engine = Engine(self.model, self.bytes_table, end_ids=end_ids, bos_id=self.bos_id)
         specials = [t for t in CHAT_TOKENS if chat and t in self.tok.special_tokens]
         self._marker = re.compile("|".join(map(re.escape, specials))) if specials else None

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmcore.chat import CHAT_TOKENS, END_OF_TURN
+from lmcore.chat_config import END_OF_TURN, template_for
+from lmcore.chat_template import ChatTemplate
 from lmcore.config import GPTConfig
 from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
@@ -39,11 +40,6 @@ from lmcore.tokenizer import Tokenizer
 
 FP32_EPS = 2.0**-23  # torch.finfo(torch.float32).eps: what F.rms_norm uses when eps is None
 TORCH_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
-# lmcore.chat's layout: <|endoftext|>, then <|role|> text <|end|> per message.
-CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + "
-    "'<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
-)
 
 
 def family(cfg: GPTConfig) -> str:
@@ -102,19 +98,26 @@ class ExportFile:
 def export_files(checkpoint: str | Path) -> list[ExportFile]:
     """The files of the `transformers` directory for a checkpoint, as byte streams."""
     config = read_lmcore_config(Path(checkpoint))
+    if config.get("lora"):  # adapter.safetensors on a base: lmcore/adapters.py
+        raise LmcoreError(
+            "this is a LoRA adapter, not a whole model: export its base model and the adapter "
+            "for peft (python -m lmcore export on the adapter), or merge it first"
+        )
     directory, cfg = config["directory"], GPTConfig(**config["model"])
     tensors = read_header(directory / "model.safetensors")
     tokenizer = Tokenizer.load(directory / "tokenizer.json")
     out = _out_tensors(cfg, tensors)
     dtype = TORCH_DTYPES.get(tensors["wte.weight"].dtype, "float32")
     hf = config.get("hf") or {}  # what an imported model came with, given back as it was
-    ids = _token_ids(tokenizer, hf)
+    template = template_for(config, tokenizer)  # the one it was trained with (chat_config.py)
+    ids = _token_ids(tokenizer, hf, template)
     model_config = {**_model_config(cfg), **ids, "dtype": dtype}
-    generation = {"_from_model_config": False, **ids}
+    # An import's generation_config.json comes back as it came (its end ids, its defaults).
+    generation = {"_from_model_config": False, **ids, **(hf.get("generation_config") or {})}
     texts = {
         "config.json": model_config,
         "generation_config.json": generation,
-        "tokenizer_config.json": hf.get("tokenizer_config") or _tokenizer_config(tokenizer, cfg),
+        "tokenizer_config.json": _tokenizer_config(tokenizer, cfg, hf, template),
     }
     files = [ExportFile(name, _once(json.dumps(v, indent=2, ensure_ascii=False).encode()))
              for name, v in texts.items()]  # fmt: skip
@@ -125,10 +128,14 @@ def export_files(checkpoint: str | Path) -> list[ExportFile]:
 
 def export_hf(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
     """Write the `transformers` directory to `out` (atomically: a temp dir renamed in)."""
+    return write_dir(export_files(checkpoint), out)
+
+
+def write_dir(files: list[ExportFile], out: str | Path) -> dict[str, Any]:
+    """Write `files` into the new directory `out` (atomically: a temp dir renamed in)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise LmcoreError(f"{out}: exists and is not empty")
-    files = export_files(checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -233,31 +240,37 @@ def _model_config(cfg: GPTConfig) -> dict[str, Any]:
             "hidden_act": "relu2", "final_logit_softcapping": cfg.logit_softcap}  # fmt: skip
 
 
-def _token_ids(tokenizer: Tokenizer, hf: dict[str, Any]) -> dict[str, Any]:
+def _token_ids(
+    tokenizer: Tokenizer, hf: dict[str, Any], template: ChatTemplate | None
+) -> dict[str, Any]:
+    """End of text starts and ends a document (lmcore.documents); with the chat tokens,
+    generation also ends at the end of a turn, so base and chat versions both stop right.
+    An imported model gives back the ids it came with."""
     if "token_ids" in hf:
         return hf["token_ids"]
-    """End of text starts and ends a document (lmcore.documents); with the chat tokens,
-    generation also ends at the end of a turn, so base and chat versions both stop right."""
     specials = tokenizer.special_tokens
     eot = specials.get(BOS_TOKEN)
-    eos = [eot, specials[END_OF_TURN]] if has_chat_tokens(tokenizer) else eot
+    chat = template is not None and END_OF_TURN in specials
+    eos = [eot, specials[END_OF_TURN]] if chat else eot
     return {"bos_token_id": eot, "eos_token_id": eos, "pad_token_id": eot}
 
 
-def has_chat_tokens(tokenizer: Tokenizer) -> bool:
-    """Whether lmcore.chat can render for this tokenizer: then the export has its template."""
-    return all(t in tokenizer.special_tokens for t in CHAT_TOKENS)
-
-
-def _tokenizer_config(tokenizer: Tokenizer, cfg: GPTConfig) -> dict[str, Any]:
-    eot = BOS_TOKEN if BOS_TOKEN in tokenizer.special_tokens else None
-    config = {
-        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": cfg.context,
-        "bos_token": eot, "eos_token": eot, "pad_token": eot, "add_bos_token": False,
-        "add_eos_token": False, "clean_up_tokenization_spaces": False,
-    }  # fmt: skip
-    if has_chat_tokens(tokenizer):
-        config["chat_template"] = CHAT_TEMPLATE
+def _tokenizer_config(
+    tokenizer: Tokenizer, cfg: GPTConfig, hf: dict[str, Any], template: ChatTemplate | None
+) -> dict[str, Any]:
+    """An import's tokenizer_config.json as it came; lmcore's own otherwise. Either carries
+    the template the version chats with."""
+    if hf.get("tokenizer_config"):
+        config = dict(hf["tokenizer_config"])
+    else:
+        eot = BOS_TOKEN if BOS_TOKEN in tokenizer.special_tokens else None
+        config = {
+            "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": cfg.context,
+            "bos_token": eot, "eos_token": eot, "pad_token": eot, "add_bos_token": False,
+            "add_eos_token": False, "clean_up_tokenization_spaces": False,
+        }  # fmt: skip
+    if template is not None:
+        config["chat_template"] = template.template
     return config
 
 

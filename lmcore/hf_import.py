@@ -7,6 +7,12 @@ and many others), each with a byte-level BPE `tokenizer.json`. Anything else is 
 a message saying what is supported, and nothing is written: the checkpoint appears only
 once complete (a temp directory renamed into place).
 
+Everything a chat model needs comes along (lmcore/chat_config.py): the chat template
+(`chat_template.jinja`, else `tokenizer_config.json`'s), its special tokens, the end ids
+(`generation_config.json`'s `eos_token_id`, one or a list, and the eos token's) and the
+sampling defaults of `generation_config.json`, under config.json's `chat_template` and
+`generation_defaults`. A template that is not valid Jinja is refused.
+
 The weights are never unpickled (`.bin`/`.pt` files are refused) and never loaded whole:
 tensors are renamed, and keys/values stacked into lmcore's `c_kv`, by copying byte ranges
 (lmcore/safetensors_stream.py), so memory stays flat for a model of any size and the
@@ -28,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import lmcore
+from lmcore.chat_config import from_hf, hf_generation_defaults, hf_template_source
+from lmcore.chat_template import ChatTemplate
 from lmcore.config import GPTConfig
 from lmcore.errors import LmcoreError
 from lmcore.hf_export import name_map
@@ -48,12 +56,16 @@ def import_hf(source: str | Path, out: str | Path) -> dict[str, Any]:
     cfg = gpt_config(hf_config)
     tensors = _out_tensors(cfg, _hf_tensors(source))
     tokenizer = _tokenizer(source, cfg)
+    hf = _hf_extras(source, hf_config)
+    template = chat_template(hf, hf_config, tokenizer)
     config = {
         "format": "lmcore-checkpoint", "format_version": 1, "model": cfg.to_dict(),
         "train": _train_config(source, tokenizer), "step": 0, "metrics": {}, "state": {},
         "params": sum(_numel(t.shape) for t in tensors), "lmcore_version": lmcore.__version__,
-        "hf": _hf_extras(source, hf_config),
+        "hf": hf, "generation_defaults": hf_generation_defaults(hf.get("generation_config") or {}),
     }  # fmt: skip
+    if template is not None:
+        config["chat_template"] = template.to_config()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -68,7 +80,22 @@ def import_hf(source: str | Path, out: str | Path) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"out": str(out), "architecture": hf_config["architectures"][0],
-            "params": config["params"], "model": cfg.to_dict()}  # fmt: skip
+            "params": config["params"], "model": cfg.to_dict(), "chat": template is not None,
+            "end_ids": list(template.end_ids) if template else []}  # fmt: skip
+
+
+def chat_template(
+    hf: dict[str, Any], hf_config: dict[str, Any], tokenizer: Tokenizer
+) -> ChatTemplate | None:
+    """The model's chat template with its special tokens and end ids, checked to compile
+    (the render of a short conversation); None for a model that came without one."""
+    source = hf_template_source(hf.get("tokenizer_config") or {})
+    if source is None:
+        return None
+    template = from_hf(source, hf.get("tokenizer_config") or {},
+                       hf.get("generation_config") or {}, hf_config, tokenizer)  # fmt: skip
+    template.render([{"role": "user", "content": "Hello"}], add_generation_prompt=True)
+    return template
 
 
 def gpt_config(hf: dict[str, Any]) -> GPTConfig:
@@ -220,14 +247,24 @@ def _train_config(source: Path, tokenizer: Tokenizer) -> dict[str, Any]:
 
 
 def _hf_extras(source: Path, hf_config: dict[str, Any]) -> dict[str, Any]:
-    """What a re-export gives back as it came: token ids and the tokenizer's settings."""
+    """What a re-export gives back as it came: token ids, the tokenizer's settings (with the
+    chat template; `chat_template.jinja` wins, as in `transformers`) and the generation
+    config."""
     ids = {k: hf_config.get(k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
     extras: dict[str, Any] = {"token_ids": ids}
+    tokenizer_config = {}
     if (source / "tokenizer_config.json").is_file():
-        extras["tokenizer_config"] = _read_json(source, "tokenizer_config.json")
-        template = source / "chat_template.jinja"
-        if template.is_file() and "chat_template" not in extras["tokenizer_config"]:
-            extras["tokenizer_config"]["chat_template"] = template.read_text(encoding="utf-8")
+        tokenizer_config = _read_json(source, "tokenizer_config.json")
+    template = source / "chat_template.jinja"
+    if template.is_file():
+        try:
+            tokenizer_config["chat_template"] = template.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LmcoreError(f"chat_template.jinja: unreadable ({exc})") from None
+    if tokenizer_config:
+        extras["tokenizer_config"] = tokenizer_config
+    if (source / "generation_config.json").is_file():
+        extras["generation_config"] = _read_json(source, "generation_config.json")
     return extras
 
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from lmcore.chat import finetune_start
 from lmcore.chatdata import ChatData, encode_chat_data, load_chat_data
-from lmcore.config import GPTConfig, TrainConfig
+from lmcore.config import GPTConfig, LoRAConfig, TrainConfig
 from lmcore.data import EncodedCorpus, encode_corpus, load_encoded, tokenizer_digest
 from lmcore.errors import LmcoreError
 from lmcore.presets import PRESETS, configs_from_preset
@@ -54,6 +55,8 @@ class FineTuneSpec:
     chat_data: list[str] = field(default_factory=list)  # conversation JSONL files
     dir: str | None = None  # the rendered conversations; None = OUT/chat-data
     text_ratio: float = 0.0  # share of batch rows drawn from data.inputs (text) instead
+    # LoRA (lmcore/lora.py): {"r", "alpha", "dropout", "targets"}; None trains every weight
+    lora: dict[str, Any] | None = None
 
 
 @dataclass
@@ -97,7 +100,8 @@ class RunSpec:
             ft = self.finetune
             spec["finetune"] = {"init_from": str(Path(ft.init_from).resolve()),
                                 "chat_data": [str(Path(p).resolve()) for p in ft.chat_data],
-                                "dir": str(self.chat_dir.resolve()), "text_ratio": ft.text_ratio}  # fmt: skip
+                                "dir": str(self.chat_dir.resolve()), "text_ratio": ft.text_ratio,
+                                "lora": self.train.lora}  # fmt: skip
         return spec
 
     def save(self) -> Path:
@@ -142,9 +146,13 @@ def prepare_chat(spec: RunSpec, tokenizer: Tokenizer, on_event=None) -> ChatData
             return data
     if not spec.finetune.chat_data:
         raise LmcoreError("no conversation files: set finetune.chat_data or pass --chat-data F")
+    # The parent's own template (imported ones too), checked before any file is read.
+    parent = read_json(_parent_dir(Path(spec.finetune.init_from)) / "config.json")
+    template, carried, bos = finetune_start(parent, tokenizer)
     return encode_chat_data(tokenizer, spec.finetune.chat_data, directory,
                             context=spec.model.context, val_fraction=spec.data.val_fraction,
-                            on_event=on_event)  # fmt: skip
+                            on_event=on_event, template=template, carried=carried,
+                            bos_token=bos)  # fmt: skip
 
 
 def open_chat(spec: RunSpec) -> ChatData:
@@ -283,6 +291,8 @@ def _finetune(raw: dict[str, Any], out: Path, base: Path) -> RunSpec:
     train = {**_section(raw, "train", TrainConfig), "init_from": str(parent),
              "text_ratio": finetune.text_ratio}  # fmt: skip
     model_config = GPTConfig(**{**saved["model"], **model})
+    if finetune.lora is not None:  # spelled out, so that the run file says what it trains
+        train["lora"] = LoRAConfig.from_dict(finetune.lora).resolved(model_config).to_dict()
     preset = raw.get("preset", "tiny")
     _, train_config = configs_from_preset(preset, model_config.vocab_size, {}, **train)
     data = _data(raw.get("data"), base)
@@ -308,9 +318,16 @@ def _finetune_section(raw: Any, base: Path) -> FineTuneSpec:
     if not isinstance(ratio, int | float) or not 0 <= ratio < 1:
         raise LmcoreError(f"finetune.text_ratio must be in [0, 1), not {ratio!r}")
     directory = _path(raw.get("dir"), base, "finetune.dir")
+    lora = raw.get("lora")
+    if lora is not None:
+        if not isinstance(lora, dict):
+            raise LmcoreError('finetune.lora must be a JSON object: {"r", "alpha", "dropout", '
+                              '"targets"}, or null')  # fmt: skip
+        _check_keys("finetune.lora", lora, [f.name for f in fields(LoRAConfig)])
     return FineTuneSpec(init_from=str(init_from),
                         chat_data=[str(_path(p, base, "finetune.chat_data")) for p in files],
-                        dir=str(directory) if directory else None, text_ratio=float(ratio))  # fmt: skip
+                        dir=str(directory) if directory else None, text_ratio=float(ratio),
+                        lora=lora)  # fmt: skip
 
 
 def _parent_dir(path: Path) -> Path:

@@ -15,7 +15,8 @@ Trade-offs:
   the added-token scan is skipped too. BPE never merges across pre-token pieces, so a special
   that the split cuts in two (`<|endoftext|>` -> `<|`, `endoftext`, `|>`) is unreachable by
   merges; specials that would form one piece are refused at training and checked at load.
-  Only the application inserts specials, by id (`special_id`).
+  Only the application inserts specials, by id (`special_id`), or through `split_specials`
+  on text it trusts (a chat template's own text, lmcore/chat.py), never on user text.
 - `decode` joins raw token bytes from our own table rather than HF's decoder, so it agrees
   with `token_bytes` (which bits per byte and the inspector use) by construction.
 """
@@ -23,6 +24,7 @@ Trade-offs:
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -117,7 +119,10 @@ class Tokenizer:
     def __init__(self, hf: HFTokenizer) -> None:
         """Wrap a trained HF tokenizer; `from_str`/`load` check a file before they get here."""
         self._hf = hf
-        self._specials = {t.content: i for i, t in hf.get_added_tokens_decoder().items()}
+        added = hf.get_added_tokens_decoder()
+        self._specials = {t.content: i for i, t in added.items()}
+        self._added = list(added.values())
+        self._special_pattern: tuple[re.Pattern[str], list[str]] | None = None
         # Same model object (shared in Rust, not copied) but no added tokens: for user text.
         self._plain = HFTokenizer(hf.model)
         self._plain.pre_tokenizer = hf.pre_tokenizer
@@ -234,6 +239,26 @@ class Tokenizer:
         encodings = self._plain.encode_batch_fast(texts, add_special_tokens=False)
         return [e.ids for e in encodings]
 
+    def split_specials(self, text: str) -> list[str | int]:
+        """Trusted text (never user text) cut at the special tokens it spells, as HF matches
+        added tokens (leftmost-longest; lstrip/rstrip/single_word honoured): text pieces and
+        special ids in order. Example: `tok.split_specials("<|user|>hi")` -> `[3, "hi"]`."""
+        if not self._added:
+            return [text] if text else []
+        if self._special_pattern is None:
+            self._special_pattern = _added_token_pattern(self._added)
+        pattern, contents = self._special_pattern
+        out: list[str | int] = []
+        at = 0
+        for match in pattern.finditer(text):
+            if match.start() > at:
+                out.append(text[at : match.start()])
+            out.append(self._specials[contents[match.lastindex - 1]])
+            at = match.end()
+        if at < len(text):
+            out.append(text[at:])
+        return out
+
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ids; bytes that do not form UTF-8 (a cut character) become U+FFFD."""
         table = self.bytes_table()
@@ -242,6 +267,21 @@ class Tokenizer:
             bad = next(i for i in ids if not 0 <= i < len(table))
             raise LmcoreError(f"token id {bad} is outside the vocabulary (0..{len(table) - 1})")
         return b"".join([table[i] for i in ids]).decode("utf-8", errors="replace")
+
+
+def _added_token_pattern(added: list[Any]) -> tuple[re.Pattern[str], list[str]]:
+    """One alternation of the added tokens, longest first (Python's regex takes the first
+    alternative matching at the leftmost position: leftmost-longest, as HF's matcher), and
+    the token each capturing group (the token without the white space it takes) stands for."""
+    alternatives, contents = [], []
+    for token in sorted(added, key=lambda t: len(t.content), reverse=True):
+        core = re.escape(token.content)
+        if token.single_word:
+            core = rf"(?<!\w){core}(?!\w)"
+        left, right = (r"\s*" if token.lstrip else ""), (r"\s*" if token.rstrip else "")
+        alternatives.append(f"{left}({core}){right}")
+        contents.append(token.content)
+    return re.compile("|".join(alternatives)), contents
 
 
 def _check_spec(spec: dict[str, Any]) -> None:

@@ -41,10 +41,10 @@ from lmcore.chatdata import ChatData
 from lmcore.checkpoint import load_checkpoint, load_optimizer, save_checkpoint
 from lmcore.config import EVALS_PER_RUN, TrainConfig
 from lmcore.data import EncodedCorpus, check_compatible
-from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
 from lmcore.evaluate import EvalResult, evaluate, token_byte_lengths
-from lmcore.finetune import ChatBatches, initial_weights
+from lmcore.finetune import ChatBatches, starting_model
+from lmcore.lora import param_counts
 from lmcore.model import GPT, GPTConfig
 from lmcore.optim import lr_factor, make_optimizer
 from lmcore.tokenizer import Tokenizer
@@ -117,14 +117,14 @@ class _Run:
         self.step, self.prior_seconds, self.tokens_seen = 0, 0.0, 0
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = GPT(model_config).to(device)
-        self.optimizer = make_optimizer(self.model, cfg, device)
+        # Fine-tuning: the parent's weights; LoRA: then a frozen base and an adapter to train.
+        self.lora = starting_model(self.model, cfg, tokenizer, resume) if cfg.init_from else None
+        self.optimizer = make_optimizer(self.model, cfg, device)  # over the trainable weights
         # Each group's peak learning rate, from the config (also when resuming): the schedule
         # scales these (lmcore/optim.py).
         self.peak_lrs = [group["lr"] for group in self.optimizer.param_groups]
         if resume:
             self._restore()
-        elif cfg.init_from:
-            initial_weights(self.model, cfg.init_from, tokenizer)
         compiled = torch.compile(self.model) if cfg.compile else self.model
         self.ddp_model = distributed.wrap(compiled, ctx, device)
         self.train_data = corpus.split("train") if corpus is not None else None
@@ -139,7 +139,7 @@ class _Run:
         self.tokens_per_step *= ctx.world_size
 
     def _restore(self) -> None:
-        ck = load_checkpoint(self.out_dir, self.device)
+        ck = load_checkpoint(self.out_dir, self.device, merge_adapter=False)
         if ck.model_config != self.model.config:
             raise LmcoreError(
                 f"{self.out_dir}: the checkpoint's model config differs from this run's"
@@ -232,6 +232,8 @@ class _Run:
         path = save_checkpoint(
             self.out_dir, self.model, self.tokenizer, train_config=self.cfg.to_dict(),
             step=self.step, metrics=metrics, state=state, optimizer=self.optimizer,
+            carried=self.chat.data.carried if self.chat else None,  # its parent's template...
+            lora_section=self.lora,
         )  # fmt: skip
         return str(path)
 
@@ -258,8 +260,8 @@ def train(
     """
     cfg.validate()
     check_compatible(model_config, corpus, chat, tokenizer)
-    # The checkpoint records the data's document convention (conversations always use it).
-    cfg.bos_token = corpus.bos_token if chat is None else BOS_TOKEN
+    # The checkpoint records the data's document convention (a fine-tune keeps its parent's).
+    cfg.bos_token = corpus.bos_token if chat is None else chat.bos_token
     cfg.chat = chat is not None
     device = devices.resolve_device(cfg.device, distributed.context_from_env().local_rank)
     ctx = distributed.init_distributed(device.type)
@@ -267,7 +269,8 @@ def train(
     emit = on_event if (on_event is not None and ctx.is_main) else (lambda event: None)
     run = _Run(model_config, cfg, corpus, chat, tokenizer, checkpoint_dir, resume, ctx, device)
     first_step = run.step
-    emit({"event": "start", "step": run.step, "params": run.model.num_params(),
+    params, trainable = param_counts(run.model)  # a LoRA adapter is not counted in params
+    emit({"event": "start", "step": run.step, "params": params, "trainable_params": trainable,
           "tokens_per_step": run.tokens_per_step, "device": str(device),
           "world_size": ctx.world_size, "resumed": resume})  # fmt: skip
     started = time.perf_counter()
@@ -329,7 +332,7 @@ def train(
         step=run.step, val_loss=metrics.get("val_loss", math.nan),
         val_bpb=metrics.get("val_bpb", math.nan),
         tokens_per_s=round(run.tokens_per_step * (run.step - first_step) / max(train_seconds, 1e-9), 1),
-        seconds=round(clock(), 2), params=run.model.num_params(), reason=reason,
+        seconds=round(clock(), 2), params=params, reason=reason,
         checkpoint=str(run.out_dir), world_size=ctx.world_size, replicas=replicas,
     )  # fmt: skip
     emit(result.to_event())

@@ -170,8 +170,8 @@ def _tokenizer_plan(run: Any) -> Plan:
             "(its model versions stay)", training.get_absolute_url(), refuses=True))  # fmt: skip
     for version in run.versions.all():  # SET_NULL
         plan.effects.append(Effect(
-            f"version “{version}” keeps its own copy of the tokenizer, but can no longer be "
-            "fine-tuned for chat", version.get_absolute_url()))  # fmt: skip
+            f"version “{version}” keeps its own copy of the tokenizer: it still plays and can "
+            "still be fine-tuned", version.get_absolute_url()))  # fmt: skip
     return plan
 
 
@@ -201,10 +201,16 @@ def _version_plan(version: Any) -> Plan:
         "it starts from it in",
         "a resume reads this version's tokenizer",
     )  # runs from it: SET_NULL
-    for child in version.children.all():  # SET_NULL
+    for adapter in version.adapters.all():  # RESTRICT: an adapter needs its base's weights
         plan.effects.append(Effect(
-            f"chat version “{child}”, fine-tuned from it, keeps its own weights",
-            child.get_absolute_url()))  # fmt: skip
+            f"refused: LoRA version “{adapter}” stores only an adapter on this version's "
+            "weights: merge it into a plain version (Merge, on its page) or delete it first",
+            adapter.get_absolute_url(), refuses=True))  # fmt: skip
+    for child in version.children.filter(base__isnull=True):  # SET_NULL
+        kind = "chat version" if child.is_chat else "version"
+        made = "merged" if child.metrics.get("merged_from") else "fine-tuned"
+        plan.effects.append(Effect(f"{kind} “{child}”, {made} from it, keeps its own weights",
+                                   child.get_absolute_url()))  # fmt: skip
     _evaluation_effects(plan, version.evaluations.all(), "loses this version's results")
     mine = version.conversations.filter(owner_id=version.owner_id)
     for conversation in mine:  # SET_NULL

@@ -44,6 +44,8 @@ class Loaded:
     tokenizer: Any  # lmcore.tokenizer.Tokenizer
     bytes_table: list[bytes]
     bos_id: int | None
+    template: Any = None  # lmcore.chat_template.ChatTemplate: None, the model cannot chat
+    end_ids: list[int] = field(default_factory=list)  # where a completion ends (chat_config.py)
 
 
 @dataclass(eq=False)
@@ -371,26 +373,29 @@ def _version(version_id: int) -> Any:
 
 
 def _load(version: Any, device: Any) -> Loaded:
+    from lmcore.chat_config import template_for, text_end_ids
     from lmcore.checkpoint import load_checkpoint
     from lmcore.documents import bos_id_for
 
     try:
         ck = load_checkpoint(version.directory, device)
+        tok = ck.tokenizer
+        template, end_ids = template_for(ck.config, tok), text_end_ids(ck.config, tok)
     except LmcoreError as exc:
         raise LmcoreError(f"{version}: the model cannot be loaded ({exc})") from exc
-    tok = ck.tokenizer
     return Loaded(version.pk, str(version), ck.model, tok, tok.bytes_table(),
-                  bos_id_for(ck.train_config, tok.special_tokens))  # fmt: skip
+                  bos_id_for(ck.train_config, tok.special_tokens), template, end_ids)  # fmt: skip
 
 
 def prompt_ids(
     loaded: Loaded, prompt: str, prefix_ids: list[int], chat: list[dict[str, str]] | None
 ) -> tuple[list[int], list[int | None]]:
-    """Prompt ids and end ids. User text is encoded (never specials); only lmcore's chat
-    template inserts role tokens, and `prefix_ids` (a branch: tokens already shown, then the
-    one the user picked) may hold no special token. A completion starts with the model's
-    beginning-of-text token when it has one (lmcore/documents.py)."""
-    from lmcore.chat import reply_end_ids, reply_prompt
+    """Prompt ids and end ids: the model's own (lmcore/chat_config.py). User text is encoded
+    (never specials); only the version's chat template inserts them (lmcore/chat.py), and
+    `prefix_ids` (a branch: tokens already shown, then the one the user picked) may hold no
+    special token. A completion starts with the model's beginning-of-text token when it has
+    one (lmcore/documents.py)."""
+    from lmcore.chat import reply_prompt
 
     tok = loaded.tokenizer
     specials = set(tok.special_tokens.values())
@@ -398,7 +403,10 @@ def prompt_ids(
         raise LmcoreError("prefix_ids must be ordinary token ids, never special tokens")
     if chat is None:
         bos = [loaded.bos_id] if loaded.bos_id is not None else []
-        return bos + tok.encode(prompt) + prefix_ids, [tok.eot_id]
+        return bos + tok.encode(prompt) + prefix_ids, list(loaded.end_ids)
+    if loaded.template is None:
+        raise LmcoreError(f"{loaded.label} has no chat template: use a completion")
     # Fitted to the context if asked (chatfit.py), else refused when it fills it, never cut.
-    ids = reply_prompt(tok, chat, loaded.model.config.context - len(prefix_ids))
-    return ids + prefix_ids, reply_end_ids(tok)
+    context = loaded.model.config.context - len(prefix_ids)
+    ids = reply_prompt(tok, chat, context, loaded.template)
+    return ids + prefix_ids, list(loaded.template.end_ids)

@@ -317,7 +317,10 @@ def run_file(run: TrainingRun) -> Path:
 def write_run_file(run: TrainingRun) -> Path:
     """RUN/run.json for lmcore (lmcore/runspec.py) from the row: the whole run in one file."""
     model = {k: v for k, v in run.model_config.items() if k != "vocab_size"}
-    spec = {"out": str(run.directory), "tokenizer": str(Path(run.tokenizer.tokenizer_path)),
+    # A fine-tuning run takes the parent's own tokenizer (lmcore/runspec.py): imports have no run.
+    tokenizer = (Path(run.tokenizer.tokenizer_path) if run.tokenizer
+                 else Path(run.train_config["init_from"]) / "tokenizer.json")  # fmt: skip
+    spec = {"out": str(run.directory), "tokenizer": str(tokenizer),
             "preset": run.preset, "model": model, "train": run.train_config,
             "data": {"inputs": [str(p) for p in corpus_paths(run)]
                               if not run.is_finetune or run.corpora.exists() else []}}  # fmt: skip
@@ -329,7 +332,8 @@ def write_run_file(run: TrainingRun) -> Path:
         spec["model"] = {"dropout": model.get("dropout", 0.0)}
         spec["finetune"] = {"init_from": run.train_config["init_from"],
                             "chat_data": [str(d.path) for d in datasets],
-                            "text_ratio": run.train_config.get("text_ratio", 0.0)}  # fmt: skip
+                            "text_ratio": run.train_config.get("text_ratio", 0.0),
+                            "lora": run.train_config.get("lora")}  # fmt: skip
     path = run_file(run)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")

@@ -1,4 +1,5 @@
-"""`python -m lmcore chat`: talk to a checkpoint through the chat template (lmcore/chat.py).
+"""`python -m lmcore chat`: talk to a checkpoint through its chat template (lmcore/chat.py):
+the template it carries (an imported model's own, lmcore/chat_config.py), else lmcore's.
 
 Interactive (a terminal): type a message, the reply streams back; the conversation goes on
 until end of input (Ctrl-D). `--system S` starts it with a system message.
@@ -11,11 +12,13 @@ until end of input (Ctrl-D). `--system S` starts it with a system message.
      "prompt_tokens": N, "dropped": N}
 
 where the tokens are `sample --json`'s token objects (logprob: natural log under the model).
-The reply ends at the end-of-turn token, or when it fills the context (`context_full`). A
-model that was not fine-tuned for chat still answers, with a warning on stderr. A
+The reply ends at the template's end ids (lmcore's: the end-of-turn token), or when it fills
+the context (`context_full`). A model that was not fine-tuned for chat but has lmcore's chat
+tokens still answers, with a warning on stderr; one with no template at all is refused. A
 conversation longer than the context leaves out its oldest turns, keeping the system message
 (`dropped` counts the messages left out; interactively, a line on stderr says so), as
-`lmcore.chatwindow` explains.
+`lmcore.chatwindow` explains; a last message too long by itself is refused. Sampling
+settings not given take the model's defaults (lmcore sample's flags).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import json
 import sys
 from pathlib import Path
 
-from lmcore.chat import Message, render, reply_end_ids, reply_params, reply_prompt
+from lmcore.chat import Message, render, reply_params, reply_prompt
+from lmcore.chat_config import carries_template, generation_defaults, template_for
+from lmcore.chat_template import ChatTemplate
 from lmcore.chatwindow import CONTEXT_FULL, done_reason, fit_conversation, reply_room
 from lmcore.checkpoint import Checkpoint, load_checkpoint
 from lmcore.cli import emit
@@ -48,12 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    params = params_from_args(args)
+    params_from_args(args)  # before loading: a bad flag fails fast
     messages = _read_messages(args.messages) if args.messages else None
     device = resolve_device(args.device)
     configure(device)
     checkpoint = load_checkpoint(args.checkpoint, device)
-    if not checkpoint.train_config.get("chat"):
+    params = params_from_args(args, generation_defaults(checkpoint.config))
+    chat_template(checkpoint)  # refuses a model without one before anything is read
+    if not checkpoint.train_config.get("chat") and not carries_template(checkpoint.config):
         sys.stderr.write("warning: this model has not been fine-tuned for chat\n")
     if messages is not None:
         emit(reply(checkpoint, messages, params))
@@ -61,11 +68,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return _interactive(checkpoint, params, args.system)
 
 
+def chat_template(checkpoint: Checkpoint) -> ChatTemplate:
+    template = template_for(checkpoint.config, checkpoint.tokenizer)
+    if template is None:
+        raise LmcoreError(
+            "this model has no chat template: it came without one and its tokenizer lacks "
+            "lmcore's chat tokens. Use `python -m lmcore sample` with a plain prompt"
+        )
+    return template
+
+
 def reply(checkpoint: Checkpoint, messages: list[Message], params: SamplingParams) -> dict:
     """The assistant's reply to a conversation, with its tokens (the --messages output)."""
     tokenizer = checkpoint.tokenizer
-    engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=reply_end_ids(tokenizer))
-    prompt, allowed, dropped = _prompt(checkpoint, messages, params)
+    template = chat_template(checkpoint)
+    engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=template.end_ids)
+    prompt, allowed, dropped = _prompt(checkpoint, messages, params, template)
     tokens, text, reason = [], [], None
     for event in engine.generate(prompt, allowed):
         if event["event"] == "token":
@@ -79,18 +97,19 @@ def reply(checkpoint: Checkpoint, messages: list[Message], params: SamplingParam
 
 
 def _prompt(
-    checkpoint: Checkpoint, messages: list[Message], params: SamplingParams
-) -> tuple[list[int], SamplingParams, int]:
+    checkpoint: Checkpoint, messages: list[Message], params: SamplingParams,
+    template: ChatTemplate,
+) -> tuple[list[int], SamplingParams, int]:  # fmt: skip
     """The prompt ids of the newest turns that fit, the reply's settings (max_new_tokens cut
     to the room left), and how many messages were left out."""
     tokenizer, context = checkpoint.tokenizer, checkpoint.model_config.context
 
     def count(kept: list) -> int:
-        return len(render(tokenizer, kept, generation_prompt=True).ids)
+        return len(render(tokenizer, kept, generation_prompt=True, template=template).ids)
 
     room = reply_room(params.max_new_tokens, context)
     fitted = fit_conversation(messages, count, context, room)
-    prompt = reply_prompt(tokenizer, fitted.messages, context)
+    prompt = reply_prompt(tokenizer, fitted.messages, context, template)
     return prompt, reply_params(params, len(prompt), context), fitted.dropped
 
 
@@ -112,8 +131,8 @@ def _read_messages(source: str) -> list[Message]:
 
 
 def _interactive(checkpoint: Checkpoint, params: SamplingParams, system: str | None) -> int:
-    tokenizer = checkpoint.tokenizer
-    engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=reply_end_ids(tokenizer))
+    tokenizer, template = checkpoint.tokenizer, chat_template(checkpoint)
+    engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=template.end_ids)
     history: list[Message] = [{"role": "system", "content": system}] if system else []
     while True:
         sys.stderr.write("you> ")
@@ -126,7 +145,7 @@ def _interactive(checkpoint: Checkpoint, params: SamplingParams, system: str | N
             continue
         history.append({"role": "user", "content": line.rstrip("\n")})
         try:
-            prompt, allowed, dropped = _prompt(checkpoint, history, params)
+            prompt, allowed, dropped = _prompt(checkpoint, history, params, template)
         except LmcoreError as exc:  # this message alone is too long: say so, forget it
             sys.stderr.write(f"error: {exc}\n")
             history.pop()

@@ -2,7 +2,9 @@
 
 Prints one JSON object {"out", "files", "bytes"}. The directory loads with
 `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from_pretrained(DIR)`, without
-`trust_remote_code`.
+`trust_remote_code`. A LoRA checkpoint is exported as a PEFT adapter (lmcore/adapters.py):
+`adapter_config.json` + `adapter_model.safetensors`, for `peft.PeftModel.from_pretrained` on
+its base's export; the object then also says `"format": "peft"` and names the base.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lmcore.adapters import export_peft, is_lora
 from lmcore.cli import emit
-from lmcore.hf_export import export_hf
+from lmcore.hf_export import export_hf, read_lmcore_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,5 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    emit(export_hf(args.checkpoint, args.out))
+    if not is_lora(args.checkpoint):
+        emit(export_hf(args.checkpoint, args.out))
+        return 0
+    config = read_lmcore_config(args.checkpoint)
+    base = (config["directory"] / config["lora"]["base"]).resolve()
+    emit({**export_peft(args.checkpoint, args.out), "format": "peft", "base": str(base)})
     return 0

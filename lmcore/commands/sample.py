@@ -16,7 +16,13 @@ tokens_per_s counts the tokens after the first over the time after the first (nu
 token), ttft_ms is the time from the start of generation to the first token.
 
 Settings out of range are reported by `SamplingParams.validate` (exit 1, one line), the same
-check the web app runs. Stop strings are taken literally (pass a newline as $'\\n').
+check the web app runs. Stop strings are taken literally (pass a newline as $'\\n'). A setting
+not given takes the model's own default (an import's generation_config.json), else lmcore's.
+
+The prompt is plain text: typed special-token text stays bytes. Generation ends at the
+model's own end ids (lmcore/chat_config.py, `text_end_ids`). `--chat` sends the prompt as one
+user message through the model's chat template instead (`lmcore chat --messages` takes a
+whole conversation) and ends at the end of the reply's turn.
 """
 
 from __future__ import annotations
@@ -24,12 +30,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from lmcore.checkpoint import load_checkpoint
+from lmcore.chat import reply_params, reply_prompt
+from lmcore.chat_config import generation_defaults, template_for, text_end_ids
+from lmcore.checkpoint import Checkpoint, load_checkpoint
 from lmcore.cli import emit
 from lmcore.device import DEVICES, configure, resolve_device
 from lmcore.documents import bos_id_for
 from lmcore.engine import Engine, wire_token
+from lmcore.errors import LmcoreError
 from lmcore.sampling import SamplingParams
 
 DONE_FIELDS = ("event", "reason", "tokens", "tokens_per_s", "ttft_ms")
@@ -39,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sample", help="generate a continuation of a prompt")
     p.add_argument("--checkpoint", type=Path, required=True, metavar="RUN")
     p.add_argument("--prompt", required=True, metavar="S")
+    p.add_argument("--chat", action="store_true",
+                   help="send the prompt as a user message through the model's chat template")  # fmt: skip
     add_sampling_args(p)
     p.add_argument("--json", action="store_true", help="JSON lines, one per token")
     p.add_argument("--device", choices=DEVICES, default="auto")
@@ -46,14 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
-    """The sampling flags `sample` and `chat` share."""
-    defaults = SamplingParams()
-    p.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens, metavar="N")
-    p.add_argument("--temperature", type=float, default=defaults.temperature, metavar="T",
-                   help="0 = greedy")  # fmt: skip
-    p.add_argument("--top-k", type=int, default=defaults.top_k, metavar="K", help="0 = off")
-    p.add_argument("--top-p", type=float, default=defaults.top_p, metavar="P", help="1 = off")
-    p.add_argument("--repetition-penalty", type=float, default=1.0, metavar="R", help="1 = off")
+    """The sampling flags `sample` and `chat` share (unset: the model's default, else lmcore's)."""
+    d = SamplingParams()
+    p.add_argument("--max-new-tokens", type=int, metavar="N", help=f"default {d.max_new_tokens}")
+    p.add_argument("--temperature", type=float, metavar="T",
+                   help=f"0 = greedy; default {d.temperature:g}")  # fmt: skip
+    p.add_argument("--top-k", type=int, metavar="K", help="0 = off (the default)")
+    p.add_argument("--top-p", type=float, metavar="P", help="1 = off (the default)")
+    p.add_argument("--repetition-penalty", type=float, metavar="R", help="1 = off (the default)")
     p.add_argument("--seed", type=int, metavar="S", help="default: a random seed")
     p.add_argument("--stop", nargs="+", action="extend", default=[], metavar="S")
     p.add_argument("--top-logprobs", type=int, default=0, metavar="K",
@@ -62,11 +74,16 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
                    help="go on past the end-of-text token instead of stopping there")  # fmt: skip
 
 
-def params_from_args(args: argparse.Namespace) -> SamplingParams:
+def params_from_args(
+    args: argparse.Namespace, defaults: dict[str, Any] | None = None
+) -> SamplingParams:
+    """The flags given, over the model's `defaults` (lmcore/chat_config.py), over lmcore's."""
+    given = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
+             "top_k": args.top_k, "top_p": args.top_p,
+             "repetition_penalty": args.repetition_penalty}  # fmt: skip
+    settings = {**(defaults or {}), **{k: v for k, v in given.items() if v is not None}}
     params = SamplingParams(
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed,
-        stop=list(args.stop), top_logprobs=args.top_logprobs,
+        **settings, seed=args.seed, stop=list(args.stop), top_logprobs=args.top_logprobs,
         stop_at_end_of_text=not args.no_stop_at_end,
     )  # fmt: skip
     params.validate()
@@ -74,17 +91,15 @@ def params_from_args(args: argparse.Namespace) -> SamplingParams:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    params = params_from_args(args)  # before loading: a bad flag fails fast
+    params_from_args(args)  # before loading: a bad flag fails fast
     device = resolve_device(args.device)
     configure(device)
     checkpoint = load_checkpoint(args.checkpoint, device)
-    tokenizer = checkpoint.tokenizer
-    bos_id = bos_id_for(checkpoint.train_config, tokenizer.special_tokens)
-    engine = Engine(
-        checkpoint.model, tokenizer.bytes_table(), end_ids=[tokenizer.eot_id], bos_id=bos_id
-    )
-    prompt = tokenizer.encode(args.prompt)
-    for event in engine.generate([bos_id, *prompt] if bos_id is not None else prompt, params):
+    params = params_from_args(args, generation_defaults(checkpoint.config))
+    engine, prompt = _engine_and_prompt(checkpoint, args.prompt, args.chat)
+    if args.chat:
+        params = reply_params(params, len(prompt), checkpoint.model_config.context)
+    for event in engine.generate(prompt, params):
         if event["event"] == "token":
             if args.json:
                 emit(wire_token(event))
@@ -97,3 +112,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
             sys.stdout.write(event["text"] + "\n")
             sys.stdout.flush()
     return 0
+
+
+def _engine_and_prompt(checkpoint: Checkpoint, text: str, chat: bool) -> tuple[Engine, list[int]]:
+    """A plain prompt (the model's BOS, then the text's bytes) ending at the model's end ids,
+    or with `chat` the text as a user message through the template, ending with the turn."""
+    tokenizer, config = checkpoint.tokenizer, checkpoint.config
+    table = tokenizer.bytes_table()
+    if chat:
+        template = template_for(config, tokenizer)
+        if template is None:
+            raise LmcoreError("this model has no chat template: sample without --chat")
+        messages = [{"role": "user", "content": text}]
+        prompt = reply_prompt(tokenizer, messages, checkpoint.model_config.context, template)
+        return Engine(checkpoint.model, table, end_ids=template.end_ids), prompt
+    bos_id = bos_id_for(checkpoint.train_config, tokenizer.special_tokens)
+    engine = Engine(checkpoint.model, table, end_ids=text_end_ids(config, tokenizer), bos_id=bos_id)
+    prompt = tokenizer.encode(text)
+    return engine, [bos_id, *prompt] if bos_id is not None else prompt

@@ -9,7 +9,9 @@ the configuration saved in RUN/run.json; only the limits, evaluation cadence and
 Fine-tuning for chat: `--init-from CKPT --chat-data F.jsonl ...` (the run file's `finetune`
 section) starts from CKPT's weights and tokenizer, trains on the conversations with the loss
 on the assistant's tokens only (lmcore/finetune.py), and prints the same events; its "eval"
-lines score held-out conversations and its "sample" lines are replies to them.
+lines score held-out conversations and its "sample" lines are replies to them. With
+`--lora-rank R` (`finetune.lora`) it trains a LoRA adapter on the frozen CKPT instead
+(lmcore/lora.py) and checkpoints the adapter only, with a reference to CKPT.
 
 Data: the corpus is encoded into RUN/data once, before training. Under torchrun every rank
 opens the same encoded corpus, so it must exist before the launch (`--prepare-only`, or a
@@ -124,6 +126,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="X",
         help="share of batch rows drawn from the --input text corpora instead",
     )
+    p.add_argument("--lora-rank", type=POSITIVE_INT, metavar="R",
+                   help="fine-tune a LoRA adapter of rank R (the base frozen) instead of every "
+                   "weight")  # fmt: skip
+    p.add_argument("--lora-alpha", type=POSITIVE, metavar="A",
+                   help="LoRA scaling numerator: updates are scaled by A / R (default 2 x R)")  # fmt: skip
+    p.add_argument("--lora-dropout", type=FRACTION, metavar="P",
+                   help="dropout on the adapter's input (default 0)")  # fmt: skip
+    p.add_argument("--lora-targets", metavar="LIST",
+                   help="matrices to adapt, comma-separated: q,k,v,o,gate,up,down (or PEFT's "
+                   "q_proj, ...); default every one the model has")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue RUN from its checkpoint")
     p.add_argument("--prepare-only", action="store_true",
                    help="encode the corpus and write RUN/run.json, then exit")  # fmt: skip
@@ -143,15 +155,32 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         overrides["data"]["inputs"] = [str(cwd / p) for p in args.input]
     if args.data_dir:
         overrides["data"]["dir"] = str(cwd / args.data_dir)
-    if args.init_from or args.chat_data or args.text_ratio is not None:
+    lora = _lora_flags(args, raw)
+    if args.init_from or args.chat_data or args.text_ratio is not None or lora:
         overrides["finetune"] = {
             "init_from": str(cwd / args.init_from) if args.init_from else None,
             "chat_data": [str(cwd / p) for p in args.chat_data] if args.chat_data else None,
-            "text_ratio": args.text_ratio,
-        }
+            "text_ratio": args.text_ratio, "lora": lora,
+        }  # fmt: skip
     overrides["preset"] = args.preset
     overrides["resume"] = True if args.resume else None
     return resolve(merge(raw, overrides), args.config.parent if args.config else cwd)
+
+
+def _lora_flags(args: argparse.Namespace, raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The run file's finetune.lora with the --lora-* flags laid over it; None if neither."""
+    given = {"r": args.lora_rank, "alpha": args.lora_alpha, "dropout": args.lora_dropout,
+             "targets": [t.strip() for t in args.lora_targets.split(",") if t.strip()]
+             if args.lora_targets is not None else None}  # fmt: skip
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return None
+    saved = (
+        (raw.get("finetune") or {}).get("lora") if isinstance(raw.get("finetune"), dict) else None
+    )
+    if "r" not in given and not isinstance(saved, dict):
+        raise LmcoreError("--lora-alpha, --lora-dropout and --lora-targets need --lora-rank")
+    return {**(saved if isinstance(saved, dict) else {}), **given}
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -107,7 +107,7 @@ function start({ prefix = null } = {}) {
   const titles = [optionLabel(f.elements.model_version)];
   let promptText = "";
   if (mode() === "chat" && !isChatVersion()) {
-    return say("This version has not been fine-tuned for chat: use Complete, or fine-tune it first.");
+    return say("This version has no chat template: use Complete, or fine-tune it for chat first.");
   }
   let undo = null, skipped = 0;
   if (mode() === "chat") {
@@ -360,7 +360,7 @@ function onScoreMessage(m) {
 }
 
 // --- wiring ------------------------------------------------------------------------------
-// Chat is for versions fine-tuned for chat; for a base version the page says so.
+// Chat is for chat versions (fine-tuned, or imported with a template); for a base one the page says so.
 function isChatVersion() {
   const select = $("#pg-model");
   return select.options[select.selectedIndex]?.dataset.chat === "1";

@@ -87,3 +87,58 @@ def test_it_refuses_bad_input_and_stores_nothing(hf_source, admin_user, media, t
         call_command("import_model", str(source), "--name", name)
     assert ModelVersion.objects.count() == 0
     assert _stored(media) == []
+
+
+def test_a_model_with_a_chat_template_imports_as_a_chat_version(
+    hf_source, admin_user, tmp_path, capsys
+):
+    from lmcore.chat_template import LMCORE_TEMPLATE
+
+    source = tmp_path / "with-template"
+    shutil.copytree(hf_source, source)
+    (source / "chat_template.jinja").write_text(LMCORE_TEMPLATE)
+    (source / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|end|>"}))
+    call_command("import_model", str(source), "--name", "chatty")
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["chat"] is True
+    config = json.loads((ModelVersion.objects.get(name="chatty").directory / "config.json")
+                        .read_text())  # fmt: skip
+    assert config["chat_template"]["template"] == LMCORE_TEMPLATE
+    call_command("import_model", str(hf_source), "--name", "plain")
+    assert json.loads(capsys.readouterr().out)["chat"] is False
+
+    bad = tmp_path / "bad-template"
+    shutil.copytree(source, bad)
+    (bad / "chat_template.jinja").write_text("{% for m in messages %}")
+    with pytest.raises(CommandError, match="the chat template is not valid Jinja"):
+        call_command("import_model", str(bad), "--name", "bad")
+    assert not ModelVersion.objects.filter(name="bad").exists()
+
+
+def test_the_migration_makes_earlier_imports_with_a_template_chat_versions(admin_user):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "webapp.registry.migrations.0007_chat_imports_and_production_per_kind"
+    )
+    made = {}
+    for name, tokenizer_config in (("old-chat", {"chat_template": "{{ messages }}"}),
+                                   ("old-base", {})):  # fmt: skip
+        version = ModelVersion.objects.create(owner=admin_user, name=name, version=1, params=1,
+                                              step=0, metrics={"imported": {"source": name}})  # fmt: skip
+        version.directory.mkdir(parents=True)
+        config = {"format": "lmcore-checkpoint", "hf": {"tokenizer_config": tokenizer_config}}
+        (version.directory / "config.json").write_text(json.dumps(config))
+        made[name] = version
+    gone = ModelVersion.objects.create(owner=admin_user, name="gone", version=1, params=1, step=0,
+                                       metrics={"imported": {"source": "x"}})  # no files  # fmt: skip
+    migration.mark_chat_imports(apps, None)
+    for version in (*made.values(), gone):
+        version.refresh_from_db()
+    assert (made["old-chat"].is_chat, made["old-base"].is_chat, gone.is_chat) == (
+        True,
+        False,
+        False,
+    )

@@ -14,8 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from functools import lru_cache, wraps
-from pathlib import Path
+from functools import wraps
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -23,7 +22,6 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from lmcore.chat import CHAT_TOKENS
 from webapp.api.choices import ChatPlan, CompletionPlan, Plan
 from webapp.api.errors import ApiError
 from webapp.api.models import ApiKey
@@ -94,6 +92,7 @@ async def model(request: HttpRequest, user: Any, model_id: str) -> JsonResponse:
 async def completions(request: HttpRequest, user: Any) -> HttpResponse:
     req = parse_completion(parse_body(request.body))
     version, name = await _resolve(user, req.model)
+    req = req.with_model_defaults(await sync_to_async(model_defaults)(version))
     inference = Inference(user.pk, per_minute=request.api_rate)  # type: ignore[attr-defined]
     plan = CompletionPlan(inference, version.pk, req)
     return await _answer(plan, Envelope("text_completion", name), req.stream, req.include_usage)
@@ -102,47 +101,39 @@ async def completions(request: HttpRequest, user: Any) -> HttpResponse:
 @api_view("POST")
 async def chat_completions(request: HttpRequest, user: Any) -> HttpResponse:
     req = parse_chat(parse_body(request.body))
-    version, name = await _resolve(user, req.model)
+    version, name = await _resolve(user, req.model, chat=True)
     problem = chat_template_problem(version)
     if problem:
         raise ApiError(400, f"{name}: {problem}", param="model", code="no_chat_template")
+    req = req.with_model_defaults(await sync_to_async(model_defaults)(version))
     inference = Inference(user.pk, per_minute=request.api_rate)  # type: ignore[attr-defined]
     plan = ChatPlan(inference, version.pk, req)
     return await _answer(plan, Envelope("chat.completion", name), req.stream, req.include_usage)
 
 
 def chat_template_problem(version: ModelVersion) -> str | None:
-    """Why a version cannot chat, or None. Only a chat version (fine-tuned on conversations,
-    `is_chat`) has learnt lmcore's chat template; the template also needs the chat tokens."""
+    """Why a version cannot chat, or None. A chat version (`is_chat`: fine-tuned on
+    conversations, or imported with its own chat template) carries the template it answers
+    with (lmcore/chat_config.py); a base model gets no template imposed on it."""
     if not version.is_chat:
-        return ("this model has no chat template: it was not fine-tuned on conversations. Use "
-                "/v1/completions with a plain prompt, or fine-tune a chat version of it (Models "
-                "page, Fine-tune for chat)")  # fmt: skip
-    missing = [
-        t for t in CHAT_TOKENS if t not in _special_tokens(version.directory / "tokenizer.json")
-    ]
-    if missing:
-        return (f"this model has no chat template: its tokenizer lacks {' '.join(missing)}. Use "
-                "/v1/completions with a plain prompt")  # fmt: skip
+        return ("this model has no chat template: it was not fine-tuned on conversations nor "
+                "imported with one. Use /v1/completions with a plain prompt, or fine-tune a "
+                "chat version of it (Models page, Fine-tune for chat)")  # fmt: skip
     return None
 
 
-def _special_tokens(path: Path) -> set[str]:
+def model_defaults(version: ModelVersion) -> dict[str, Any]:
+    """The version's own sampling defaults (lmcore/chat_config.py), {} when unreadable."""
+    from lmcore.chat_config import generation_defaults
+
     try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        return set()
-    return _read_special_tokens(path, mtime)
+        return generation_defaults(json.loads((version.directory / "config.json").read_text()))
+    except (OSError, ValueError):
+        return {}  # the worker reports a version whose files are gone
 
 
-@lru_cache(maxsize=64)
-def _read_special_tokens(path: Path, mtime: int) -> set[str]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {t["content"] for t in data.get("added_tokens", []) if t.get("special")}
-
-
-async def _resolve(user: Any, model_id: str) -> tuple[ModelVersion, str]:
-    version = await sync_to_async(resolve)(user, model_id)
+async def _resolve(user: Any, model_id: str, chat: bool = False) -> tuple[ModelVersion, str]:
+    version = await sync_to_async(resolve)(user, model_id, chat)
     if version is None:
         raise _unknown_model(model_id)
     return version, f"{model_name(version, user)}:v{version.version}"

@@ -1,9 +1,12 @@
 """Model ids as the API names them, over the versions a user may play with.
 
-`NAME` is the user's own model `NAME` (its production version, else its latest) and `NAME:vN`
-one version of it. A model of someone else's that the user may use (staff's production
-versions; for staff, anything) is `OWNER/NAME` and `OWNER/NAME:vN`, since two users may
-both have a model called `tiny`. Which versions a user may use is the playground's rule
+`NAME` is the user's own model `NAME` and `NAME:vN` one version of it. A bare `NAME` is the
+version of the kind the endpoint wants (docs/architecture.md, "Sharing"): for chat, the
+name's production chat version, else its latest chat version; for completions, its
+production base version, else its production chat version, else its latest. A model of
+someone else's that the user may use (staff's production versions, base and chat; for staff,
+anything) is `OWNER/NAME` and `OWNER/NAME:vN`, since two users may both have a model called
+`tiny`. `/v1/models` says of each id whether it chats (`"chat"`). Which versions a user may use is the playground's rule
 (`webapp/playground/access.py`), so a key grants exactly what its user has there.
 """
 
@@ -26,6 +29,7 @@ class ListedModel:
     id: str
     created: int
     owned_by: str
+    chat: bool  # /v1/chat/completions answers with it (a chat version, its own template)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +37,7 @@ class ListedModel:
             "object": "model",
             "created": self.created,
             "owned_by": self.owned_by,
+            "chat": self.chat,
         }
 
 
@@ -56,19 +61,25 @@ def list_models(user: Any) -> list[ListedModel]:
         if name not in seen:
             seen.add(name)
             default = default_version(user, version.owner_id, version.name)
-            listed.append(ListedModel(name, int(default.created_at.timestamp()), owner))
-        listed.append(ListedModel(f"{name}:v{version.version}", created, owner))
+            chats = default_version(user, version.owner_id, version.name, chat=True).is_chat
+            listed.append(ListedModel(name, int(default.created_at.timestamp()), owner, chats))
+        listed.append(ListedModel(f"{name}:v{version.version}", created, owner, version.is_chat))
     return listed
 
 
-def default_version(user: Any, owner_id: int, name: str) -> ModelVersion:
-    versions = playable_versions(user).filter(owner_id=owner_id, name=name)
-    production = versions.filter(status=VersionStatus.PRODUCTION).first()
+def default_version(user: Any, owner_id: int, name: str, chat: bool = False) -> ModelVersion | None:
+    """The version a bare name means (module docstring): for chat, a chat version if the
+    name has one; otherwise production base, production chat, then the latest."""
+    versions = playable_versions(user).select_related("owner").filter(owner_id=owner_id, name=name)
+    if chat and versions.filter(is_chat=True).exists():
+        versions = versions.filter(is_chat=True)
+    production = versions.filter(status=VersionStatus.PRODUCTION).order_by("is_chat").first()
     return production or versions.order_by("-version").first()
 
 
-def resolve(user: Any, model_id: str) -> ModelVersion | None:
-    """The version `model_id` names for `user`, or None when there is none they may use."""
+def resolve(user: Any, model_id: str, chat: bool = False) -> ModelVersion | None:
+    """The version `model_id` names for `user` (a bare name: for `chat`, its chat version),
+    or None when there is none they may use."""
     match = MODEL_ID.match(model_id)
     if match is None:
         return None
@@ -78,4 +89,4 @@ def resolve(user: Any, model_id: str) -> ModelVersion | None:
     if number is not None:
         return versions.filter(version=int(number)).first()
     first = versions.first()
-    return None if first is None else default_version(user, first.owner_id, name)
+    return None if first is None else default_version(user, first.owner_id, name, chat)

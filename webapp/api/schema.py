@@ -6,13 +6,15 @@ only describe the caller (`user`, `metadata`, `store`). Limits are the playgroun
 Mapping to lmcore's `SamplingParams`: `max_tokens` -> `max_new_tokens`; a temperature in
 (0, 0.01) is greedy (lmcore's floor, where scaled logits overflow); `top_p` 0 keeps the one
 most likely token; choice i of `n` uses `seed + i`, so choices differ and a seeded request
-repeats exactly.
+repeats exactly. A sampling setting the request leaves out (temperature, top_p, top_k,
+repetition_penalty) takes the model's own default where it has one (an import's
+generation_config.json, lmcore/chat_config.py; `with_model_defaults`), else OpenAI's.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +31,7 @@ MAX_TOP_LOGPROBS = 20
 MAX_MESSAGES = 64
 CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 DESCRIBES_CALLER = {"user", "metadata", "store"}
+MODEL_DEFAULTS = ("temperature", "top_p", "top_k", "repetition_penalty")
 SAMPLING = {"model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "n", "stream",
             "stream_options", "presence_penalty", "frequency_penalty", "logit_bias",
             "repetition_penalty"}  # fmt: skip
@@ -55,6 +58,12 @@ class Generation:
     include_usage: bool = False
     top_logprobs: int = 0  # alternatives per token
     logprobs: bool = False  # whether token logprobs are reported at all
+    given: frozenset[str] = frozenset()  # the MODEL_DEFAULTS fields the request set
+
+    def with_model_defaults(self, defaults: dict[str, Any]) -> Generation:
+        """This request with the model's defaults for the settings it left out."""
+        return replace(self, **{k: v for k, v in defaults.items()
+                                if k in MODEL_DEFAULTS and k not in self.given})  # fmt: skip
 
     def params(self, choice: int) -> dict[str, Any]:
         """`SamplingParams` settings for choice `choice` (0-based) of `n`."""
@@ -183,6 +192,7 @@ def _generation(c: _Checker, max_tokens_field: str, min_tokens: int, default_tok
         "seed": c.integer("seed", None, 0, MAX_SEED),
         "stop": stop, "n": c.integer("n", 1, 1, MAX_CHOICES), "stream": stream,
         "include_usage": include_usage,
+        "given": frozenset(k for k in MODEL_DEFAULTS if data.get(k) is not None),
     }  # fmt: skip
 
 

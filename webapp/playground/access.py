@@ -1,5 +1,6 @@
 """Which model versions a user may play with: their own (staff: any), plus production
-versions owned by staff, which staff thereby share with everyone."""
+versions owned by staff, which staff thereby share with everyone: one per name and kind, so a
+name's base and its chat fine-tune can both be shared (docs/architecture.md, "Sharing")."""
 
 from __future__ import annotations
 

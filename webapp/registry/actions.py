@@ -1,8 +1,9 @@
 """Registering a finished run's checkpoint, or an imported `transformers` model, as a new
-ModelVersion."""
+ModelVersion; merging a LoRA version into a plain one."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -16,6 +17,7 @@ from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from lmcore import adapters
 from lmcore.errors import LmcoreError
 from webapp.registry.models import ModelVersion
 
@@ -53,19 +55,64 @@ def do_create_version(
 
 
 def do_register_version(run: Any, metrics: dict[str, Any]) -> ModelVersion:
-    """Copy the run's checkpoint into a new version numbered after the name's last one."""
+    """Copy the run's checkpoint into a new version numbered after the name's last one. A
+    LoRA run's version keeps its adapter only, on its parent version's weights."""
+    source = run.checkpoint_dir
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    lora = config.get("lora")
+    if lora and run.parent is None:
+        raise LmcoreError(f"{run}: a LoRA adapter without its base version (deleted)")
 
     def copy_checkpoint(target: Path) -> None:
-        for name in KEPT_FILES:
-            shutil.copy2(run.checkpoint_dir / name, target / name)
+        if not lora:
+            for name in KEPT_FILES:
+                shutil.copy2(source / name, target / name)
+            return
+        for name in (adapters.ADAPTER, "tokenizer.json"):
+            shutil.copy2(source / name, target / name)
+        moved = adapters.relocate(config, source, target)
+        (target / "config.json").write_text(json.dumps(moved, indent=2) + "\n", "utf-8")
 
+    if lora:  # the version page's summary of the adapter
+        metrics = {**metrics, "lora": {k: lora[k] for k in ("r", "alpha", "dropout", "targets")}}
     return do_create_version(
         run.owner, run.name, copy_checkpoint, run=run,
         tokenizer=run.tokenizer, params=metrics.get("params") or run.params or 0,
         step=metrics.get("step", 0), val_loss=metrics.get("val_loss"),
         val_bpb=metrics.get("val_bpb"), metrics=metrics,
-        is_chat=run.is_finetune, parent=run.parent,
+        is_chat=run.is_finetune, parent=run.parent, base=run.parent if lora else None,
     )  # fmt: skip
+
+
+def do_merge_version(version: ModelVersion) -> ModelVersion:
+    """A plain version of the LoRA `version`'s name: its adapter folded into its base's
+    weights (lmcore merge), numbered next, with `version` as its parent. Runs in a worker
+    (torch); the outcome is kept in `version.metrics["merge"]` for its page."""
+    from lmcore.checkpoint import merge_checkpoint
+
+    staging = version.directory.parent / f".merge-{uuid.uuid4().hex}"
+    try:
+        merge_checkpoint(version.directory, staging)
+        metrics = {k: v for k, v in version.metrics.items() if k not in ("lora", "merge")}
+        merged = do_create_version(
+            version.owner, version.name, lambda target: os.replace(staging, target),
+            run=version.run, tokenizer=version.tokenizer, params=version.params,
+            step=version.step, val_loss=version.val_loss, val_bpb=version.val_bpb,
+            metrics={**metrics, "merged_from": version.pk}, is_chat=version.is_chat,
+            parent=version,
+        )  # fmt: skip
+    except LmcoreError as exc:
+        set_merge_state(version, {"status": "failed", "error": str(exc)})
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    set_merge_state(version, {"status": "done", "version": merged.pk})
+    return merged
+
+
+def set_merge_state(version: ModelVersion, state: dict[str, Any]) -> None:
+    version.metrics = {**version.metrics, "merge": state}
+    version.save(update_fields=["metrics"])
 
 
 def do_import_version(owner: Any, name: str, source: Path) -> ModelVersion:
@@ -74,7 +121,8 @@ def do_import_version(owner: Any, name: str, source: Path) -> ModelVersion:
 
     The conversion runs into a staging directory outside any transaction (it may take
     minutes for a large model); the row is created and the directory renamed into place in
-    one short transaction. LmcoreError when refused: no row, no files.
+    one short transaction. LmcoreError when refused: no row, no files. A model that came with
+    a chat template is a chat version: it chats with that template (lmcore/chat_config.py).
     """
     from lmcore.hf_import import import_hf
 
@@ -95,6 +143,7 @@ def do_import_version(owner: Any, name: str, source: Path) -> ModelVersion:
         return do_create_version(
             owner, name, lambda target: os.replace(staging, target),
             params=summary["params"], step=0, metrics={"imported": imported},
+            is_chat=summary["chat"],
         )  # fmt: skip
     finally:
         shutil.rmtree(staging, ignore_errors=True)

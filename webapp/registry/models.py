@@ -1,7 +1,9 @@
 """`ModelVersion`: a trained model kept for use — numbered per (owner, name), with a status.
 
-`candidate → production → archived`; at most one production version per (owner, name),
-enforced by a partial unique constraint as well as by `promote()`. Each version owns a copy
+`candidate → production → archived`; at most one production version per (owner, name) and
+kind, base or chat (docs/architecture.md, "Sharing"): a name's chat fine-tune and its base
+can both be in production, and staff's production versions are what other users may use.
+Enforced by a partial unique constraint as well as by `promote()`. Each version owns a copy
 of its checkpoint's weights, config and tokenizer (not the optimizer state), so resuming or
 deleting the run never changes a version. Its files live under a server-made `storage_key`,
 never its (editable) name: a rename keeps them, and no name can point outside MEDIA_ROOT.
@@ -56,10 +58,17 @@ class ModelVersion(models.Model):
     val_loss = models.FloatField(null=True)
     val_bpb = models.FloatField(null=True)
     metrics = models.JSONField(default=dict, blank=True)
-    # A chat model: fine-tuned on conversations (lmcore/finetune.py) from `parent`.
+    # A chat model: fine-tuned on conversations (lmcore/finetune.py) from `parent`, or
+    # imported with its own chat template (lmcore/chat_config.py): it chats with its template.
     is_chat = models.BooleanField(default=False)
     parent = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+    # A LoRA version (lmcore/adapters.py) stores an adapter only, on the weights of `base`
+    # (its parent): RESTRICT, so that a base is not deleted under its adapters (the deletion
+    # plan says which to merge or delete first), while a user deleted with both takes both.
+    base = models.ForeignKey(
+        "self", on_delete=models.RESTRICT, null=True, blank=True, related_name="adapters"
     )
     storage_key = models.CharField(
         max_length=32, unique=True, default=new_storage_key, editable=False
@@ -73,9 +82,9 @@ class ModelVersion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "name", "version"], name="unique_version"),
             models.UniqueConstraint(
-                fields=["owner", "name"],
+                fields=["owner", "name", "is_chat"],
                 condition=Q(status="production"),
-                name="one_production_per_name",
+                name="one_production_per_name_and_kind",
             ),  # fmt: skip
         ]
 
@@ -100,13 +109,24 @@ class ModelVersion(models.Model):
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    @property
+    def is_lora(self) -> bool:
+        return self.base_id is not None
+
+    @property
+    def kept_files(self) -> tuple[str, ...]:
+        """The files of its directory: the weights (or the adapter), config and tokenizer."""
+        weights = "adapter.safetensors" if self.is_lora else "model.safetensors"
+        return (weights, "config.json", "tokenizer.json")
+
     def promote(self) -> None:
-        """Make this the production version of its name; the previous one becomes a candidate
-        again (so rolling back is promoting it once more)."""
+        """Make this the production version of its name and kind (base or chat); the previous
+        one of that kind becomes a candidate again (so rolling back is promoting it once more)."""
         with transaction.atomic():
             ModelVersion.objects.filter(
-                owner_id=self.owner_id, name=self.name, status=VersionStatus.PRODUCTION
-            ).exclude(pk=self.pk).update(status=VersionStatus.CANDIDATE)
+                owner_id=self.owner_id, name=self.name, is_chat=self.is_chat,
+                status=VersionStatus.PRODUCTION,
+            ).exclude(pk=self.pk).update(status=VersionStatus.CANDIDATE)  # fmt: skip
             self.status = VersionStatus.PRODUCTION
             self.save(update_fields=["status"])
 
@@ -119,7 +139,7 @@ class ModelVersion(models.Model):
             "id": self.pk, "name": self.name, "version": self.version, "status": self.status,
             "params": self.params, "step": self.step, "val_loss": self.val_loss,
             "val_bpb": self.val_bpb, "run": self.run_id, "created_at": self.created_at.isoformat(),
-            "chat": self.is_chat, "parent": self.parent_id,
+            "chat": self.is_chat, "parent": self.parent_id, "lora_base": self.base_id,
         }  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
@@ -11,12 +12,16 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from lmcore.adapters import peft_files
 from lmcore.errors import LmcoreError
 from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
 from webapp.access import access
+from webapp.enqueue import enqueue
 from webapp.evaluation.leaderboard import against_parent
-from webapp.registry.actions import KEPT_FILES
+from webapp.registry.actions import set_merge_state
 from webapp.registry.models import ModelVersion, VersionStatus
+
+MERGE_STALE_S = 600
 
 
 @require_GET
@@ -39,8 +44,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         owner=version.owner, name=version.name
     )
     rows = against_parent(request.user, version)  # its figures against its parent's
-    return render(request, "registry/detail.html",
-                  {"version": version, "siblings": siblings, "evaluation_rows": rows})  # fmt: skip
+    context = {"version": version, "siblings": siblings, "evaluation_rows": rows,
+               "merge_pending": merge_pending(version)}  # fmt: skip
+    return render(request, "registry/detail.html", context)
 
 
 @staff_member_required
@@ -67,8 +73,41 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     streamed as it is made (an imported model may be several GB)."""
     version = access(request.user, ModelVersion, pk)
     folder = f"{version.name}-v{version.version}"
-    files = [file_on_disk(version.directory / name) for name in KEPT_FILES]
+    files = [file_on_disk(version.directory / name) for name in version.kept_files]
     return _zip_response(zip_stream(files, folder), folder)
+
+
+@require_GET
+def download_peft(request: HttpRequest, pk: int) -> HttpResponse:
+    """A LoRA version's adapter as `peft` loads it (lmcore/adapters.py), onto its base's
+    "Download for transformers"."""
+    version = access(request.user, ModelVersion, pk)
+    folder = f"{version.name}-v{version.version}-peft"
+    try:
+        files = peft_files(version.directory)
+    except LmcoreError as exc:
+        messages.error(request, f"{version} has no PEFT adapter: {exc}")
+        return redirect(version)
+    return _zip_response(zip_stream(files, folder), folder)
+
+
+@require_POST
+def merge(request: HttpRequest, pk: int) -> HttpResponse:
+    """Fold a LoRA version's adapter into its base: a new, plain version (a cpu task)."""
+    version = access(request.user, ModelVersion, pk)  # its owner's, or staff's
+    if not version.is_lora:
+        messages.error(request, f"{version} is not a LoRA adapter: there is nothing to merge.")
+    elif (
+        merge_pending(version)
+        or ModelVersion.objects.filter(metrics__merged_from=version.pk).exists()
+    ):
+        messages.error(request, f"{version} is already merged, or being merged.")
+    else:
+        set_merge_state(version, {"status": "queued", "at": time.time()})
+        enqueue("workers.registry.merge_lora_version", version.pk)
+        messages.success(request, f"Merging {version}: the plain version appears below in a "
+                         "few seconds (reload the page).")  # fmt: skip
+    return redirect(version)
 
 
 @require_GET
@@ -83,6 +122,13 @@ def download_hf(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"{version} cannot be exported for transformers: {exc}")
         return redirect(version)
     return _zip_response(chunks, folder)
+
+
+def merge_pending(version: ModelVersion) -> bool:
+    """A merge was asked for less than MERGE_STALE_S ago and has not ended (an older request
+    whose worker never ran it may be asked again)."""
+    state = version.metrics.get("merge") or {}
+    return state.get("status") == "queued" and time.time() - state.get("at", 0) < MERGE_STALE_S
 
 
 def _zip_response(chunks: Iterator[bytes], folder: str) -> StreamingHttpResponse:

@@ -13,6 +13,7 @@ from webapp.jobs import cancel as cancel_flags
 from webapp.jobs.models import JobStatus
 from webapp.limits import policy
 from webapp.limits.storage import TRAINING_BYTES_PER_PARAM
+from webapp.training.lora_fields import trainable
 from webapp.training.models import TrainingRun
 
 
@@ -39,11 +40,13 @@ def do_start_training_run(user: Any, form: Any) -> TrainingRun:
 
 
 def do_start_finetune_run(user: Any, version: Any, form: Any) -> TrainingRun:
-    """A chat fine-tuning run of `version`: a new version of the same model when it ends."""
+    """A chat fine-tuning run of `version` (every weight, or a LoRA adapter): a new version of
+    the same model when it ends."""
     model_config, train_config = form.configs
     data = form.cleaned_data
+    stored = trainable(model_config, train_config.lora)  # what its checkpoint keeps
     with transaction.atomic():
-        policy.reserve_job(user, TRAINING_BYTES_PER_PARAM * estimate_params(model_config))
+        policy.reserve_job(user, TRAINING_BYTES_PER_PARAM * stored)
         run = TrainingRun.objects.create(
             owner=user, name=version.name, tokenizer=version.tokenizer, parent=version,
             preset=version.run.preset if version.run else "tiny",

@@ -14,7 +14,7 @@ from lmcore.presets import PRESETS, configs_from_preset
 from webapp.corpora.models import Corpus
 from webapp.limits import policy, storage
 from webapp.tokenization.models import TokenizerRun
-from webapp.training import capacity
+from webapp.training import capacity, lora_fields
 
 MODEL_FIELDS = ("n_layer", "n_head", "d_model", "context", "dropout")
 TRAIN_FIELDS = ("batch_size", "lr", "max_steps", "eval_every", "seed", "device")
@@ -133,23 +133,31 @@ def clean_minutes(form: Any) -> float | None:
     return minutes
 
 
-def check_limits(form: Any, configs: tuple[GPTConfig, TrainConfig]) -> None:
+def check_limits(
+    form: Any, configs: tuple[GPTConfig, TrainConfig], stored: int | None = None
+) -> None:
     """The per-user limits on a run of this shape (webapp/limits/policy.py), as form errors;
-    a run without a time limit, or a longer one than the user's, is given the user's."""
+    a run without a time limit, or a longer one than the user's, is given the user's.
+    `stored`: the weights its checkpoint and version keep (a LoRA adapter's), if not all."""
     model_config, train_config = configs
     limits, params = form.limits, estimate_params(model_config)
+    stored = params if stored is None else stored
     train_config.max_seconds = policy.time_budget(limits, train_config.max_seconds)
     problem = (
         policy.params_problem(params, limits)
         or policy.jobs_problem(form.user, limits)
-        or storage.launch_problem(form.user, limits, storage.TRAINING_BYTES_PER_PARAM * params)
+        or storage.launch_problem(form.user, limits, storage.TRAINING_BYTES_PER_PARAM * stored)
     )
     if problem:
         form.add_error(None, problem)
 
 
-class FineTuneForm(forms.Form):
-    """Fine-tune a version for chat: its weights, tokenizer and shape, new data and limits."""
+class FineTuneForm(lora_fields.LoRAFields):
+    """Fine-tune a version for chat: its weights, tokenizer and shape, new data and limits;
+    every weight, or a LoRA adapter (webapp/training/lora_fields.py)."""
+
+    field_order = ["datasets", "corpora", "text_ratio", "method", "lora_rank", "lora_alpha",
+                   "lora_dropout", "lora_targets"]  # fmt: skip
 
     datasets = forms.ModelMultipleChoiceField(
         queryset=Corpus.objects.none(), widget=forms.CheckboxSelectMultiple,
@@ -179,6 +187,8 @@ class FineTuneForm(forms.Form):
         self.configs: tuple[GPTConfig, TrainConfig] | None = None
         self.user, self.limits = user, policy.limits_for(user)
         show_limits(self, self.limits)
+        self.model = version_model(version)
+        lora_fields.setup(self, self.model)
 
     def clean_max_minutes(self) -> float | None:
         return clean_minutes(self)
@@ -193,32 +203,47 @@ class FineTuneForm(forms.Form):
         if data.get("text_ratio") and not data.get("corpora"):
             self.add_error("corpora", "Choose the text corpora to mix in, or set the share to 0.")
             return data
+        if self.model is None:
+            raise forms.ValidationError("This version cannot be fine-tuned: its config.json is "
+                                        "unreadable")  # fmt: skip
+        lora = lora_fields.clean_lora(self, self.model, self.version)
+        if self.errors:
+            return data
         train = {"lr": data["lr"], "max_seconds": data["max_minutes"] * 60,
                  "max_steps": data.get("max_steps"), "device": data["device"],
-                 "init_from": str(self.version.directory),
+                 "init_from": str(self.version.directory), "lora": lora,
                  "text_ratio": data["text_ratio"] if data.get("corpora") else 0.0}  # fmt: skip
         try:
-            saved = json.loads((self.version.directory / "config.json").read_text("utf-8"))
-            model = GPTConfig(**saved["model"])
             preset = self.version.run.preset if self.version.run else "tiny"
-            _, train_config = configs_from_preset(preset, model.vocab_size, {}, **train)
-        except (OSError, ValueError, KeyError, TypeError, LmcoreError) as exc:
+            _, train_config = configs_from_preset(preset, self.model.vocab_size, {}, **train)
+        except LmcoreError as exc:
             raise forms.ValidationError(f"This version cannot be fine-tuned: {exc}") from None
-        self.configs = (model, train_config)
-        check_limits(self, self.configs)
+        self.configs = (self.model, train_config)
+        check_limits(self, self.configs, stored=lora_fields.trainable(self.model, lora))
         return data
 
 
+def version_model(version: Any) -> GPTConfig | None:
+    """The shape of a version's model, from its config.json; None when unreadable."""
+    try:
+        saved = json.loads((version.directory / "config.json").read_text("utf-8"))
+        return GPTConfig(**saved["model"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def finetune_problem(version: Any) -> str | None:
-    """Why a version cannot be fine-tuned for chat, with how to fix it; None when it can."""
-    from lmcore.chat import check_chat_tokens
+    """Why a version cannot be fine-tuned for chat, with how to fix it; None when it can: it
+    needs a chat template that gives a loss mask (lmcore/chat.py, `finetune_start`), its own
+    (an import's) or lmcore's layout (a tokenizer with lmcore's chat tokens)."""
+    from lmcore.chat import finetune_start
     from lmcore.tokenizer import Tokenizer
 
-    if version.tokenizer is None:
-        return ("This version has no tokenizer run (an imported model): fine-tune a model "
-                "trained here.")  # fmt: skip
     try:
-        check_chat_tokens(Tokenizer.load(version.directory / "tokenizer.json"))
+        config = json.loads((version.directory / "config.json").read_text(encoding="utf-8"))
+        finetune_start(config, Tokenizer.load(version.directory / "tokenizer.json"))
+    except (OSError, ValueError) as exc:
+        return f"This version's files cannot be read ({exc})."
     except LmcoreError as exc:
-        return str(exc)
+        return f"This version cannot be fine-tuned for chat: {exc}."
     return None

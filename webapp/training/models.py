@@ -30,9 +30,11 @@ class TrainingRun(Run):
     corpora = models.ManyToManyField("corpora.Corpus", related_name="training_runs")
     # RESTRICT, not PROTECT: a tokenizer its runs use cannot be deleted on its own
     # (webapp/deletion.py says which run to delete first), but a deleted user takes both.
+    # Null for a fine-tuning run of an imported version, which brought its own tokenizer.
     tokenizer = models.ForeignKey(
-        "tokenization.TokenizerRun", on_delete=models.RESTRICT, related_name="training_runs"
-    )
+        "tokenization.TokenizerRun", on_delete=models.RESTRICT, related_name="training_runs",
+        null=True, blank=True,
+    )  # fmt: skip
     # Chat fine-tuning (lmcore/finetune.py): the version whose weights the run starts from, and
     # the conversation datasets it learns from (`corpora` then holds text mixed in, if any).
     parent = models.ForeignKey(

@@ -11,6 +11,7 @@ from webapp.access import access
 from webapp.jobs.models import JobStatus
 from webapp.limits.policy import LimitExceeded
 from webapp.registry.models import ModelVersion
+from webapp.training import lora_fields
 from webapp.training.actions import (
     do_cancel_training_run,
     do_resume_training_run,
@@ -49,8 +50,19 @@ def finetune(request: HttpRequest, version_pk: int) -> HttpResponse:
             return redirect(do_start_finetune_run(request.user, version, form))
         except LimitExceeded as exc:
             form.add_error(None, exc.message)
-    context = {"form": form, "version": version, "problem": finetune_problem(version)}
+    context = {"form": form, "version": version, "problem": finetune_problem(version),
+               "estimate": lora_fields.estimate(form.model), **_trainable(form)}  # fmt: skip
     return render(request, "training/finetune.html", context, status=400 if form.errors else 200)
+
+
+def _trainable(form: FineTuneForm) -> dict[str, str]:
+    """The trainable parameters of the launched (or initial: full) choice, as the page shows
+    them before its script updates them."""
+    if form.model is None:
+        return {}
+    lora = form.configs[1].lora if form.configs else None
+    n, total = lora_fields.trainable(form.model, lora), lora_fields.estimate(form.model)["params"]
+    return {"trainable": f"{n:,}", "share": f"{100 * n / total:.2f} %"}
 
 
 @require_POST

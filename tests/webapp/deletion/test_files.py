@@ -68,7 +68,9 @@ def test_a_tokenizer_used_by_a_training_run_is_refused_then_goes_with_its_direct
 
     assert deletion.delete(run).deleted
     plan = deletion.plan_for(tokenizer)
-    assert plan.allowed and any("can no longer be fine-tuned" in e.text for e in plan.effects)
+    assert plan.allowed and any(
+        "keeps its own copy of the tokenizer" in e.text for e in plan.effects
+    )
     assert deletion.delete(tokenizer).deleted
     assert not tokenizer.directory.exists()
     assert not TokenizerRun.objects.filter(pk=tokenizer.pk).exists()

@@ -33,13 +33,11 @@ async def test_an_imported_model_streams_greedy_tokens_and_scores_like_transform
     streamed = [t["id"] for m in messages if m["type"] == "tokens" for t in m["tokens"]]
 
     prompt_ids = tokenizer.encode(prompt)
-    with torch.no_grad():
+    with torch.no_grad():  # both stop at the model's own end ids (its generation_config.json)
         out = hf.generate(torch.tensor([prompt_ids]), max_new_tokens=40, do_sample=False,
-                          eos_token_id=tokenizer.eot_id)  # fmt: skip
+                          eos_token_id=hf.generation_config.eos_token_id)  # fmt: skip
     expected = out[0, len(prompt_ids) :].tolist()
-    if expected[-1] == tokenizer.eot_id:  # both stop there; the stream does not show it
-        expected = expected[:-1]
-    assert len(expected) >= 10 and streamed == expected
+    assert len(expected) >= 10 and streamed == expected  # an end token is streamed too
 
     text = "the cat ate the cheese perché 日本"
     await socket.send_json_to({"type": "score", "request_id": "s", "model_version": version.pk,

@@ -109,3 +109,33 @@ def test_the_form_refuses_missing_datasets_and_text_without_corpora(
     assert not TrainingRun.objects.filter(parent=parent).exists()
     alice_client.force_login(bob)
     assert alice_client.get(url).status_code == 404  # not bob's to fine-tune
+
+
+def test_an_imported_chat_version_fine_tunes_on_its_own_template(
+    alice, alice_client, dataset, celery_worker, tmp_path
+):
+    from tests.hf_models import save_chatml_model
+    from webapp.registry.actions import do_import_version
+
+    corpus = tmp_path / "words.txt"
+    corpus.write_text(" ".join(COLOURS * 60) + "\n", encoding="utf-8")
+    save_chatml_model(corpus, tmp_path / "src", [{"role": "user", "content": "say red"}])
+    parent = do_import_version(alice, "smol", tmp_path / "src")
+    assert parent.is_chat and parent.tokenizer is None
+    url = reverse("training:finetune", args=[parent.pk])
+    page = alice_client.get(url).content.decode()
+    assert 'id="finetune-problem"' not in page  # offered: it brought its own template
+    response = alice_client.post(url, {"datasets": [dataset.pk], "text_ratio": 0, "lr": 1e-2,
+                                       "max_minutes": 5, "max_steps": 6, "device": "cpu"})  # fmt: skip
+    run = TrainingRun.objects.get(parent=parent)
+    assert response["Location"] == run.get_absolute_url() and run.tokenizer is None
+    wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status in {"succeeded", "failed"},
+             timeout=180)  # fmt: skip
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    child = ModelVersion.objects.get(run=run)
+    assert (child.name, child.version, child.is_chat, child.parent) == ("smol", 2, True, parent)
+    ours = json.loads((child.directory / "config.json").read_text())
+    theirs = json.loads((parent.directory / "config.json").read_text())
+    assert ours["chat_template"] == theirs["chat_template"] and ours["hf"] == theirs["hf"]
+    assert "the parent's own tokenizer" in alice_client.get(run.get_absolute_url()).content.decode()
