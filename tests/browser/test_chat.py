@@ -38,6 +38,9 @@ def choose(page, select_id, text):
 
 
 def upload(page, path):
+    # The page's module (corpora.js) listens for the pick: it runs before the load event, and
+    # a pick made before it (a click's navigation still loading) would go unheard.
+    page.wait_for_load_state()
     page.locator("#file-input").set_input_files(str(path))
 
 

@@ -15,8 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def chat_version(stack):
     # Context 64, random weights whose greedy replies never end by themselves: each reply runs
-    # until the context is full.
-    return make_tiny_version(stack, "browser-chatty", chat=True, quiet_specials=True)
+    # until the context is full. (Its name contains no other test's model name: the stack is
+    # shared, and test_chat.py looks for "chatty v1".)
+    return make_tiny_version(stack, "context-talker", chat=True, quiet_specials=True)
 
 
 def send(page, text):
