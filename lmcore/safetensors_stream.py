@@ -1,11 +1,13 @@
-"""Read safetensors headers and write safetensors files by copying byte ranges, never a whole
-tensor in memory.
+"""Read safetensors headers and write safetensors files by copying byte ranges (or bytes
+computed a block at a time), never a whole tensor in memory.
 
 Converting between lmcore and `transformers` only renames tensors, concatenates two of them
 (keys and values) or splits one, always along the first dimension. In row-major storage that
 is plain byte ranges, so a conversion is a header plus copied ranges, in blocks of
 `BLOCK_BYTES`: memory stays flat whatever the model's size, and it needs no torch. The
 trade-off: no dtype conversion (a model keeps the dtype it came in; loading casts it).
+A GGUF import (lmcore/gguf_import.py) has no bytes to copy: its tensors are `Produced`, each
+dequantized a block of rows at a time as the file is written.
 
 The format (https://github.com/huggingface/safetensors): 8 bytes little-endian header
 length N, N bytes of JSON `{name: {"dtype", "shape", "data_offsets": [begin, end]}, ...,
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,13 +84,21 @@ def read_header(path: str | Path) -> dict[str, TensorInfo]:
 
 
 @dataclass(frozen=True)
+class Produced:
+    """`length` bytes that `chunks()` computes when the file is written."""
+
+    length: int
+    chunks: Callable[[], Iterator[bytes]]
+
+
+@dataclass(frozen=True)
 class OutTensor:
     """A tensor to write: its data is the concatenation of `parts`."""
 
     name: str
     dtype: str
     shape: tuple[int, ...]
-    parts: Sequence[Range]
+    parts: Sequence[Range | Produced]
 
 
 def encode_header(tensors: Sequence[OutTensor], metadata: dict[str, str]) -> bytes:
@@ -113,10 +123,14 @@ def file_size(tensors: Sequence[OutTensor], metadata: dict[str, str]) -> int:
 
 
 def iter_file(tensors: Sequence[OutTensor], metadata: dict[str, str]) -> Iterator[bytes]:
-    """The bytes of a safetensors file holding `tensors`, at most BLOCK_BYTES at a time."""
+    """The bytes of a safetensors file holding `tensors`, at most BLOCK_BYTES at a time (a
+    `Produced` part: its chunks as they come)."""
     yield encode_header(tensors, metadata)
     for t in tensors:
         for part in t.parts:
+            if isinstance(part, Produced):
+                yield from _produced(t.name, part)
+                continue
             with part.path.open("rb") as f:
                 f.seek(part.start)
                 left = part.length
@@ -126,3 +140,12 @@ def iter_file(tensors: Sequence[OutTensor], metadata: dict[str, str]) -> Iterato
                         raise LmcoreError(f"{part.path.name}: ends early (truncated?)")
                     left -= len(block)
                     yield block
+
+
+def _produced(name: str, part: Produced) -> Iterator[bytes]:
+    done = 0
+    for block in part.chunks():
+        done += len(block)
+        yield block
+    if done != part.length:
+        raise LmcoreError(f"{name}: produced {done} bytes, expected {part.length}")

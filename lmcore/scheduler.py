@@ -69,6 +69,7 @@ Reason = Literal["max_new_tokens", "stop", "end_of_text", "cancelled"]
 
 class TopEntry(TypedDict):
     id: int
+    bytes: str  # the token's raw bytes, lowercase hex (from the tokenizer's bytes table)
     text: str  # the token's own bytes as UTF-8, U+FFFD where a character is cut
     logprob: float  # ln p under the model (T = 1, unfiltered)
     sample_logprob: float | None  # ln p under the sampled distribution; None = filtered out
@@ -349,9 +350,10 @@ class Scheduler:
             self._finish(seq, out, reason, now)
 
     def _top_entry(self, token_id: int, logprob: float, sample_logprob: float) -> TopEntry:
-        text = self.bytes_table[token_id].decode("utf-8", errors="replace")
+        raw = self.bytes_table[token_id]
         sample = sample_logprob if math.isfinite(sample_logprob) else None
-        return {"id": token_id, "text": text, "logprob": logprob, "sample_logprob": sample}
+        return {"id": token_id, "bytes": raw.hex(), "text": raw.decode("utf-8", errors="replace"),
+                "logprob": logprob, "sample_logprob": sample}  # fmt: skip
 
     def _finish(self, seq: _Sequence, out: list, reason: Reason, now: float, text: str = ""):
         """Take seq out of the queue or its slot, with its done event."""

@@ -43,7 +43,7 @@ class ScoredToken(TypedDict):
     text: str  # UTF-8 safe: a cut character shows on the token that completes it
     logprob: float | None  # ln p(token | everything before); None for an unscored first token
     # With top_logprobs k > 0: the k most likely tokens at this position, best first
-    # ([{"id", "text", "logprob"}]; [] for an unscored first token).
+    # ([{"id", "bytes", "text", "logprob"}]; [] for an unscored first token).
     top: NotRequired[list[dict[str, Any]]]
 
 
@@ -91,7 +91,8 @@ def score(
     if top_logprobs:
         for i, token in enumerate(tokens):
             token["top"] = [] if i < unscored else [
-                {"id": j, "text": bytes_table[j].decode("utf-8", errors="replace"), "logprob": lp}
+                {"id": j, "bytes": bytes_table[j].hex(),
+                 "text": bytes_table[j].decode("utf-8", errors="replace"), "logprob": lp}
                 for j, lp in tops[i - unscored]
             ]  # fmt: skip
     total = math.fsum(target_lp)

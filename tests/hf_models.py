@@ -12,15 +12,16 @@ from pathlib import Path
 FAMILIES = ("llama-gqa", "llama-tied", "nanochat")
 
 
-def hf_model(family: str, vocab_size: int, seed: int = 0):
+def hf_model(family: str, vocab_size: int, seed: int = 0, **sizes):
     """A random LlamaForCausalLM (grouped-query attention; or tied embeddings) or
-    NanoChatForCausalLM with 2 layers, 64 wide, 4 heads (2 key/value heads), in eval mode."""
+    NanoChatForCausalLM with 2 layers, 64 wide, 4 heads (2 key/value heads), in eval mode;
+    `sizes` override the config's sizes (hidden_size=256, ...)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, NanoChatConfig, NanoChatForCausalLM
 
     common = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=96,
                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                  max_position_embeddings=256)  # fmt: skip
+                  max_position_embeddings=256) | sizes  # fmt: skip
     torch.manual_seed(seed)
     if family == "nanochat":
         model = NanoChatForCausalLM(NanoChatConfig(**common))

@@ -44,6 +44,10 @@ def _launch(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
             {"BOTTEGA_LIMIT_JOBS": "-1"},
             "error: BOTTEGA_LIMIT_JOBS: expected 0 (no limit) or more, got -1",
         ),
+        (
+            {"BOTTEGA_TRUSTED_PROXIES": "10.0.0.1,proxy.local"},
+            "error: BOTTEGA_TRUSTED_PROXIES: 'proxy.local' is not an IP address or network",
+        ),
     ],
 )
 def test_it_names_the_bad_setting_in_one_line(tmp_path, redis_server, env, starts_with):

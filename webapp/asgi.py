@@ -1,8 +1,9 @@
 """The ASGI application: HTTP through Django, websockets through Channels.
 
-Websockets pass `AllowedHostsOriginValidator(AuthMiddlewareStack(...))` (docs/architecture.md,
-"Security"). HTTP responses that stream wait for the client under daphne
-(webapp/backpressure.py), so a big download does not pile up in memory.
+Both see the client and scheme a trusted reverse proxy names, never what a client claims
+(webapp/proxies.py). Websockets pass `AllowedHostsOriginValidator(AuthMiddlewareStack(...))`
+(docs/architecture.md, "Security"). HTTP responses that stream wait for the client under
+daphne (webapp/backpressure.py), so a big download does not pile up in memory.
 """
 
 import os
@@ -17,13 +18,16 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from webapp.backpressure import flow_controlled  # noqa: E402
+from webapp.proxies import behind_proxies  # noqa: E402
 from webapp.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": flow_controlled(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+application = behind_proxies(
+    ProtocolTypeRouter(
+        {
+            "http": flow_controlled(django_asgi_app),
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )

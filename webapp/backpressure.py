@@ -10,13 +10,24 @@ producer: the transport calls `pauseProducing()` when its buffer fills and
 each response that streams (`more_body`), and waits after each chunk until the transport
 asks for more. daphne's `send` is `partial(server.handle_reply, protocol)`, the protocol
 being the Twisted request; with another server (or in tests) `send` is passed through as is.
+
+Two more things daphne's Twisted request needs told: a client that leaves takes the request's
+channel with it, so the producer is dropped without asking the channel (which is None then:
+"'NoneType' object has no attribute 'unregisterProducer'", an error per early close); and
+Twisted names no 422 or 429 (the status line read "429 Unknown Status"), so the reason phrase
+comes from Python's `http.HTTPStatus`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+from collections.abc import AsyncIterator, Iterator
+from http import HTTPStatus
 from typing import Any
+
+from asgiref.sync import sync_to_async
 
 
 class _Gate:
@@ -41,6 +52,22 @@ def _twisted_request(send: Any) -> Any:
     return protocol if hasattr(protocol, "registerProducer") else None
 
 
+def _unregister(request: Any, gate: _Gate) -> None:
+    if request.producer is not gate:
+        return
+    if request.channel is None:  # the client left: nothing to tell the connection
+        request.producer = None
+    else:
+        request.unregisterProducer()
+
+
+def _name_status(request: Any, status: int) -> None:
+    """Give the status line a reason phrase where Twisted's table has none."""
+    if request.code_message == b"Unknown Status":
+        with contextlib.suppress(ValueError):  # a status no table names keeps Twisted's words
+            request.code_message = HTTPStatus(status).phrase.encode()
+
+
 def flow_controlled(app: Any) -> Any:
     """Wrap an ASGI HTTP app so streamed bodies wait for the client under daphne."""
 
@@ -48,25 +75,32 @@ def flow_controlled(app: Any) -> Any:
         request = _twisted_request(send) if scope["type"] == "http" else None
         if request is None:
             return await app(scope, receive, send)
-        gate, registered = _Gate(), False
+        gate = _Gate()
 
         async def paced_send(message: dict) -> None:
-            nonlocal registered
             streaming = message["type"] == "http.response.body" and message.get("more_body")
-            if streaming and not registered and request.producer is None:
+            if streaming and request.producer is None and request.channel is not None:
                 request.registerProducer(gate, True)
-                registered = True
-            elif not streaming and registered:
-                request.unregisterProducer()  # before the last chunk, which finishes it
-                registered = False
+            elif not streaming:
+                _unregister(request, gate)  # before the last chunk, which finishes it
             await send(message)
-            if registered:
+            if message["type"] == "http.response.start":
+                _name_status(request, message["status"])
+            if request.producer is gate:
                 await gate.open.wait()
 
         try:
             await app(scope, receive, paced_send)
         finally:
-            if registered and request.producer is gate:
-                request.unregisterProducer()
+            _unregister(request, gate)
 
     return wrapped
+
+
+async def in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A response body made by a blocking iterator (files, zipping), each chunk read in a
+    worker thread. An async iterator, because Django would read a synchronous one whole into
+    a list before sending it under ASGI."""
+    next_chunk = sync_to_async(next, thread_sensitive=False)
+    while (chunk := await next_chunk(chunks, None)) is not None:
+        yield chunk

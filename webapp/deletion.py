@@ -251,6 +251,14 @@ def _api_key_plan(key: Any) -> Plan:
     return plan
 
 
+def _model_upload_plan(upload: Any) -> Plan:
+    plan = Plan(upload, "model upload", paths=files_of(upload))
+    if upload.status == "importing":
+        plan.effects.append(Effect("refused: it is being imported; wait for the import to end",
+                                   refuses=True))  # fmt: skip
+    return plan
+
+
 def _evaluation_plan(run: Any) -> Plan:
     plan = Plan(run, "evaluation", paths=files_of(run))
     _own_state(plan, run)
@@ -269,6 +277,7 @@ def _eval_task_plan(task: Any) -> Plan:
 
 PLANNERS: dict[str, Callable[[Any], Plan]] = {
     "corpora.Corpus": _corpus_plan,
+    "registry.ModelUpload": _model_upload_plan,
     "tokenization.TokenizerRun": _tokenizer_plan,
     "training.TrainingRun": _training_plan,
     "registry.ModelVersion": _version_plan,

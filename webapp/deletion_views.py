@@ -1,7 +1,10 @@
-"""The Delete pages: GET shows the plan (webapp/deletion.py), POST carries it out.
+"""The doors to deletion (webapp/deletion.py): the Delete pages and the admin's.
 
-One view per deletable model, made by `delete_view`: the owner's row or 404, like every page.
-A refused POST (something started since the page was shown) shows the page again, 409.
+One page per deletable model, made by `delete_view`: GET shows the plan, POST carries it out;
+the owner's row or 404, like every page. A refused POST (something started since the page was
+shown) shows the page again, 409. `PlannedDeletionAdmin` makes the admin's Delete (one row or
+the bulk action) go through the same plan: its refusals are listed as what protects the rows,
+and nothing is deleted.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -61,3 +64,27 @@ def delete_view(
 
 def to(name: str) -> Callable[[Any], str]:
     return lambda obj: reverse(name)
+
+
+class PlannedDeletionAdmin(admin.ModelAdmin):
+    """ModelAdmin whose deletions go through the plan: refused ones are shown as protected on
+    the confirmation page (the admin then deletes nothing), the others through `delete()`."""
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        deleted, counts, perms, protected = super().get_deleted_objects(objs, request)
+        refusals = [f"{obj}: {e.text}" for obj in objs for e in deletion.plan_for(obj).refusals]
+        return deleted, counts, perms, [*protected, *refusals]
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        self._report(request, [deletion.delete(obj)])
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        self._report(request, [deletion.delete(obj) for obj in queryset])
+
+    def _report(self, request: HttpRequest, outcomes: list[deletion.Outcome]) -> None:
+        """A row whose plan changed since the page was shown is kept, saying why."""
+        for outcome in outcomes:
+            if not outcome.deleted and not outcome.deferred:
+                why = "; ".join(e.text for e in outcome.plan.refusals)
+                self.message_user(request, f"“{outcome.plan.name}” was kept: {why}",
+                                  messages.ERROR)  # fmt: skip

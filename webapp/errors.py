@@ -1,4 +1,5 @@
-"""The project's own error pages (404, 403, 500, a failed CSRF check), DEBUG or not.
+"""The project's own error pages (404, 403, 500, a failed CSRF check; 400 with DEBUG off,
+naming the Host a request was refused for), DEBUG or not.
 
 Django shows its debug pages when DEBUG is on: a 404 there lists every URL pattern, which is
 not what a user following a stale link should see (and DEBUG is the development default). The
@@ -18,7 +19,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -103,6 +104,19 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 # For DEBUG off, where Django calls the handlers itself (errors outside views).
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A request Django refused before any view (a Host not in ALLOWED_HOSTS, a malformed
+    body): what went wrong, rendered without the request, whose host cannot be read."""
+    if isinstance(exception, DisallowedHost):
+        host = request.META.get("HTTP_HOST", "")
+        message = (f"This server does not answer to the address “{host}”. Use the address "
+                   "its administrator gave you; an administrator who means to serve this one "
+                   "adds it to ALLOWED_HOSTS (and its https:// origin to CSRF_TRUSTED_ORIGINS).")  # fmt: skip
+    else:
+        message = "The server could not read this request. Reload the page and try again."
+    return HttpResponse(render_to_string("400.html", {"message": message}), status=400)
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return error_response(request, 404)
 

@@ -52,6 +52,15 @@ ALLOWED_HOSTS = [
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (webapp/proxies.py):
+# addresses or networks, comma-separated. Empty: the socket's peer is the client, headers
+# are ignored (a client could forge them).
+try:
+    from webapp.proxies import parse_networks
+
+    TRUSTED_PROXIES = parse_networks(os.environ.get("BOTTEGA_TRUSTED_PROXIES", ""))
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"BOTTEGA_TRUSTED_PROXIES: {_exc}") from None
 
 INSTALLED_APPS = [
     "daphne",  # first: its runserver serves ASGI and websockets
@@ -84,7 +93,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Sign-in required everywhere; views opt out with @login_not_required (sign-in, /healthz).
+    # Sign-in required everywhere; views opt out with @login_not_required (sign-in, health).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -163,6 +172,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # no row per successful sign-in
 AXES_LOCKOUT_CALLABLE = "webapp.accounts.views.locked_out"
+# The address is REMOTE_ADDR only: the client webapp/proxies.py vouched for, never a header.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 for _name, _value in [
     ("BOTTEGA_SIGN_IN_FAILURES", AXES_FAILURE_LIMIT),
     ("BOTTEGA_SIGN_IN_LOCKOUT_MINUTES", SIGN_IN_LOCKOUT_MINUTES),
@@ -183,6 +194,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))  # collectstatic output
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start otherwise
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # served at the site's root: /favicon.ico
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 STORAGES = {
@@ -380,6 +392,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # A 4xx is logged once, by the server's access log; django.request keeps 5xx tracebacks.
     "loggers": {
+        # Through the root's handler only: Django's own console handler on "django" (DEBUG
+        # on) printed every 5xx line twice.
+        "django": {"handlers": [], "level": "INFO"},
         "django.channels.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
         "axes.apps": {"level": "WARNING"},  # not its version banner in every process's start
@@ -387,11 +402,12 @@ LOGGING = {
 }
 
 if not DEBUG:
-    # Production is served over HTTPS, by a TLS proxy in front of daphne (whose --proxy-headers
-    # reads X-Forwarded-Proto). HTTPS=false is for a trial on plain http (check --deploy warns).
+    # Production is served over HTTPS, by a TLS proxy in front of daphne that sends
+    # X-Forwarded-Proto, believed from BOTTEGA_TRUSTED_PROXIES only (webapp/proxies.py).
+    # HTTPS=false is for a trial on plain http (check --deploy warns).
     HTTPS = _env_bool("HTTPS", True)
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers' probes speak plain http
+    SECURE_REDIRECT_EXEMPT = [r"^(livez|readyz|healthz)$"]  # probes speak plain http
     SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 3600 if HTTPS else 0)
     SECURE_CONTENT_TYPE_NOSNIFF = True
     # HSTS for subdomains and the browsers' preload list bind other sites of the domain: the

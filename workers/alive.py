@@ -16,8 +16,11 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 
+from webapp.system.outage import OutageLog
+
 logger = logging.getLogger(__name__)
 _stop = threading.Event()
+_outage = OutageLog(logger, "recording that this worker is alive")  # one line per outage
 
 
 @worker_ready.connect
@@ -41,7 +44,8 @@ def _loop(queues: list[str], hostname: str) -> None:
     while True:
         try:
             record_alive(queues, hostname)
-        except Exception:  # Redis away: /healthz reports that by itself; try again next time
-            logger.warning("could not record that %s is alive", hostname, exc_info=True)
+            _outage.worked()
+        except Exception as exc:  # Redis away: /readyz says so by itself; try again next time
+            _outage.failed(exc)
         if _stop.wait(settings.HEALTH_PROBE_SECONDS):
             return

@@ -30,10 +30,12 @@ from django.conf import settings
 from django.db import connection as db
 
 from lmcore.errors import LmcoreError
+from webapp.system.outage import OutageLog
 from workers.chatfit import fit_chat
 from workers.tokenstream import Reply, connection, write_replies
 
 logger = logging.getLogger(__name__)
+_cancel_reads = OutageLog(logger, "reading the streams' cancel flags")
 
 
 @dataclass
@@ -164,15 +166,16 @@ class ModelLoop:
 
     def _read_cancels(self, conn: Any) -> None:
         """One MGET for every stream's cancel flag; a closed reply cancels its streams too
-        (with Redis away, only that)."""
+        (with Redis away, only that), and so does one whose stream key vanished."""
         streams = list(self.streams.items())
         try:
             flags = conn.mget([s.reply.cancel_key for _, s in streams])
-        except redis.RedisError:
-            logger.warning("reading cancel flags failed", exc_info=True)
+            _cancel_reads.worked()
+        except redis.RedisError as exc:
+            _cancel_reads.failed(exc)
             flags = [None] * len(streams)
         for (request_id, stream), flag in zip(streams, flags, strict=True):
-            if flag is not None or stream.reply.closed:
+            if flag is not None or stream.reply.closed or stream.reply.vanished:
                 self.scheduler.cancel(request_id)
 
     def _route(self, events: list) -> set[Reply]:

@@ -19,6 +19,7 @@ import redis
 from django.conf import settings
 
 from webapp.playground.streams import worker_key
+from webapp.system.outage import OutageLog
 from workers.tokenstream import connection
 
 logger = logging.getLogger(__name__)
@@ -41,18 +42,15 @@ def worker_id() -> str:
         return _current[1]
 
 
-_failing = False  # logged once per outage, not once a second
+_outage = OutageLog(logger, "refreshing the playground liveness key")
 
 
 def _beat_once(wid: str) -> None:
-    global _failing
     try:
         connection().set(worker_key(wid), os.getpid(), ex=settings.PLAYGROUND_WORKER_TTL_S)
-        _failing = False
+        _outage.worked()
     except redis.RedisError as exc:  # Redis away for a moment: the next beat sets it again
-        if not _failing:
-            logger.warning("playground liveness key not refreshed (retrying each second): %s", exc)
-        _failing = True
+        _outage.failed(exc)
 
 
 def _beat(wid: str) -> None:

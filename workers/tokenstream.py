@@ -5,12 +5,17 @@ goes out at once, for time to first token, the rest every `PLAYGROUND_FLUSH_MS`)
 model costs one XADD per ~30 ms instead of one per token, and an inference loop writes every
 request it served in a step in one pipeline (`write_replies`). MAXLEN is exact and sized
 above any request's entry count, so trimming never eats the start of a stream a client may
-still resume from; EXPIRE bounds how long a finished stream stays resumable.
+still resume from; EXPIRE bounds how long a finished stream stays resumable. Only the first
+write (the task's `start`) creates the stream: later ones are NOMKSTREAM, so a stream whose
+key vanished (Redis restarted without persistence: its reader is gone too) is not made
+again; the reply is marked `vanished` and the inference loop cancels its generation instead
+of running it to its token limit.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -23,6 +28,7 @@ from django.conf import settings
 
 from webapp.playground.streams import RELEASE_ACTIVE, active_key, cancel_key, stream_key
 
+logger = logging.getLogger(__name__)
 MAX_QUEUED_ENTRIES = 64  # per stream: a long wait reports its first 64 position changes
 
 
@@ -68,6 +74,8 @@ class Reply:
         self._queued: dict[int, int] = {}  # queued entries written, per stream
         self._release = False
         self._last_flush, self._sent_first = 0.0, False
+        self.created = False  # the stream exists: its first write made it
+        self.vanished = False  # its key went after that (Redis restarted): nothing more to write
 
     def add(self, kind: str, data: dict[str, Any]) -> None:
         with self.lock:
@@ -117,24 +125,41 @@ class Reply:
         self._entries += [("tokens", {"stream": s, "tokens": t}) for s, t in self._tokens.items()]
         self._tokens = {}
 
-    def _drain(self, pipe: Any, now: float, force: bool) -> bool:
-        """Queue the due entries into pipe (the caller holds the lock); whether any were."""
+    def _drain(self, pipe: Any, now: float, force: bool) -> range:
+        """Queue the due entries into pipe (the caller holds the lock); the pipeline
+        positions of their XADDs (empty: nothing was due)."""
         if self._tokens and (
             force or not self._sent_first or now - self._last_flush >= self.flush_s
         ):
             self._sent_first, self._last_flush = True, now  # the first token goes out at once
             self._move_tokens()
+        if self.vanished:
+            self._entries = []  # nobody can read them: the stream and its reader are gone
         if not self._entries:
-            return False
+            return range(0)
         if self._release:  # the final entry is among these: free the slot first
             pipe.eval(RELEASE_ACTIVE, 1, active_key(self.user_id), self.request_id)
             self._release = False
+        first = len(pipe)
         for kind, data in self._entries:
             fields = {"kind": kind, "data": _dumps(data)}
-            pipe.xadd(self.key, fields, maxlen=max_entries(), approximate=False)
+            pipe.xadd(self.key, fields, maxlen=max_entries(), approximate=False,
+                      nomkstream=self.created)  # fmt: skip
         pipe.expire(self.key, settings.PLAYGROUND_STREAM_TTL_S)
         self._entries = []
-        return True
+        return range(first, len(pipe) - 1)
+
+    def _written(self, results: list[Any], xadds: range) -> None:
+        """After the pipeline: a NOMKSTREAM XADD answered nil, so the key is gone."""
+        if not xadds:
+            return
+        if any(results[i] is None for i in xadds):
+            if not self.vanished:
+                logger.warning("the token stream %s is gone (Redis restarted?): its generation "
+                               "stops", self.key)  # fmt: skip
+            self.vanished = True
+        else:
+            self.created = True
 
 
 def write_replies(conn: redis.Redis, replies: Iterable[Reply], force: bool = False) -> None:
@@ -144,12 +169,14 @@ def write_replies(conn: redis.Redis, replies: Iterable[Reply], force: bool = Fal
     pipe = conn.pipeline(transaction=False)
     now = time.perf_counter()
     with ExitStack() as held:
-        wrote = False
+        xadds: list[tuple[Reply, range]] = []
         for reply in sorted(replies, key=lambda r: r.key):
             held.enter_context(reply.lock)
-            wrote = reply._drain(pipe, now, force) or wrote
-        if wrote:
-            pipe.execute()
+            xadds.append((reply, reply._drain(pipe, now, force)))
+        if any(positions for _, positions in xadds):
+            results = pipe.execute()
+            for reply, positions in xadds:
+                reply._written(results, positions)
 
 
 def _dumps(data: dict[str, Any]) -> str:

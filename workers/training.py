@@ -13,6 +13,8 @@ single process encodes it itself); turn each JSON line into a `RunEvent` through
 that retries database writes (workers/outbox.py); watch for a cancel. How it ends:
 - the child's "done" line and exit 0: `succeeded`, and a new model version;
 - cancel (row or Redis flag): SIGTERM to the child's group, which checkpoints: `cancelled`;
+- its owner over the storage quota at a checkpoint (the check runs in the events' thread):
+  the same stop, `cancelled` with a message saying why; Resume continues once they have room;
 - a worker shutdown (a deploy's SIGTERM): the same SIGTERM, then the run goes back to
   `queued` with its checkpoint, and the next worker that starts resumes it by itself;
 - anything else (a crash, an OOM kill): `failed`, with the last lines of the child's stderr.
@@ -27,6 +29,7 @@ import logging
 import math
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ from lmcore.errors import LmcoreError
 from webapp.jobs import cancel as cancel_flags
 from webapp.jobs.models import JobStatus
 from webapp.jobs.reporting import JobReporter
+from webapp.limits import storage
 from webapp.training import capacity
 from webapp.training.models import RunEvent, TrainingRun
 from workers.child import Child, lmcore_command
@@ -78,6 +82,7 @@ class _Supervisor:
     def __init__(self, run: TrainingRun) -> None:
         self.run = run
         self.child: Child | None = None
+        self.quota_message = ""
         self.shutting_down = threading.Event()
         self.thread = threading.Thread(target=self._main, name=f"train-{run.pk}")
 
@@ -142,7 +147,7 @@ class _Supervisor:
         return None if code == 0 else (JobStatus.FAILED, _crash_message(code, child.error_tail()))
 
     def _train(self, command: list[str], resumed_from: int | None) -> tuple[str, str]:
-        events = _Events(self.run, self.reporter, resumed_from)
+        events = _Events(self.run, self.reporter, resumed_from, self._over_quota)
         child = self._start(command)
         try:
             for event in child.events():
@@ -153,9 +158,17 @@ class _Supervisor:
                 raise LmcoreError("the database stayed unreachable: events could not be stored")
         done = events.done
         status, error = ending(code, done, child.stopped_by, events.problem, child.error_tail())
+        if child.stopped_by == "quota" and status == JobStatus.CANCELLED:
+            error = self.quota_message
         if done is not None and status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
             retry("register a version", lambda: _register(self.run, done))
         return status, error
+
+    def _over_quota(self, message: str) -> None:
+        """From the events' thread: the owner is over quota at a checkpoint; stop there."""
+        self.quota_message = message
+        if self.child is not None:
+            self.child.stop("quota")
 
     def _start(self, command: list[str]) -> Child:
         self.child = child = Child(command, cwd=ROOT)
@@ -205,7 +218,11 @@ def ending(
         return JobStatus.FAILED, problem
     # A SIGTERM before lmcore installs its handler (while it encodes the corpus) ends the
     # process by the signal itself: nothing trained, nothing to save, but still a cancel.
-    if stopped_by == "cancel" and done is None and code in (-signal.SIGTERM, EXIT_STOPPED):
+    if (
+        stopped_by in ("cancel", "quota")
+        and done is None
+        and code in (-signal.SIGTERM, EXIT_STOPPED)
+    ):
         return JobStatus.CANCELLED, ""
     if done is None or (code != 0 and not stopped):
         return JobStatus.FAILED, _crash_message(code, tail)
@@ -221,8 +238,10 @@ def _crash_message(code: int, tail: str) -> str:
 class _Events:
     """lmcore's JSON lines → RunEvents (stored through an Outbox), progress, and checks."""
 
-    def __init__(self, run: TrainingRun, reporter: JobReporter, resumed_from: int | None):
+    def __init__(self, run: TrainingRun, reporter: JobReporter, resumed_from: int | None,
+                 over_quota: Callable[[str], None]) -> None:  # fmt: skip
         self.run, self.reporter, self.resumed_from = run, reporter, resumed_from
+        self.over_quota = over_quota
         self.cfg = None
         self.done: dict[str, Any] | None = None
         self.problem: str | None = None
@@ -237,6 +256,8 @@ class _Events:
             self._check_start(event)
         elif kind == "done":
             self.done = event
+        elif kind == "checkpoint":
+            self.outbox.put(("quota", step, {}))  # measured in the outbox's thread
         elif kind == "step":
             if self._first_step and self.resumed_from is not None and step != self.resumed_from + 1:
                 self.problem = (f"resume went wrong: the first step was {step}, not "
@@ -275,6 +296,11 @@ class _Events:
 
     def _store(self, item: tuple[str, int, dict[str, Any]], retried: bool) -> dict[str, Any]:
         kind, step, data = item
+        if kind == "quota":
+            problem = storage.checkpoint_problem(self.run.owner, step)
+            if problem:
+                self.over_quota(problem)
+            return None
         data = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                 for k, v in data.items()}  # fmt: skip
         if "corpora" in data:  # a query: here, in the outbox's thread, it is retried

@@ -1,4 +1,4 @@
-// Models page (staff): upload a zip of a transformers model with the corpora's resumable
+// Models page (staff): upload a zip of a transformers model, or a GGUF file, with the corpora's resumable
 // uploader, then follow the import until it becomes a version or is refused with a reason.
 import { Upload } from "./uploader.js";
 
@@ -45,7 +45,7 @@ async function follow(url) {
 startButton.addEventListener("click", async () => {
   const file = fileInput.files[0];
   if (!nameInput.reportValidity()) return;
-  if (!file) return say("Pick a zip file first.", true);
+  if (!file) return say("Pick a zip or GGUF file first.", true);
   const startUrl = `${panel.dataset.startUrl}?model=${encodeURIComponent(nameInput.value)}`;
   upload = new Upload(file, { startUrl, csrf: panel.dataset.csrf, onChange: render });
   startButton.disabled = true;

@@ -29,7 +29,7 @@ def test_it_streams_json_lines_with_the_contract_fields(capsys, gen_checkpoint):
     assert code == 0 and len(lines) == 7
     for line in lines[:-1]:
         assert set(line) == TOKEN_FIELDS and len(line["top"]) == 4
-        assert set(line["top"][0]) == {"id", "text", "logprob", "sample_logprob"}
+        assert set(line["top"][0]) == {"id", "bytes", "text", "logprob", "sample_logprob"}
         assert line["top"][3]["sample_logprob"] is None  # removed by --top-k 2
         assert isinstance(line["bytes"], str) and bytes.fromhex(line["bytes"])
     assert set(lines[-1]) == DONE_FIELDS

@@ -52,25 +52,32 @@ async def focus(request: HttpRequest) -> HttpResponse:
 
 
 async def _ask(request: HttpRequest, focus_only: bool) -> HttpResponse:
-    user = await request.auser()
     try:
         version, text, position = _parse(request.body, focus_only)
     except BadRequest as exc:
         return _error(str(exc), 400)
-    if not await sync_to_async(can_play)(user, [version]):
+    user_id = await sync_to_async(_player)(request, version)
+    if user_id is None:
         return _error("no such model version, or it is not yours to use", 404)
     conn = aioredis.Redis.from_url(
         settings.REDIS_URL, socket_timeout=COMPUTE_TIMEOUT_S + 10, socket_connect_timeout=2
     )
     try:
-        if not await _admit(conn, user.pk):
+        if not await _admit(conn, user_id):
             return _error(f"at most {REQUESTS_PER_MINUTE} requests a minute; wait a little", 429)
-        reply_to = f"bottega:anatomy:{user.pk}:{uuid.uuid4().hex}"
+        reply_to = f"bottega:anatomy:{user_id}:{uuid.uuid4().hex}"
         task = {"reply_to": reply_to, "version_id": version, "text": text, "position": position,
                 "focus_only": focus_only}  # fmt: skip
         return await _run(conn, reply_to, task)
     finally:
         await conn.aclose()
+
+
+def _player(request: HttpRequest, version_id: int) -> int | None:
+    """The signed-in user's id when they may play the version, else None (synchronous: the
+    async views hold no model instance, docs/architecture.md "OpenAI-compatible API")."""
+    user = request.user
+    return user.pk if can_play(user, [version_id]) else None
 
 
 async def _run(conn: aioredis.Redis, reply_to: str, task: dict[str, Any]) -> HttpResponse:

@@ -4,10 +4,11 @@ give one a higher rate (requests a minute) than the server's default."""
 from django.contrib import admin
 
 from webapp.api.models import ApiKey
+from webapp.deletion_views import PlannedDeletionAdmin
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(PlannedDeletionAdmin):
     list_display = ("name", "prefix", "owner", "requests_per_minute", "created_at", "last_used_at",
                     "revoked_at")  # fmt: skip
     list_filter = ("revoked_at",)

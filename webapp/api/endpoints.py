@@ -1,10 +1,11 @@
 """`/v1/models`, `/v1/completions`, `/v1/chat/completions`: async views on the ASGI process
 (docs/architecture.md, "OpenAI-compatible API").
 
-Each authenticates the bearer key (401), checks the body (400 naming each invalid field),
-resolves the model among what the key's user may use in the playground (404), then runs its
-tasks through `choices.Plan` (429, 503 from admission and pickup; the worker's `error` entries
-become 400 or 500). A streamed answer starts once the first task has been taken by a worker;
+Each makes one synchronous lookup (`lookups.py`: plain values, no model instance on the event
+loop) that authenticates the bearer key (401), checks the body (400 naming each invalid field)
+and resolves the model among what the key's user may use in the playground (404), then runs
+its tasks through `choices.Plan` (429, 503 from admission and pickup; the worker's `error`
+entries become 400 or 500). A streamed answer starts once the first task has been taken by a worker;
 after that, an error is a `data:` chunk holding the error object.
 """
 
@@ -22,21 +23,18 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from webapp.api import lookups
 from webapp.api.choices import ChatPlan, CompletionPlan, Plan
 from webapp.api.errors import ApiError
-from webapp.api.models import ApiKey
-from webapp.api.names import list_models, model_name, resolve
-from webapp.api.schema import parse_body, parse_chat, parse_completion
+from webapp.api.schema import parse_chat, parse_completion
 from webapp.api.shapes import Envelope
 from webapp.playground.inference import Inference
-from webapp.registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
 
 def api_view(method: str) -> Callable:
-    """Method check, bearer authentication and OpenAI-shaped errors around an async view
-    taking (request, user, ...)."""
+    """Method check and OpenAI-shaped errors around an async view."""
 
     def decorate(view: Callable) -> Callable:
         @csrf_exempt
@@ -47,8 +45,7 @@ def api_view(method: str) -> Callable:
                 if request.method != method:
                     raise ApiError(405, f"{request.path} takes {method} requests only",
                                    code="method_not_allowed")  # fmt: skip
-                user = await _authenticate(request)
-                return await view(request, user, *args, **kwargs)
+                return await view(request, *args, **kwargs)
             except ApiError as exc:
                 return exc.response()
             except Exception:
@@ -60,89 +57,47 @@ def api_view(method: str) -> Callable:
     return decorate
 
 
-async def _authenticate(request: HttpRequest) -> Any:
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw.strip():
-        raise ApiError(401, "missing API key: send the header 'Authorization: Bearer KEY'; make "
-                       "a key on the API keys page", code="missing_api_key")  # fmt: skip
-    key = await sync_to_async(ApiKey.authenticate)(raw.strip())
-    if key is None:
-        raise ApiError(401, f"invalid API key ({raw.strip()[:11]}…): unknown or revoked",
-                       code="invalid_api_key")  # fmt: skip
-    request.api_rate = key.requests_per_minute  # type: ignore[attr-defined]  (plain int)
-    return key.owner
+def _key(request: HttpRequest) -> str:
+    return request.headers.get("Authorization", "")
+
+
+def _inference(caller: lookups.Caller) -> Inference:
+    return Inference(caller.id, per_minute=caller.requests_per_minute)
 
 
 @api_view("GET")
-async def models(request: HttpRequest, user: Any) -> JsonResponse:
-    listed = await sync_to_async(list_models)(user)
+async def models(request: HttpRequest) -> JsonResponse:
+    _, listed = await sync_to_async(lookups.models_for)(_key(request))
     return JsonResponse({"object": "list", "data": [m.to_dict() for m in listed]})
 
 
 @api_view("GET")
-async def model(request: HttpRequest, user: Any, model_id: str) -> JsonResponse:
-    for listed in await sync_to_async(list_models)(user):
-        if listed.id == model_id:
-            return JsonResponse(listed.to_dict())
-    raise _unknown_model(model_id)
+async def model(request: HttpRequest, model_id: str) -> JsonResponse:
+    _, listed = await sync_to_async(lookups.models_for)(_key(request))
+    for found in listed:
+        if found.id == model_id:
+            return JsonResponse(found.to_dict())
+    raise lookups.unknown_model(model_id)
 
 
 @api_view("POST")
-async def completions(request: HttpRequest, user: Any) -> HttpResponse:
-    req = parse_completion(parse_body(request.body))
-    version, name = await _resolve(user, req.model)
-    req = req.with_model_defaults(await sync_to_async(model_defaults)(version))
-    inference = Inference(user.pk, per_minute=request.api_rate)  # type: ignore[attr-defined]
-    plan = CompletionPlan(inference, version.pk, req)
-    return await _answer(plan, Envelope("text_completion", name), req.stream, req.include_usage)
+async def completions(request: HttpRequest) -> HttpResponse:
+    caller, req, target = await sync_to_async(lookups.request_for)(
+        _key(request), request.body, parse_completion, chat=False
+    )
+    plan = CompletionPlan(_inference(caller), target.version_id, req)
+    return await _answer(plan, Envelope("text_completion", target.name), req.stream,
+                         req.include_usage)  # fmt: skip
 
 
 @api_view("POST")
-async def chat_completions(request: HttpRequest, user: Any) -> HttpResponse:
-    req = parse_chat(parse_body(request.body))
-    version, name = await _resolve(user, req.model, chat=True)
-    problem = chat_template_problem(version)
-    if problem:
-        raise ApiError(400, f"{name}: {problem}", param="model", code="no_chat_template")
-    req = req.with_model_defaults(await sync_to_async(model_defaults)(version))
-    inference = Inference(user.pk, per_minute=request.api_rate)  # type: ignore[attr-defined]
-    plan = ChatPlan(inference, version.pk, req)
-    return await _answer(plan, Envelope("chat.completion", name), req.stream, req.include_usage)
-
-
-def chat_template_problem(version: ModelVersion) -> str | None:
-    """Why a version cannot chat, or None. A chat version (`is_chat`: fine-tuned on
-    conversations, or imported with its own chat template) carries the template it answers
-    with (lmcore/chat_config.py); a base model gets no template imposed on it."""
-    if not version.is_chat:
-        return ("this model has no chat template: it was not fine-tuned on conversations nor "
-                "imported with one. Use /v1/completions with a plain prompt, or fine-tune a "
-                "chat version of it (Models page, Fine-tune for chat)")  # fmt: skip
-    return None
-
-
-def model_defaults(version: ModelVersion) -> dict[str, Any]:
-    """The version's own sampling defaults (lmcore/chat_config.py), {} when unreadable."""
-    from lmcore.chat_config import generation_defaults
-
-    try:
-        return generation_defaults(json.loads((version.directory / "config.json").read_text()))
-    except (OSError, ValueError):
-        return {}  # the worker reports a version whose files are gone
-
-
-async def _resolve(user: Any, model_id: str, chat: bool = False) -> tuple[ModelVersion, str]:
-    version = await sync_to_async(resolve)(user, model_id, chat)
-    if version is None:
-        raise _unknown_model(model_id)
-    return version, f"{model_name(version, user)}:v{version.version}"
-
-
-def _unknown_model(model_id: str) -> ApiError:
-    return ApiError(404, f"the model {model_id!r} does not exist or is not yours to use; "
-                    "GET /v1/models lists those you may", param="model",
-                    code="model_not_found")  # fmt: skip
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    caller, req, target = await sync_to_async(lookups.request_for)(
+        _key(request), request.body, parse_chat, chat=True
+    )
+    plan = ChatPlan(_inference(caller), target.version_id, req)
+    return await _answer(plan, Envelope("chat.completion", target.name), req.stream,
+                         req.include_usage)  # fmt: skip
 
 
 # --- answers -----------------------------------------------------------------------------------

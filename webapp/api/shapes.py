@@ -5,8 +5,12 @@ logprobs, their streamed chunks, usage.
 Log-probabilities are the model's own (`logprob` of a wire token: temperature 1, unfiltered),
 the figure score mode reports, whatever sampling settings were asked for. A token's string is
 its bytes as UTF-8; a token that ends inside a character is written `bytes:\\xe2\\x80` as OpenAI
-does. `text_offset` counts characters of the prompt (always, as OpenAI does) plus the text
-before the token.
+does. Alternatives carry the real bytes of their token (the tokenizer's bytes table), never
+bytes re-encoded from text with U+FFFD in it. Legacy `top_logprobs` are dicts keyed by that
+same string, so distinct bytes never share a key; two tokens with equal bytes (a special
+token spelled like a text token) would, and the later one is keyed `STRING#ID`.
+`text_offset` counts characters of the prompt (always, as OpenAI does) plus the text before
+the token.
 """
 
 from __future__ import annotations
@@ -55,13 +59,11 @@ class LegacyLogprobs:
     def add_scored(self, token: dict[str, Any], with_top: bool) -> None:
         """An echoed prompt token from a score result (an unscored first token: null)."""
         scored = token["logprob"] is not None
-        top = (
-            {t["text"]: t["logprob"] for t in token.get("top", [])} if with_top and scored else None
-        )
+        top = legacy_top(token.get("top", [])) if with_top and scored else None
         self._add(token, token["logprob"], top)
 
     def add_generated(self, token: dict[str, Any], with_top: bool) -> None:
-        top = {t["text"]: t["logprob"] for t in token["top"]} if with_top else None
+        top = legacy_top(token["top"]) if with_top else None
         self._add(token, token["logprob"], top)
 
     def _add(self, token: dict[str, Any], logprob: float | None, top: Any) -> None:
@@ -82,13 +84,21 @@ class LegacyLogprobs:
         return out
 
 
+def legacy_top(alternatives: list[dict[str, Any]]) -> dict[str, float]:
+    """`{token string: logprob}`, one key per alternative (see the module's docstring)."""
+    top: dict[str, float] = {}
+    for alt in alternatives:
+        key = token_string(alt["bytes"])
+        top[f"{key}#{alt['id']}" if key in top else key] = alt["logprob"]
+    return top
+
+
 def chat_logprob(token: dict[str, Any]) -> dict[str, Any]:
     """`choices[].logprobs.content[]` of one generated token."""
-    raw = bytes.fromhex(token["bytes"])
-    top = [{"token": t["text"], "logprob": t["logprob"], "bytes": list(t["text"].encode())}
-           for t in token["top"]]  # fmt: skip
+    top = [{"token": token_string(t["bytes"]), "logprob": t["logprob"],
+            "bytes": list(bytes.fromhex(t["bytes"]))} for t in token["top"]]  # fmt: skip
     return {"token": token_string(token["bytes"]), "logprob": token["logprob"],
-            "bytes": list(raw), "top_logprobs": top}  # fmt: skip
+            "bytes": list(bytes.fromhex(token["bytes"])), "top_logprobs": top}  # fmt: skip
 
 
 @dataclass

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.access import access
-from webapp.api.endpoints import chat_template_problem
+from webapp.api.lookups import chat_template_problem
 from webapp.api.models import MAX_KEYS_PER_USER, ApiKey
 from webapp.api.names import list_models, model_name
 from webapp.playground.access import playable_versions

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -70,12 +71,42 @@ def generation_request(battle: Battle) -> dict[str, Any]:
             "prefix_ids": [], "chat": chat}  # fmt: skip
 
 
-def redact(battle: Battle, message: str) -> str:
+Names = tuple[tuple[str, tuple[str, ...]], ...]  # per side: its label, how a worker names it
+
+
+@dataclass(frozen=True)
+class BattleState:
+    """A battle as its socket needs it, in plain values from one synchronous lookup (async
+    code holds no model instance: docs/architecture.md, "OpenAI-compatible API")."""
+
+    pk: int
+    owner_id: int
+    request_id: str
+    state: str  # "waiting", "answered" or "voted"
+    answers: list[dict[str, Any]] | None
+    request: dict[str, Any]  # the generate task's arguments (generation_request)
+    names: Names
+
+
+def battle_state(user: Any, public_id: Any) -> BattleState | None:
+    """`user`'s battle `public_id`, or None when it is not theirs."""
+    found = Battle.objects.for_user(user).filter(public_id=public_id)
+    battle = found.select_related("board", "left", "right").first()
+    if battle is None:
+        return None
+    state = "voted" if battle.revealed_at else "answered" if battle.answered else "waiting"
+    names = tuple((label, (str(v), f"model version {v.pk}"))  # how the worker names one
+                  for label, v in (("model A", battle.left), ("model B", battle.right)))  # fmt: skip
+    return BattleState(battle.pk, battle.owner_id, battle.request_id, state, battle.answers,
+                       generation_request(battle), names)  # fmt: skip
+
+
+def redact(names: Names, message: str) -> str:
     """A worker's error without the versions' names or ids (a load error names its version).
 
     Example: "alpha v2: the model cannot be loaded (...)" → "model A: the model cannot ..."."""
-    for label, version in (("model A", battle.left), ("model B", battle.right)):
-        for said in (str(version), f"model version {version.pk}"):  # how the worker names one
+    for label, ways in names:
+        for said in ways:
             message = re.sub(rf"(?<![\w-]){re.escape(said)}(?![\w-])", label, message)
     return message
 

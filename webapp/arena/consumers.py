@@ -34,8 +34,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from webapp.arena.actions import do_keep_answers, generation_request, redact
-from webapp.arena.models import Battle
+from webapp.arena.actions import BattleState, battle_state, do_keep_answers, redact
 from webapp.playground.inference import (
     GENERATE_TASK,
     Inference,
@@ -67,15 +66,15 @@ class ArenaConsumer(JsonSocketConsumer):
         await super().disconnect(code)
 
     async def authorize(self, user: Any, kwargs: dict[str, Any]) -> bool:
-        self.battle = await database_sync_to_async(_battle)(user, kwargs["public_id"])
+        self.public_id = kwargs["public_id"]
+        self.battle: BattleState = await database_sync_to_async(battle_state)(user, self.public_id)
         return self.battle is not None
 
     async def snapshot(self) -> list[dict[str, Any]]:
-        fresh = await database_sync_to_async(_battle)(self.scope["user"], self.battle.public_id)
+        fresh = await database_sync_to_async(battle_state)(self.scope["user"], self.public_id)
         battle = self.battle = fresh or self.battle
-        state = "voted" if battle.revealed_at else "answered" if battle.answered else "waiting"
         answers = [{"text": a["text"], "reason": a["reason"]} for a in battle.answers or []]
-        return [{"type": "battle", "state": state, "answers": answers or None}]
+        return [{"type": "battle", "state": battle.state, "answers": answers or None}]
 
     # --- messages ----------------------------------------------------------------------------
     async def handle_follow(self, message: dict[str, Any]) -> None:
@@ -105,9 +104,8 @@ class ArenaConsumer(JsonSocketConsumer):
                 return True  # another tab of this battle started it just now: follow that
             await self.error(str(exc))
             return False
-        request = await database_sync_to_async(generation_request)(self.battle)
         try:
-            kwargs = {"user_id": self.scope["user"].pk, **request}
+            kwargs = {"user_id": self.scope["user"].pk, **self.battle.request}
             await self.inference.enqueue(GENERATE_TASK, kwargs, rid, holds_slot=True)
         except QueueDown as exc:
             await self.error(str(exc))
@@ -140,12 +138,7 @@ class ArenaConsumer(JsonSocketConsumer):
             await self.error(f"lost the answers' stream ({type(exc).__name__}); reload to resume")
 
 
-def _battle(user: Any, public_id: Any) -> Battle | None:
-    found = Battle.objects.for_user(user).filter(public_id=public_id)
-    return found.select_related("board", "left", "right").first()
-
-
-def _payload(battle: Battle, kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
+def _payload(battle: BattleState, kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
     """What the page may know of one stream entry before the vote (None: nothing)."""
     if kind == "tokens":
         return {"type": "tokens", "stream": data["stream"],
@@ -156,7 +149,7 @@ def _payload(battle: Battle, kind: str, data: dict[str, Any]) -> dict[str, Any] 
     if kind == "queued":
         return {"type": "queued", "stream": data["stream"], "position": data.get("position")}
     if kind == "error":
-        return {"type": "error", "message": redact(battle, data["message"])}
+        return {"type": "error", "message": redact(battle.names, data["message"])}
     if kind in ("start", "loading"):
         return {"type": {"start": "started"}.get(kind, kind)}
     return None

@@ -2,12 +2,12 @@
 
 from django.contrib import admin
 
-from webapp.corpora.actions import do_delete_corpus
 from webapp.corpora.models import Corpus
+from webapp.deletion_views import PlannedDeletionAdmin
 
 
 @admin.register(Corpus)
-class CorpusAdmin(admin.ModelAdmin):
+class CorpusAdmin(PlannedDeletionAdmin):
     list_display = ("name", "owner", "status", "size_bytes", "created_at")
     list_filter = ("status",)
     search_fields = ("name", "filename", "owner__username", "sha256")
@@ -19,10 +19,3 @@ class CorpusAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # corpora arrive by upload or `manage.py import_corpus`
-
-    def delete_model(self, request, obj: Corpus) -> None:
-        do_delete_corpus(obj)  # the files go with the row
-
-    def delete_queryset(self, request, queryset) -> None:
-        for corpus in queryset:
-            do_delete_corpus(corpus)

@@ -4,7 +4,9 @@ POST   /corpora/uploads/              {"name", "size", "last_modified"} → 201 
                                       200 the unfinished upload of the same file (resume)
 GET    /corpora/uploads/<id>/         the upload's state: how many bytes the server has
 PUT    /corpora/uploads/<id>/?offset=N  the raw bytes [N, N + Content-Length) as the body
-DELETE /corpora/uploads/<id>/         cancel: the row and every byte are deleted
+DELETE /corpora/uploads/<id>/         cancel an unfinished upload: the row and every byte are
+                                      deleted (409 once uploaded: the corpus's Delete page,
+                                      which says what depends on it, deletes it)
 
 Every answer is JSON; refusals are `{"error": "<what to do>"}` with a 4xx status (409 with
 `received_bytes` when the offset is wrong, so the browser resumes from the server's count).
@@ -17,17 +19,14 @@ import json
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from webapp import deletion
 from webapp.access import access
-from webapp.corpora.actions import (
-    UploadError,
-    do_delete_corpus,
-    do_receive_chunk,
-    do_start_upload,
-)
+from webapp.corpora.actions import UploadError, do_receive_chunk, do_start_upload
 from webapp.corpora.forms import ChunkForm, StartUploadForm
-from webapp.corpora.models import Corpus
+from webapp.corpora.models import Corpus, CorpusStatus
 
 
 def _state(corpus: Corpus) -> dict:
@@ -69,9 +68,20 @@ def upload(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "PUT":
         return _put_chunk(request, corpus)
     if request.method == "DELETE":
-        do_delete_corpus(corpus)
-        return HttpResponse(status=204)
+        return _cancel(corpus)
     return JsonResponse(_state(corpus))
+
+
+def _cancel(corpus: Corpus) -> HttpResponse:
+    """Only an upload still receiving bytes; the deletion goes through its plan like any."""
+    if corpus.status != CorpusStatus.UPLOADING:
+        return _error(f"This upload has finished ({corpus.get_status_display().lower()}): "
+                      f"delete the corpus from its page ({reverse('corpora:delete', args=[corpus.pk])}), "
+                      "which says what depends on it.", 409, state=corpus.status)  # fmt: skip
+    outcome = deletion.delete(corpus)
+    if not outcome.deleted:
+        return _error("; ".join(e.text for e in outcome.plan.refusals), 409, state=corpus.status)
+    return HttpResponse(status=204)
 
 
 def _put_chunk(request: HttpRequest, corpus: Corpus) -> JsonResponse:

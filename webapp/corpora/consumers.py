@@ -14,7 +14,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from webapp.corpora import events
-from webapp.corpora.models import Corpus
 from webapp.sockets import JsonSocketConsumer
 
 MAX_MESSAGE_BYTES = 1024
@@ -42,15 +41,9 @@ class CorpusConsumer(JsonSocketConsumer):
     corpus_status = JsonSocketConsumer.forward
     corpus_deleted = JsonSocketConsumer.forward
 
-    @database_sync_to_async
-    def _owns(self, user: Any, pk: int) -> bool:
-        return Corpus.objects.for_user(user).filter(pk=pk).exists()
+    async def _owns(self, user: Any, pk: int) -> bool:
+        return await database_sync_to_async(events.owned)(user, pk)
 
-    @database_sync_to_async
-    def snapshot(self) -> list[dict[str, Any]]:
-        corpora = Corpus.objects.for_user(self.scope["user"])
-        if self.corpus_id is not None:
-            corpora = corpora.filter(pk=self.corpus_id)
-            if not corpora.exists():
-                return [dict(events.deleted_event(self.corpus_id))]
-        return [dict(events.status_event(c)) for c in corpora[:SNAPSHOT_LIMIT]]
+    async def snapshot(self) -> list[dict[str, Any]]:
+        snapshot = database_sync_to_async(events.snapshot)
+        return await snapshot(self.scope["user"], self.corpus_id, SNAPSHOT_LIMIT)

@@ -56,6 +56,26 @@ def deleted_event(corpus_id: int) -> CorpusDeletedEvent:
     return {"type": "corpus.deleted", "id": corpus_id}
 
 
+def owned(user: Any, corpus_id: int) -> bool:
+    """Whether the corpus is the user's: the socket's check before it subscribes."""
+    from webapp.corpora.models import Corpus  # which imports this module
+
+    return Corpus.objects.for_user(user).filter(pk=corpus_id).exists()
+
+
+def snapshot(user: Any, corpus_id: int | None, limit: int) -> list[dict[str, Any]]:
+    """What a socket sends first: the corpus's state (or `corpus.deleted`), or that of each
+    of the user's latest `limit` corpora."""
+    from webapp.corpora.models import Corpus
+
+    corpora = Corpus.objects.for_user(user)
+    if corpus_id is not None:
+        corpora = corpora.filter(pk=corpus_id)
+        if not corpora.exists():
+            return [dict(deleted_event(corpus_id))]
+    return [dict(status_event(c)) for c in corpora[:limit]]
+
+
 def publish(send: Send | None, owner_id: int, corpus_id: int, event: dict[str, Any]) -> None:
     """Send `event` to the owner's and the corpus's groups; a failed push is only logged."""
     if send is None:

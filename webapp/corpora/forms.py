@@ -9,6 +9,18 @@ from webapp.corpora.models import CorpusKind
 from webapp.corpora.templatetags.corpora_format import format_sizes
 
 
+class CorporaField(forms.ModelMultipleChoiceField):
+    """Ready corpora to read, each with its text on disk: a launch refuses a corpus whose file
+    is missing, saying so, instead of a job that fails on it."""
+
+    def clean(self, value: object) -> object:
+        corpora = super().clean(value)
+        missing = [c.missing_file for c in corpora or [] if c.missing_file]
+        if missing:
+            raise forms.ValidationError(missing)
+        return corpora
+
+
 class StartUploadForm(forms.Form):
     """The file a browser is about to send: its name (a label only) and size in bytes."""
 

@@ -139,6 +139,17 @@ class Corpus(Tracked):
         """Where validation writes text it had to change (a BOM stripped, UTF-16 transcoded)."""
         return self.directory / f"{self.storage_key}.tmp"
 
+    @property
+    def missing_file(self) -> str:
+        """What to say when a ready corpus's text is not on disk; "" when it is there."""
+        if self.status != CorpusStatus.READY or self.path.exists():
+            return ""
+        where = self.path.relative_to(settings.MEDIA_ROOT)
+        return (f"The text of “{self.name}” is missing from the server's storage ({where} under "
+                "MEDIA_ROOT): it was moved or deleted outside Bottega, or the storage is not "
+                "mounted, so nothing can read it. An administrator can put the file back from a "
+                "backup; otherwise delete this entry and upload the file again.")  # fmt: skip
+
     def remove_files(self) -> None:
         for path in (self.upload_path, self.rewrite_path, self.path):
             path.unlink(missing_ok=True)

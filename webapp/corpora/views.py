@@ -28,7 +28,10 @@ def _limits(user) -> dict:
 
 
 def _detail_context(corpus: Corpus, form: RenameForm | None = None, tokenizer=None) -> dict:
-    context = {"corpus": corpus, "form": form or RenameForm(initial={"name": corpus.name})}
+    context = {"corpus": corpus, "form": form or RenameForm(initial={"name": corpus.name}),
+               "missing_file": corpus.missing_file}  # fmt: skip
+    if context["missing_file"]:
+        return context  # the page says what is missing and what to do, and reads nothing
     if corpus.status == CorpusStatus.READY and corpus.is_conversations:
         context.update(dataset_context(corpus, tokenizer))
     elif corpus.status == CorpusStatus.READY:

@@ -11,18 +11,20 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from webapp.jobs.models import Run
 from webapp.sockets import JsonSocketConsumer
 
 
 class RunConsumer(JsonSocketConsumer):
-    model: type[Run]
+    model: Any  # a webapp.jobs.models.Run, queried only in the synchronous methods
     accepted_types = ("status",)
 
     async def authorize(self, user: Any, kwargs: dict[str, Any]) -> bool:
         self.run_id = kwargs["pk"]
-        mine = self.model.objects.for_user(user).filter(pk=self.run_id)  # type: ignore[attr-defined]
-        return await database_sync_to_async(mine.exists)()
+        return await self._owns(user)
+
+    @database_sync_to_async
+    def _owns(self, user: Any) -> bool:
+        return self.model.objects.for_user(user).filter(pk=self.run_id).exists()
 
     def groups_for(self, user: Any) -> list[str]:
         return [self.model.group_for(self.run_id)]

@@ -3,7 +3,8 @@
 A background thread writes `heartbeat_at` and the latest `progress` to the job's row every
 `beat_every` seconds, whatever the task is doing (a long evaluation included), so the sweep
 can tell a dead worker from a slow step: the thread dies with the process. A beat that fails
-(the database restarting) is logged and the next one reconnects: a blip is not a death. The
+(the database restarting) is logged once per outage and the next one reconnects: a blip is
+not a death. The
 same thread notices a cancel requested on the row (or the row swept away from `running`) and
 sets `cancelled`, which the task checks cheaply. Events go to the job's Channels group through one
 `EventPublisher`; a failed push is logged and dropped (the browser catches up from the row).
@@ -19,6 +20,7 @@ from typing import Any
 from django.db import connection
 
 from webapp.jobs.events import EventPublisher
+from webapp.system.outage import OutageLog
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +38,16 @@ class JobReporter:
         self._thread.start()
 
     def _beat_loop(self) -> None:
+        outage = OutageLog(logger, f"the heartbeat of {self.group}")
         try:
             while not self._stop.wait(self.beat_every):
                 try:
                     alive = self.job.beat(progress=self.progress)
                     if not alive or self.job.cancel_requested():
                         self.cancelled.set()
-                except Exception:  # the database restarting: beat again next time
-                    logger.warning("heartbeat of %s failed", self.group, exc_info=True)
+                    outage.worked()
+                except Exception as exc:  # the database restarting: beat again next time
+                    outage.failed(exc)
                     _close(connection)
         finally:
             _close(connection)  # this thread's own database connection

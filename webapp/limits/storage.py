@@ -12,8 +12,10 @@ Sizes are apparent sizes (`st_size`, what `du --apparent-size -b` sums), read th
   `CACHE_S`, keyed by the state that would change them (a resumed run finishes again with a
   new `finished_at`); an active run's directory is walked each time.
 
-A running job may take its owner past the quota (its checkpoints are written as it trains);
-what is over is refused at the next upload or launch, until the user deletes something.
+A running training run that takes its owner past the quota is stopped at its next
+checkpoint (`checkpoint_problem`, asked by the gpu_train worker): the checkpoint is kept, the
+run ends `cancelled` saying why, and Resume continues it once there is room. Uploads and
+launches are refused while over quota, until the user deletes something.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from django.core.cache import cache
 from webapp.corpora.models import HOLDING_FILES, Corpus, CorpusStatus
 from webapp.corpora.templatetags.corpora_format import format_sizes
 from webapp.jobs.models import ACTIVE
-from webapp.limits.policy import ASK, Limits
+from webapp.limits.policy import ASK, Limits, limits_for
 
 CACHE_S = 600
 # A training run's files, roughly: fp32 weights and AdamW's two moments in its checkpoint,
@@ -155,3 +157,13 @@ def launch_problem(user: Any, limits: Limits, extra_bytes: int = 0) -> str | Non
             used, limits.storage_bytes, f"This run's checkpoint and version need about {need}"
         )
     return None
+
+
+def checkpoint_problem(user: Any, step: int) -> str | None:
+    """Why a training run of `user` stops at its checkpoint of `step` (over quota), or None."""
+    quota = limits_for(user).storage_bytes
+    used = used_bytes(user) if quota is not None else 0
+    if quota is None or used <= quota:
+        return None
+    stopped = f"Stopped at step {step}, whose checkpoint is kept, because the storage is full"
+    return over_quota_message(used, quota, stopped) + " Then Resume continues from it."

@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 
+from webapp.deletion_views import PlannedDeletionAdmin
 from webapp.playground.models import Conversation
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(PlannedDeletionAdmin):
     list_display = ("title", "owner", "mode", "model_version", "updated_at")
     list_filter = ("mode",)
     search_fields = ("title", "owner__username")

@@ -27,6 +27,7 @@ import json
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
+from webapp import deletion
 from webapp.access import access
 from webapp.playground.models import Conversation
 from webapp.playground.protocol import BadMessage
@@ -83,7 +84,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     except Http404:
         return _error("No such conversation.", 404)
     if request.method == "DELETE":
-        found.delete()
+        deletion.delete(found)  # its plan refuses nothing: nothing depends on a conversation
         return HttpResponse(status=204)
     if request.method == "PUT":
         try:

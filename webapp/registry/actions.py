@@ -1,5 +1,5 @@
-"""Registering a finished run's checkpoint, or an imported `transformers` model, as a new
-ModelVersion; merging a LoRA version into a plain one."""
+"""Registering a finished run's checkpoint, or an imported model (a `transformers` directory
+or a GGUF file), as a new ModelVersion; merging a LoRA version into a plain one."""
 
 from __future__ import annotations
 
@@ -116,14 +116,16 @@ def set_merge_state(version: ModelVersion, state: dict[str, Any]) -> None:
 
 
 def do_import_version(owner: Any, name: str, source: Path) -> ModelVersion:
-    """Import the `transformers` directory `source` as a new version of `name`
-    (lmcore/hf_import.py; docs/architecture.md, "Hugging Face interop").
+    """Import `source`, a `transformers` directory or a GGUF file, as a new version of `name`
+    (lmcore/hf_import.py, lmcore/gguf_import.py; docs/architecture.md, "Hugging Face
+    interop" and "GGUF"): the same checkpoint files either way.
 
     The conversion runs into a staging directory outside any transaction (it may take
     minutes for a large model); the row is created and the directory renamed into place in
     one short transaction. LmcoreError when refused: no row, no files. A model that came with
     a chat template is a chat version: it chats with that template (lmcore/chat_config.py).
     """
+    from lmcore.gguf_import import import_gguf
     from lmcore.hf_import import import_hf
 
     try:
@@ -138,7 +140,8 @@ def do_import_version(owner: Any, name: str, source: Path) -> ModelVersion:
     models.mkdir(parents=True, exist_ok=True)
     staging = models / f".import-{uuid.uuid4().hex}"
     try:
-        summary = import_hf(source, staging)
+        convert = import_gguf if Path(source).is_file() else import_hf
+        summary = convert(source, staging)
         imported = {"architecture": summary["architecture"], "source": Path(source).name}
         return do_create_version(
             owner, name, lambda target: os.replace(staging, target),

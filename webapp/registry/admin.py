@@ -1,10 +1,11 @@
 from django.contrib import admin, messages
 
+from webapp.deletion_views import PlannedDeletionAdmin
 from webapp.registry.models import ModelVersion
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(PlannedDeletionAdmin):
     list_display = (
         "name",
         "version",

@@ -5,7 +5,8 @@ POST   /models/uploads/?model=NAME   {"name", "size", "last_modified"} → 201 a
                                      200 the unfinished upload of the same file (resume)
 GET    /models/uploads/<id>/         the upload's state
 PUT    /models/uploads/<id>/?offset=N  the raw bytes [N, N + Content-Length) as the body
-DELETE /models/uploads/<id>/         cancel: the row and every byte are deleted
+DELETE /models/uploads/<id>/         cancel an unfinished upload: the row and every byte are
+                                     deleted (409 once uploaded: an import is not cancelled)
 
 Refusals are `{"error": "<what to do>"}` with a 4xx status, as for corpora.
 """
@@ -22,13 +23,10 @@ from django.core.validators import validate_slug
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from webapp import deletion
 from webapp.corpora.forms import ChunkForm, StartUploadForm
-from webapp.registry.models import ModelUpload
-from webapp.registry.uploads import (
-    do_delete_model_upload,
-    do_receive_model_chunk,
-    do_start_model_upload,
-)
+from webapp.registry.models import ModelUpload, UploadStatus
+from webapp.registry.uploads import do_receive_model_chunk, do_start_model_upload
 from webapp.uploads import UploadError
 
 
@@ -81,6 +79,18 @@ def start_upload(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_state(upload), status=201 if created else 200)
 
 
+def _cancel(upload: ModelUpload) -> HttpResponse:
+    """Only an upload still receiving bytes, through the deletion plan (which refuses while
+    an import reads the zip, should the last chunk land meanwhile)."""
+    if upload.status != UploadStatus.UPLOADING:
+        return _error(f"This upload has finished ({upload.get_status_display().lower()}); there "
+                      "is nothing to cancel.", 409, state=upload.status)  # fmt: skip
+    outcome = deletion.delete(upload)
+    if not outcome.deleted:
+        return _error("; ".join(e.text for e in outcome.plan.refusals), 409, state=upload.status)
+    return HttpResponse(status=204)
+
+
 @staff_member_required
 @require_http_methods(["GET", "PUT", "DELETE"])
 def upload(request: HttpRequest, pk: int) -> HttpResponse:
@@ -88,8 +98,7 @@ def upload(request: HttpRequest, pk: int) -> HttpResponse:
     if upload is None:
         return _error("No such upload.", 404)
     if request.method == "DELETE":
-        do_delete_model_upload(upload)
-        return HttpResponse(status=204)
+        return _cancel(upload)
     if request.method == "PUT":
         form = ChunkForm(request.GET)
         if not form.is_valid():

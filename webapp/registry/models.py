@@ -156,10 +156,10 @@ STALE_IMPORT = (
 
 
 class ModelUpload(Tracked):
-    """A staff user's zip of a `transformers` model, uploaded in chunks (webapp/uploads.py),
-    then imported by a cpu task into a new ModelVersion of `name`.
+    """A staff user's zip of a `transformers` model, or GGUF file, uploaded in chunks
+    (webapp/uploads.py), then imported by a cpu task into a new ModelVersion of `name`.
 
-    `uploading → importing → imported | rejected`; the zip and its unpacked copy are deleted
+    `uploading → importing → imported | rejected`; the file and its unpacked copy are deleted
     once the import ends either way. A rejected upload keeps its row with the reason.
     """
 
@@ -196,8 +196,12 @@ class ModelUpload(Tracked):
         return Path(settings.MEDIA_ROOT) / "model-uploads" / f"user-{self.owner_id}"
 
     @property
+    def is_gguf(self) -> bool:
+        return self.filename.lower().endswith(".gguf")
+
+    @property
     def upload_path(self) -> Path:
-        return self.directory / f"{self.storage_key}.zip.part"
+        return self.directory / f"{self.storage_key}.{'gguf' if self.is_gguf else 'zip'}.part"
 
     @property
     def unpack_dir(self) -> Path:

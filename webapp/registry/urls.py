@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/delete/", delete_view(ModelVersion, to("registry:index")), name="delete"),
     path("<int:pk>/download", views.download, name="download"),
     path("<int:pk>/download-hf", views.download_hf, name="download_hf"),
+    path("<int:pk>/download-gguf", views.download_gguf, name="download_gguf"),
     path("<int:pk>/download-peft", views.download_peft, name="download_peft"),
     path("<int:pk>/merge", views.merge, name="merge"),
     path("uploads/", api.start_upload, name="start_upload"),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -14,10 +19,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from lmcore.adapters import peft_files
 from lmcore.errors import LmcoreError
+from lmcore.gguf_export import Plan, plan_gguf, write_gguf
 from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
 from webapp.access import access
+from webapp.backpressure import in_thread
 from webapp.enqueue import enqueue
 from webapp.evaluation.leaderboard import against_parent
+from webapp.limits import storage
+from webapp.limits.policy import limits_for
 from webapp.registry.actions import set_merge_state
 from webapp.registry.models import ModelVersion, VersionStatus
 
@@ -72,6 +81,13 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     """The version as a zip: safetensors weights, config.json, tokenizer.json (no pickle),
     streamed as it is made (an imported model may be several GB)."""
     version = access(request.user, ModelVersion, pk)
+    missing = [name for name in version.kept_files if not (version.directory / name).is_file()]
+    if missing:  # said now, not as a zip cut short
+        messages.error(request, f"{version} cannot be downloaded: {', '.join(missing)} "
+                       f"{'is' if len(missing) == 1 else 'are'} missing from the server's storage "
+                       "(moved or deleted outside Bottega). An administrator can restore the files "
+                       "from a backup; otherwise delete this version.")  # fmt: skip
+        return redirect(version)
     folder = f"{version.name}-v{version.version}"
     files = [file_on_disk(version.directory / name) for name in version.kept_files]
     return _zip_response(zip_stream(files, folder), folder)
@@ -102,12 +118,23 @@ def merge(request: HttpRequest, pk: int) -> HttpResponse:
         or ModelVersion.objects.filter(metrics__merged_from=version.pk).exists()
     ):
         messages.error(request, f"{version} is already merged, or being merged.")
+    elif problem := _merge_storage_problem(request.user, version):
+        messages.error(request, problem)
     else:
         set_merge_state(version, {"status": "queued", "at": time.time()})
         enqueue("workers.registry.merge_lora_version", version.pk)
         messages.success(request, f"Merging {version}: the plain version appears below in a "
                          "few seconds (reload the page).")  # fmt: skip
     return redirect(version)
+
+
+def _merge_storage_problem(user: Any, version: ModelVersion) -> str | None:
+    """A merge writes a full copy of its base's weights: refused when that would not fit the
+    quota (it is no job: one per adapter, seconds of CPU; docs/architecture.md, "Per-user
+    limits")."""
+    weights = version.base.directory / "model.safetensors"
+    size = weights.stat().st_size if weights.is_file() else 0
+    return storage.launch_problem(user, limits_for(user), size)
 
 
 @require_GET
@@ -124,6 +151,38 @@ def download_hf(request: HttpRequest, pk: int) -> HttpResponse:
     return _zip_response(chunks, folder)
 
 
+@require_GET
+def download_gguf(request: HttpRequest, pk: int) -> HttpResponse:
+    """The version as one GGUF file, `?type=F16` or `Q8_0` (lmcore/gguf_export.py): checked
+    first, then written to a temp file a tensor at a time in a worker thread and streamed."""
+    version = access(request.user, ModelVersion, pk)
+    qtype, name = request.GET.get("type", "F16").upper(), f"{version.name}-v{version.version}"
+    try:
+        plan = plan_gguf(version.directory, qtype, name)
+    except LmcoreError as exc:
+        messages.error(request, f"{version} cannot be exported as GGUF: {exc}")
+        return redirect(version)
+    response = StreamingHttpResponse(_gguf_stream(plan), content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{name}.{qtype}.gguf"'
+    return response
+
+
+async def _gguf_stream(plan: Plan) -> AsyncIterator[bytes]:
+    """The file's bytes; it is unlinked once open, so nothing outlives the download."""
+    scratch = Path(settings.MEDIA_ROOT) / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="gguf-", suffix=".part", dir=scratch)
+    os.close(handle)
+    try:
+        await sync_to_async(write_gguf, thread_sensitive=False)(plan, Path(name))
+        f = open(name, "rb")  # noqa: SIM115 (closed below, after the last chunk)
+    finally:
+        os.unlink(name)
+    with f:
+        async for chunk in in_thread(iter(lambda: f.read(1 << 20), b"")):
+            yield chunk
+
+
 def merge_pending(version: ModelVersion) -> bool:
     """A merge was asked for less than MERGE_STALE_S ago and has not ended (an older request
     whose worker never ran it may be asked again)."""
@@ -132,14 +191,6 @@ def merge_pending(version: ModelVersion) -> bool:
 
 
 def _zip_response(chunks: Iterator[bytes], folder: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_in_thread(chunks), content_type="application/zip")
+    response = StreamingHttpResponse(in_thread(chunks), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{folder}.zip"'
     return response
-
-
-async def _in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Each chunk read in a worker thread. An async iterator, because Django would read a
-    synchronous one whole into a list before sending it under ASGI."""
-    next_chunk = sync_to_async(next, thread_sensitive=False)
-    while (chunk := await next_chunk(chunks, None)) is not None:
-        yield chunk

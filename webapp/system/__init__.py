@@ -1,1 +1,1 @@
-"""System status: /healthz (JSON) and the live status page (round trips over a websocket)."""
+"""System status: /livez and /readyz (JSON) and the live status page (round trips over a websocket)."""

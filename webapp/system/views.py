@@ -1,6 +1,9 @@
-"""The status page and /healthz."""
+"""The status page, and the health answers: `/livez` (liveness) and `/readyz` = `/healthz`
+(readiness); which to probe for what: docs/architecture.md, "Decisions"."""
 
 from __future__ import annotations
+
+import logging
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -11,13 +14,26 @@ from django.views.decorators.http import require_GET
 
 from webapp.system import probes
 
+logger = logging.getLogger(__name__)
+
+
+@login_not_required  # orchestrators and load balancers call it anonymously
+@never_cache
+@require_GET
+def livez(request: HttpRequest) -> JsonResponse:
+    """Liveness: 200 whenever this process serves requests. It checks no dependency (no
+    database, no Redis, no session): a shared Redis that stalls must not take every web
+    instance out at once, and restarting this process would not mend it."""
+    return JsonResponse({"ok": True})
+
 
 @login_not_required  # load balancers and `docker compose` health checks call it anonymously
 @never_cache
 @require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database, Redis and every queue are up, else 503; queues from the beat's
-    heartbeats (webapp/system/health.py), so a call costs milliseconds and enqueues nothing.
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 when the database, Redis and every queue are up, else 503; queues from
+    the beat's heartbeats (webapp/system/health.py), so a call costs milliseconds and enqueues
+    nothing. A 503 is logged once, saying what is down.
 
     Anonymous callers get up/down only; staff also get timings, heartbeat ages and worker
     names (the status page measures live round trips).
@@ -33,7 +49,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
             "ok": ok, "database": database["ok"], "redis": redis["ok"],
             "queues": {q["queue"]: q["ok"] for q in queues},
         }  # fmt: skip
-    return JsonResponse(body, status=200 if ok else 503)
+    response = JsonResponse(body, status=200 if ok else 503)
+    if not ok:
+        down = [f"database ({database['error']})"] * (not database["ok"])
+        down += [f"redis ({redis['error']})"] * (not redis["ok"])
+        down += [f"queue {q['queue']}" for q in queues if not q["ok"]]
+        logger.warning("503 %s: not ready: %s down", request.path, ", ".join(down))
+        response._has_been_logged = True  # type: ignore[attr-defined]  (Django's own mark)
+    return response
 
 
 @require_GET

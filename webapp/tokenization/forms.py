@@ -6,6 +6,7 @@ from django import forms
 
 from lmcore.errors import LmcoreError
 from lmcore.tokenizer import SPECIAL_TOKENS, TokenizerConfig
+from webapp.corpora.forms import CorporaField
 from webapp.corpora.models import Corpus
 from webapp.limits import policy, storage
 
@@ -14,7 +15,7 @@ MAX_UI_VOCAB = 65_536  # the web form's cap; the CLI allows more
 
 class TokenizerRunForm(forms.Form):
     name = forms.CharField(max_length=200)
-    corpora = forms.ModelMultipleChoiceField(
+    corpora = CorporaField(
         queryset=Corpus.objects.none(), widget=forms.CheckboxSelectMultiple,
         help_text="Ready corpora to learn merges from, concatenated in the order listed.",
     )  # fmt: skip

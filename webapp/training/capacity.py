@@ -22,11 +22,14 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
+from webapp.system.outage import OutageLog
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "bottega:gpu_train:devices:"
 TTL_S, REFRESH_S = 60, 20
 _declaring: dict[str, threading.Event] = {}
+_outage = OutageLog(logger, "declaring the gpu_train devices")  # one line per outage
 
 
 def local_devices() -> int:
@@ -74,8 +77,9 @@ def start_declaring(worker: str | None = None) -> None:
             try:
                 with _client() as conn:
                     conn.set(key, local_devices(), ex=TTL_S)
-            except redis.RedisError:  # Redis away for a moment: the next refresh declares
-                logger.warning("could not declare gpu_train devices", exc_info=True)
+                _outage.worked()
+            except redis.RedisError as exc:  # Redis away for a moment: the next refresh declares
+                _outage.failed(exc)
             if stop.wait(REFRESH_S):
                 break
         try:

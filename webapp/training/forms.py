@@ -11,6 +11,7 @@ from lmcore.config import DEVICES, GPTConfig, TrainConfig
 from lmcore.errors import LmcoreError
 from lmcore.estimate import estimate_params
 from lmcore.presets import PRESETS, configs_from_preset
+from webapp.corpora.forms import CorporaField
 from webapp.corpora.models import Corpus
 from webapp.limits import policy, storage
 from webapp.tokenization.models import TokenizerRun
@@ -36,9 +37,7 @@ class TrainingRunForm(forms.Form):
     name = forms.SlugField(
         max_length=100, help_text="The model's name; each run of it adds a version."
     )
-    corpora = forms.ModelMultipleChoiceField(
-        queryset=Corpus.objects.none(), widget=forms.CheckboxSelectMultiple
-    )
+    corpora = CorporaField(queryset=Corpus.objects.none(), widget=forms.CheckboxSelectMultiple)
     tokenizer = forms.ModelChoiceField(queryset=TokenizerRun.objects.none())
     preset = forms.ChoiceField(
         choices=[(k, f"{k}: {p.description}") for k, p in PRESETS.items()], initial="tiny"
@@ -159,12 +158,12 @@ class FineTuneForm(lora_fields.LoRAFields):
     field_order = ["datasets", "corpora", "text_ratio", "method", "lora_rank", "lora_alpha",
                    "lora_dropout", "lora_targets"]  # fmt: skip
 
-    datasets = forms.ModelMultipleChoiceField(
+    datasets = CorporaField(
         queryset=Corpus.objects.none(), widget=forms.CheckboxSelectMultiple,
         label="Conversation datasets",
         help_text="The conversations to learn from; the last 10% of each is held out.",
     )  # fmt: skip
-    corpora = forms.ModelMultipleChoiceField(
+    corpora = CorporaField(
         queryset=Corpus.objects.none(), widget=forms.CheckboxSelectMultiple, required=False,
         label="Text corpora to mix in (optional)",
     )  # fmt: skip

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.webapp.arena.conftest import answered_battle, make_version
-from webapp.arena.actions import redact
+from webapp.arena.actions import battle_state, redact
 
 pytestmark = pytest.mark.django_db
 
@@ -12,8 +12,9 @@ def test_it_names_the_sides_not_the_versions(alice, completion, tiny_checkpoint)
     the = make_version(alice, tiny_checkpoint, name="the", version=3)
     other = make_version(alice, tiny_checkpoint, name="the-other", version=1)
     battle = answered_battle(alice, completion, the, other)
-    said = redact(battle, "the v3: the model cannot be loaded (no weights)")
+    names = battle_state(alice, battle.public_id).names  # what the battle's socket holds
+    said = redact(names, "the v3: the model cannot be loaded (no weights)")
     assert said == "model A: the model cannot be loaded (no weights)"
-    said = redact(battle, f"model version {other.pk} no longer exists; the-other v1 neither")
+    said = redact(names, f"model version {other.pk} no longer exists; the-other v1 neither")
     assert said == "model B no longer exists; model B neither"
-    assert redact(battle, "the v30 is not the v3") == "the v30 is not model A"
+    assert redact(names, "the v30 is not the v3") == "the v30 is not model A"

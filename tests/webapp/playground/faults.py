@@ -40,12 +40,12 @@ class InferStack:
         self.redis.stop()
         self.redis = start_local_redis(self.workdir / "redis", self.port)
 
-    def start_worker(self) -> subprocess.Popen:
+    def start_worker(self, **extra: str) -> subprocess.Popen:
         env = {**os.environ, "REDIS_URL": self.url, "MEDIA_ROOT": str(settings.MEDIA_ROOT),
                "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
                "OMP_NUM_THREADS": "1", "BOTTEGA_INFER_TORCH_THREADS": "1",
                "BOTTEGA_PLAYGROUND_WORKER_TTL_S": str(WORKER_TTL_S),
-               "BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS": str(MAX_NEW_TOKENS)}  # fmt: skip
+               "BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS": str(MAX_NEW_TOKENS), **extra}  # fmt: skip
         n = len(self.workers)
         log = (self.workdir / f"worker-{n}.log").open("wb")
         cmd = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "gpu_infer",
@@ -54,6 +54,12 @@ class InferStack:
                                   stderr=subprocess.STDOUT)  # fmt: skip
         self.workers.append(worker)
         return worker
+
+    def pause(self, worker: subprocess.Popen) -> None:
+        os.killpg(worker.pid, signal.SIGSTOP)
+
+    def resume(self, worker: subprocess.Popen) -> None:
+        os.killpg(worker.pid, signal.SIGCONT)
 
     def kill(self, worker: subprocess.Popen) -> None:
         os.killpg(worker.pid, signal.SIGKILL)

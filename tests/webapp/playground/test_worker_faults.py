@@ -95,3 +95,28 @@ async def test_a_redis_restart_mid_generation_frees_the_slot_and_the_next_reques
         await socket.disconnect()  # re-raises the consumer's end if it dropped
     outcome = "socket dropped" if last is None else f"error {last['message']!r}"
     print(f"\nRedis restart -> {outcome} after {ended:.1f} s; next request done")
+
+
+async def test_a_generation_whose_stream_vanished_stops(alice_client, version, stack):
+    """Redis restarted (no persistence) while the worker was between two writes, as during a
+    long forward pass: the stream's key is gone, and its reader with it. The worker must stop
+    the generation rather than write it into a new key up to its token limit: with one batch
+    slot, the next request would wait behind it."""
+    worker = stack.start_worker(BOTTEGA_PLAYGROUND_MAX_BATCH="1")
+    socket = await connected(alice_client)
+    greedy = {"max_new_tokens": 100_000, "temperature": 0}  # never ends by itself
+    await socket.send_json_to(_generate(version, "orphan", greedy))
+    await _until_tokens(socket, "orphan")
+    await socket.disconnect()  # nobody follows it now (closing a socket stops no generation)
+    stack.pause(worker)
+    try:
+        stack.restart_redis()
+    finally:
+        stack.resume(worker)
+    again = await connected(alice_client)  # no cancel sent: the worker stops it by itself
+    await again.send_json_to(_generate(version, "next", SHORT))
+    after = await receive_until(again, "next", timeout=60)
+    assert after[-1]["type"] == "done", (after[-1], stack.log())
+    assert "token stream bottega:pg:" in stack.log() and "is gone" in stack.log()
+    assert stack.keys("bottega:pg:*:orphan") == []  # not made again by the orphan's tokens
+    await again.disconnect()
