@@ -28,7 +28,8 @@ def test_the_final_evaluation_after_a_periodic_one_at_its_step_is_kept(
 ):
     run = make_run(alice, corpus, tokenizer_run)
     with JobReporter(run, run.group) as reporter:
-        events = _Events(run, reporter, None)
+        # (no checkpoint event here, so no quota check: the callback must not be called)
+        events = _Events(run, reporter, None, over_quota=lambda why: pytest.fail(why))
         for event in [_eval(10, 3.6, 64), _eval(20, 3.5771, 64), _eval(20, 3.5771, 64),
                       {"event": "sample", "step": 20, "prompt": "a", "text": "b"},
                       {"event": "sample", "step": 20, "prompt": "a", "text": "b"},
