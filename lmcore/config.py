@@ -240,6 +240,10 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+MAX_TOP_K = 2**63 - 1  # what a torch.long holds; any k at or above the vocabulary keeps all
+# The penalty is applied in float32 (lmcore/sampling.py): near 0 or infinity it turns logits
+# into infinities and NaN; a factor of 100 either way is far past any useful penalty (1 to 2).
+MIN_PENALTY, MAX_PENALTY = 0.01, 100.0
 MAX_NEW_TOKENS = 4096  # per request; the web app may pass a lower cap to validate()
 MAX_TOP_LOGPROBS = 20
 MIN_TEMPERATURE = 0.01
@@ -294,28 +298,40 @@ class SamplingParams:
 
     def validate(self, max_new_tokens_cap: int = MAX_NEW_TOKENS) -> None:
         """Raise LmcoreError naming the first setting out of range."""
+        problems = self.problems(max_new_tokens_cap)
+        if problems:
+            name, why = next(iter(problems.items()))
+            raise LmcoreError(f"{name} {why}")
+
+    def problems(self, max_new_tokens_cap: int = MAX_NEW_TOKENS) -> dict[str, str]:
+        """Each setting out of range, by field name, with what it must be: the one rule for
+        every caller (a caller with other field names, the web API, renames the keys).
+
+        Example: `SamplingParams(top_p=0).problems() == {"top_p": "must be in (0, 1], not 0"}`.
+        """
+        t, penalty, cap = self.temperature, self.repetition_penalty, max_new_tokens_cap
         checks = [
-            (1 <= self.max_new_tokens <= max_new_tokens_cap,
-             f"max_new_tokens must be between 1 and {max_new_tokens_cap}, "
-             f"not {self.max_new_tokens}"),
+            ("max_new_tokens", 1 <= self.max_new_tokens <= cap,
+             f"must be between 1 and {cap}, not {self.max_new_tokens}"),
             # Below MIN_TEMPERATURE the scaled logits overflow; it is greedy in all but name.
-            (math.isfinite(self.temperature)
-             and (self.temperature == 0 or self.temperature >= MIN_TEMPERATURE),
-             f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}, "
-             f"not {self.temperature}"),
-            (self.top_k >= 0, f"top_k must be 0 (off) or more, not {self.top_k}"),
-            (0 < self.top_p <= 1, f"top_p must be in (0, 1], not {self.top_p}"),
-            (math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0,
-             f"repetition_penalty must be more than 0, not {self.repetition_penalty}"),
-            (self.seed is None or 0 <= self.seed <= MAX_SEED,
-             f"seed must be between 0 and {MAX_SEED}, not {self.seed}"),
-            (0 <= self.top_logprobs <= MAX_TOP_LOGPROBS,
-             f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, not {self.top_logprobs}"),
-            (len(self.stop) <= MAX_STOP_STRINGS,
-             f"at most {MAX_STOP_STRINGS} stop strings, not {len(self.stop)}"),
-            (all(0 < len(s) <= MAX_STOP_CHARS for s in self.stop),
-             f"stop strings must be 1 to {MAX_STOP_CHARS} characters long"),
+            ("temperature", math.isfinite(t) and (t == 0 or t >= MIN_TEMPERATURE),
+             f"must be 0 (greedy) or at least {MIN_TEMPERATURE}, not {t}"),
+            ("top_k", 0 <= self.top_k <= MAX_TOP_K,
+             f"must be 0 (off) or more (at most {MAX_TOP_K}), not {self.top_k}"),
+            ("top_p", 0 < self.top_p <= 1, f"must be in (0, 1], not {self.top_p}"),
+            ("repetition_penalty", MIN_PENALTY <= penalty <= MAX_PENALTY,
+             f"must be from {MIN_PENALTY:g} to {MAX_PENALTY:g}, not {penalty}"),
+            ("seed", self.seed is None or 0 <= self.seed <= MAX_SEED,
+             f"must be between 0 and {MAX_SEED}, not {self.seed}"),
+            ("top_logprobs", 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS,
+             f"must be between 0 and {MAX_TOP_LOGPROBS}, not {self.top_logprobs}"),
+            ("stop", len(self.stop) <= MAX_STOP_STRINGS,
+             f"must hold at most {MAX_STOP_STRINGS} strings, not {len(self.stop)}"),
+            ("stop", all(0 < len(s) <= MAX_STOP_CHARS for s in self.stop),
+             f"strings must be 1 to {MAX_STOP_CHARS} characters long"),
         ]  # fmt: skip
-        for ok, message in checks:
+        out: dict[str, str] = {}
+        for name, ok, why in checks:
             if not ok:
-                raise LmcoreError(message)
+                out.setdefault(name, why)
+        return out

@@ -19,7 +19,7 @@ the array, so periodic evaluations during training sample all of the validation 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -94,19 +94,21 @@ def evaluate(
     max_tokens: int | None = None,
     context: int | None = None,
     shard: tuple[int, int] = (0, 1),
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
     """Score `tokens` (1-D ids, a memmap is fine) with `model`; see the module docstring.
 
     Runs on the model's device, under bf16 autocast on CUDA; the model's train/eval mode is
     restored afterwards. `shard=(rank, world)` scores every world-th window from the rank-th:
-    the shards' nats (loss x tokens), tokens and bytes add up to the whole.
+    the shards' nats (loss x tokens), tokens and bytes add up to the whole. `on_batch(windows
+    done, windows)` after each batch (progress; it may raise to stop).
     """
     windows = window_starts(max(len(tokens) - 1, 0), context or model.config.context, max_tokens)
     windows = windows[shard[0] :: shard[1]]
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    nats, n_tokens, n_bytes = 0.0, 0, 0
+    nats, n_tokens, n_bytes, done = 0.0, 0, 0, 0
     try:
         # Windows of one length are batched together; only the last one may be shorter.
         for length in dict.fromkeys(n for _, n in windows):
@@ -117,6 +119,9 @@ def evaluate(
                 nats += _nats(model, rows[:, :-1], rows[:, 1:], device)
                 n_tokens += rows[:, 1:].numel()
                 n_bytes += int(byte_lengths[rows[:, 1:].numpy()].sum())
+                done += len(rows)
+                if on_batch is not None:
+                    on_batch(done, len(windows))
     finally:
         model.train(was_training)
     return EvalResult.from_totals(nats, n_tokens, n_bytes)
@@ -133,6 +138,7 @@ def _nats(model: GPT, x: torch.Tensor, y: torch.Tensor, device: torch.device) ->
 def evaluate_tail(
     model: GPT, tokenizer: Tokenizer, path: str | Path, *, bos_id: int | None,
     val_fraction: float = VAL_FRACTION, max_chars: int = TAIL_CHARS,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> EvalResult:  # fmt: skip
     """Bits per byte of a corpus file's validation tail (its first `max_chars` characters,
     each document after its BOS), the split training holds out: comparable across versions
@@ -149,4 +155,5 @@ def evaluate_tail(
             break
     specials = tokenizer.special_tokens.values()
     return evaluate(model, np.asarray(ids, dtype=np.int64),
-                    token_byte_lengths(tokenizer.bytes_table(), specials))  # fmt: skip
+                    token_byte_lengths(tokenizer.bytes_table(), specials),
+                    on_batch=on_batch)  # fmt: skip

@@ -10,8 +10,14 @@ questions with a loaded checkpoint and no HTTP (docs/architecture.md, "Evaluatio
 - `loglikelihood_rolling`: the harness's own disjoint windows of the model's context.
 - `generate_until`: lmcore's engine, greedy unless the task samples, with the task's stop
   strings; up to 32 prompts decode together.
-Chat versions get their prompts in lmcore's chat layout (`lmcore.chat`); the markers then
-typed in a prompt become the special tokens, as `transformers.apply_chat_template` does.
+Chat mode renders each prompt with the version's own template (`chat_config.template_for`: an
+imported ChatML or Llama-3 model with its own, lmcore's fine-tunes with lmcore's layout)
+through `lmcore.chat.render`, so a prompt's ids are those the playground and the API send:
+special tokens only from the template's text, never from a task's text. The harness passes
+prompts as text, so each rendered prompt's ids are kept under its text; a continuation is
+encoded on its own after them (the reply's tokens as the model writes them after its
+prompt), not by the harness's split of the joined text, which would move the generation
+prompt's trailing newline into the reply.
 
 This is the only lmcore module that imports `lm_eval`, and nothing else imports it at import
 time: the web process never loads the harness. User task files are made safe before they
@@ -22,7 +28,6 @@ so that a template cannot reach Python objects either.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -35,8 +40,8 @@ from lm_eval.api.model import TemplateLM
 from lm_eval.evaluator import evaluate as harness_evaluate
 from lm_eval.tasks import TaskManager
 
-from lmcore.chat import CHAT_TOKENS, END_OF_TURN, ROLE_TOKENS, reply_end_ids
-from lmcore.chat_config import text_end_ids
+from lmcore.chat import render, reply_end_ids
+from lmcore.chat_config import template_for, text_end_ids
 from lmcore.checkpoint import Checkpoint
 from lmcore.config import SamplingParams
 from lmcore.device import autocast
@@ -58,7 +63,7 @@ datasets.disable_progress_bars()  # a worker's log and the CLI's stderr are no t
 
 
 class LmcoreLM(TemplateLM):
-    """A checkpoint as the harness's model; `chat` renders prompts in the chat layout."""
+    """A checkpoint as the harness's model; `chat` renders prompts with its chat template."""
 
     def __init__(self, checkpoint: Checkpoint, *, chat: bool = False,
                  on_progress: Progress | None = None) -> None:  # fmt: skip
@@ -67,14 +72,17 @@ class LmcoreLM(TemplateLM):
         self.bos_id = bos_id_for(checkpoint.train_config, self.tok.special_tokens)
         self.context = self.model.config.context
         self.chat = chat
+        self.template = template_for(checkpoint.config, self.tok) if chat else None
+        if chat and self.template is None:
+            raise LmcoreError("this model has no chat template: evaluate it without chat")
+        self._prompts: dict[str, list[int]] = {}  # a rendered chat prompt's text -> its ids
         self.on_progress = on_progress or (lambda done, total: None)
         self.bytes_table = self.tok.bytes_table()
         self._device = next(self.model.parameters()).device
-        # The model's own end ids (lmcore/chat_config.py): an import's eos_token_id too.
-        end_ids = reply_end_ids(self.tok) if chat else text_end_ids(checkpoint.config, self.tok)
+        # The model's own end ids (lmcore/chat_config.py): its template's, an import's eos ids.
+        end_ids = (reply_end_ids(self.tok, self.template) if chat
+                   else text_end_ids(checkpoint.config, self.tok))  # fmt: skip
         self.engine = Engine(self.model, self.bytes_table, end_ids=end_ids, bos_id=self.bos_id)
-        specials = [t for t in CHAT_TOKENS if chat and t in self.tok.special_tokens]
-        self._marker = re.compile("|".join(map(re.escape, specials))) if specials else None
 
     # --- tokens ----------------------------------------------------------------------------
     @property
@@ -88,22 +96,18 @@ class LmcoreLM(TemplateLM):
     def tok_encode(
         self, string: str, add_special_tokens: bool | None = None, **_: Any
     ) -> list[int]:
-        """User text never becomes special ids, except the chat layout's markers in chat mode."""
-        if self._marker is None:
-            return self.tok.encode(string)
-        ids, at = [], 0
-        for found in self._marker.finditer(string):
-            ids += self.tok.encode(string[at : found.start()])
-            ids.append(self.tok.special_id(found.group()))
-            at = found.end()
-        return ids + self.tok.encode(string[at:])
+        """A task's text never becomes special ids (chat prompts: `apply_chat_template`)."""
+        return self.tok.encode(string)
 
     def _with_bos(self, ids: list[int]) -> list[int]:
         return [self.bos_id, *ids] if self.bos_id is not None and ids[:1] != [self.bos_id] else ids
 
     def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """The harness's split of context and continuation, the context after [BOS]: what
-        `lmcore.score` conditions a text on."""
+        `lmcore.score` conditions a text on. A chat prompt: its rendered ids, then the
+        continuation's own (module docstring)."""
+        if context in self._prompts:
+            return self._prompts[context], self.tok_encode(continuation)
         context_ids, continuation_ids = super()._encode_pair(context, continuation)
         return self._with_bos(context_ids), continuation_ids
 
@@ -166,8 +170,9 @@ class LmcoreLM(TemplateLM):
         return totals
 
     def generate_until(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[str]:
-        prepared = [(self._with_bos(self.tok_encode(ctx)), _sampling(kwargs, self.tok.decode(
-            [self.eot_token_id]))) for ctx, kwargs in (r.args for r in requests)]  # fmt: skip
+        eos = self.tok.decode([self.eot_token_id])
+        prepared = [(self._prompts.get(ctx) or self._with_bos(self.tok_encode(ctx)),
+                     _sampling(kwargs, eos)) for ctx, kwargs in (r.args for r in requests)]  # fmt: skip
         out = [""] * len(requests)
         for start in range(0, len(prepared), GENERATE_BATCH):
             batch = prepared[start : start + GENERATE_BATCH]
@@ -184,18 +189,24 @@ class LmcoreLM(TemplateLM):
         return "lmcore"
 
     def chat_template(self, chat_template: bool | str = False) -> str:
-        return "lmcore.chat" if self.chat else ""
+        return self.template.template if self.template is not None else ""
 
     def apply_chat_template(self, chat_history: list[dict[str, str]],
                             add_generation_prompt: bool = True) -> str:  # fmt: skip
-        """lmcore's chat layout as text, less the leading BOS (`_with_bos` adds it); without
-        `add_generation_prompt` the last (assistant) message stays open, to be continued."""
-        parts = []
-        for n, message in enumerate(chat_history):
-            last_open = not add_generation_prompt and n == len(chat_history) - 1
-            end = "" if last_open else END_OF_TURN
-            parts.append(f"{ROLE_TOKENS[message['role']]}{message['content']}{end}")
-        return "".join(parts) + (ROLE_TOKENS["assistant"] if add_generation_prompt else "")
+        """The prompt as the version's template renders it for a reply (`lmcore.chat.render`),
+        its ids kept under its text for the requests the harness builds from it. Without
+        `add_generation_prompt` the last (assistant) message is the reply's start, written
+        after the prompt (as `continue_final_message` does)."""
+        messages = [{"role": m["role"], "content": m["content"]} for m in chat_history]
+        opened = ""
+        if not add_generation_prompt:
+            if not messages or messages[-1]["role"] != "assistant":
+                raise LmcoreError("a reply's start must be the last, assistant, message")
+            opened = messages.pop()["content"]
+        ids = render(self.tok, messages, generation_prompt=True, template=self.template).ids
+        text = self.template.render(messages, add_generation_prompt=True) + opened
+        self._prompts[text] = ids + self.tok_encode(opened)
+        return text
 
 
 def _sampling(kwargs: dict[str, Any], eos: str) -> SamplingParams:
@@ -262,6 +273,7 @@ def run_task(lm: LmcoreLM, task: Any, *, limit: int | None = None,
     """One task through the harness: {"task", "output_type", "n", "metrics": {name: {"value",
     "stderr"}}, "samples": [per item, see `item_view`]}."""
     name = task.config.task
+    lm._prompts.clear()  # the previous task's chat prompts
     results = harness_evaluate(
         lm, {name: task}, limit=limit, bootstrap_iters=bootstrap_iters, log_samples=True,
         apply_chat_template=lm.chat, fewshot_as_multiturn=lm.chat, verbosity="ERROR",

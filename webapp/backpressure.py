@@ -23,8 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterator
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -104,3 +107,20 @@ async def in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     next_chunk = sync_to_async(next, thread_sensitive=False)
     while (chunk := await next_chunk(chunks, None)) is not None:
         yield chunk
+
+
+async def written_file(write: Callable[[Path], None], scratch: Path) -> AsyncIterator[bytes]:
+    """A response body that `write(path)` makes as a file first (a GGUF export): written in a
+    worker thread into a temp file under `scratch`, then streamed. The file is unlinked once
+    open, so nothing outlives the download."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="download-", suffix=".part", dir=scratch)
+    os.close(handle)
+    try:
+        await sync_to_async(write, thread_sensitive=False)(Path(name))
+        f = open(name, "rb")  # noqa: SIM115 (closed below, after the last chunk)
+    finally:
+        os.unlink(name)
+    with f:
+        async for chunk in in_thread(iter(lambda: f.read(1 << 20), b"")):
+            yield chunk

@@ -99,7 +99,8 @@ def _evaluate(run: EvaluationRun, version: Any, checkpoint: Any, spec: dict[str,
     started = time.perf_counter()
     if spec["kind"] == "bpb":
         bos = bos_id_for(checkpoint.train_config, checkpoint.tokenizer.special_tokens)
-        figures = evaluate_tail(checkpoint.model, checkpoint.tokenizer, task, bos_id=bos)
+        figures = evaluate_tail(checkpoint.model, checkpoint.tokenizer, task, bos_id=bos,
+                                on_batch=on_progress)  # fmt: skip
         out = {"output_type": "bpb", "n": figures.tokens, "samples": [],
                "metrics": {k: {"value": v, "stderr": None} for k, v in figures.to_dict().items()}}  # fmt: skip
     else:

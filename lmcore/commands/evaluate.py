@@ -7,8 +7,9 @@ tail (`--cloze-corpus F`, `lmcore.cloze`) and bits per byte on a corpus's valida
 (`--bpb-corpus F`). Prints one JSON object:
 {"checkpoint", "chat", "tasks": [{"task", "output_type", "n", "metrics": {name: {"value",
 "stderr"}}, "seconds", "items_per_s"[, "samples"]}], "seconds"}; a bpb task's metrics are
-{"bpb", "loss", "tokens", "bytes"} (bpb's stderr is null). Prompts are
-rendered in the chat layout when it was fine-tuned for chat, unless `--no-chat`.
+{"bpb", "loss", "tokens", "bytes"} (bpb's stderr is null). A chat model (fine-tuned for
+chat, or imported with its chat template) gets its prompts rendered with its own template,
+unless `--no-chat`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lmcore.chat_config import carries_template
 from lmcore.checkpoint import load_checkpoint
 from lmcore.cli import emit
 from lmcore.cloze import ClozeConfig, cloze_task
@@ -56,7 +58,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     configure(device)
     checkpoint = load_checkpoint(args.checkpoint, device)
-    chat = bool(checkpoint.train_config.get("chat")) and not args.no_chat
+    chats = checkpoint.train_config.get("chat") or carries_template(checkpoint.config)
+    chat = bool(chats) and not args.no_chat
     started, results = time.perf_counter(), []
     with tempfile.TemporaryDirectory(prefix="lmcore-evaluate-") as tmp:
         specs: list[str | dict[str, Any]] = list(args.tasks)

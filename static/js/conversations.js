@@ -1,4 +1,4 @@
-// Saved playground conversations: the JSON API of webapp/playground/api.py and the sidebar list.
+// Saved playground conversations: the JSON API of webapp/playground/conversations.py and the sidebar list.
 // The playground page (playground.js) says what a conversation holds; this module stores,
 // lists, reopens and deletes them.
 import { csrfToken } from "./jobstatus.js";

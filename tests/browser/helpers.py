@@ -16,6 +16,15 @@ def sign_in(page, stack):
     expect(page.get_by_role("heading", name="Welcome to Bottega")).to_be_visible()
 
 
+def leaderboard_cell(page, version: str, task: str):
+    """The cell of `version`'s figure under the task labelled `task` on the evaluation
+    leaderboard (the version as "name vN"); its link opens the items."""
+    headers = page.locator("#leaderboard thead th").all_inner_texts()
+    column = next(i for i, h in enumerate(headers) if h.startswith(task)) + 1
+    row = page.locator("#leaderboard tbody tr", has_text=f"/{version}")
+    return row.locator(f"td:nth-child({column})")
+
+
 MAKE_VERSION = """
 import shutil, tempfile
 from pathlib import Path

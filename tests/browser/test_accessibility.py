@@ -1,8 +1,9 @@
 """axe-core over every page of a new user's journey, signed in and with data: upload, train a
-tokenizer, train a model, its version, the playground (inspector open), score mode, the arena
-(a battle before and after the vote, a leaderboard, your votes), the anatomy of a prompt, the
-API keys page with a key. No page may have a violation of impact "serious" or "critical" (the
-Storage and API keys tables: of any impact); each page is also screenshotted."""
+tokenizer, train a model, its version, the playground (inspector open) and score mode, the arena
+(a battle before and after the vote, a leaderboard, your votes), evaluation (the form, a run,
+the leaderboard, a result's items, task files), the anatomy of a prompt, the API keys page with
+a key. No page may have a violation of impact "serious" or "critical" (the Storage and API
+keys tables: of any impact); each page is also screenshotted."""
 
 import re
 import uuid
@@ -11,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.a11y import EVERY_IMPACT, audit, screenshot_dir
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import leaderboard_cell, sign_in
 from tests.browser.test_playground import MAKE_VERSION
 from tests.webapp.fixtures_ml import corpus_text
 
@@ -127,6 +128,7 @@ def test_every_page_of_the_journey_has_no_serious_violation(page, stack, tmp_pat
     found += audit(page, "14e-arena-leaderboard", shots)
     page.goto(stack.url + "/arena/votes/")
     found += audit(page, "14f-arena-votes", shots)
+    found += _evaluation_pages(page, stack, shots, f"model-{token} v1", source.name)
 
     # Anatomy with the whole picture drawn: token ids over the loss colours, heads, lens.
     page.goto(stack.url + "/anatomy/")
@@ -149,3 +151,33 @@ def test_every_page_of_the_journey_has_no_serious_violation(page, stack, tmp_pat
 
     assert outside == []
     assert found == [], "\n".join(found)
+
+
+def _evaluation_pages(page, stack, shots, version: str, corpus: str) -> list[str]:
+    """Evaluate: the form, a run (live, then done), the leaderboard, a result's items."""
+    found = []
+    page.goto(stack.url + "/evaluate/")
+    # Audited before filling: after a long session, the submit's click straight after the
+    # audit's full-page screenshot never reached the button (no click event, no request).
+    found += audit(page, "14g-evaluate", shots)
+    page.get_by_label("Name", exact=True).fill("journey check")
+    page.locator("[data-field=versions]").get_by_label(version, exact=True).check()
+    page.locator("[data-field=cloze_corpora]").get_by_label(corpus).check()
+    page.locator("[data-field=bpb_corpora]").get_by_label(corpus).check()
+    page.get_by_label("Cloze items").fill("10")
+    page.get_by_role("button", name="Evaluate").click()
+    expect(page).to_have_url(re.compile(r"/evaluate/\d+/$"), timeout=30_000)
+    # The page reloads itself when the run ends (no audit meanwhile: a reload would cut it).
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=180_000)
+    expect(page.locator("#job-status .badge")).to_have_text("Succeeded")
+    found += audit(page, "14h-evaluation-run", shots)
+    page.goto(stack.url + "/evaluate/leaderboard/")
+    page.locator("#leaderboard").get_by_role("link", name=f"cloze · {corpus}").first.click()
+    expect(page.locator("#leaderboard th[aria-sort]")).to_contain_text("cloze")
+    found += audit(page, "14i-evaluation-leaderboard", shots)
+    leaderboard_cell(page, version, f"cloze · {corpus}").get_by_role("link").click()
+    expect(page.locator("section.item").first).to_be_visible()
+    found += audit(page, "14j-evaluation-items", shots)
+    page.goto(stack.url + "/evaluate/tasks/")
+    found += audit(page, "14k-evaluation-task-files", shots)
+    return found

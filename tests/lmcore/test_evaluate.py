@@ -72,3 +72,21 @@ def test_bounded_evaluation_spreads_whole_windows_and_counts_their_bytes(tiny_gp
 def test_an_array_with_no_targets_gives_nan(tiny_gpt_config):
     result = evaluate(GPT(tiny_gpt_config(40)), np.array([3]), np.ones(40, dtype=np.int64))
     assert result.tokens == 0 and math.isnan(result.bpb)
+
+
+def test_it_reports_each_batch_and_stops_when_the_report_raises(tiny_gpt_config):
+    model = GPT(tiny_gpt_config(40, context=8)).eval()
+    tokens = np.arange(100) % 40  # 99 targets: 13 windows, batches of 4: 4, 8, 12, 13
+    seen = []
+    evaluate(model, tokens, np.ones(40), batch_size=4, on_batch=lambda *a: seen.append(a))
+    assert seen == [(4, 13), (8, 13), (12, 13), (13, 13)]
+
+    def stop(done: int, total: int) -> None:
+        if done >= 8:
+            raise KeyboardInterrupt  # what a cancel's exception does
+
+    calls = []
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(model, tokens, np.ones(40), batch_size=4,
+                 on_batch=lambda *a: (calls.append(a), stop(*a)))  # fmt: skip
+    assert calls == [(4, 13), (8, 13)]

@@ -34,6 +34,9 @@ def logits_of(probs) -> torch.Tensor:
         ({"max_new_tokens": 5000}, "max_new_tokens"),
         ({"top_logprobs": 21}, "top_logprobs"),
         ({"repetition_penalty": 0.0}, "repetition_penalty"),
+        ({"repetition_penalty": 1e-300}, "repetition_penalty"),
+        ({"repetition_penalty": 1e300}, "repetition_penalty"),
+        ({"top_k": 2**63}, "top_k"),
         ({"seed": -1}, "seed"),
         ({"seed": 2**53}, "seed must be between 0 and 9007199254740991"),  # not exact in JSON
         ({"stop": [""]}, "stop"),
@@ -43,6 +46,36 @@ def logits_of(probs) -> torch.Tensor:
 def test_it_refuses_settings_out_of_range(kw, words):
     with pytest.raises(LmcoreError, match=words):
         SamplingParams(**kw).validate()
+
+
+def test_problems_name_every_setting_out_of_range_and_validate_raises_the_first():
+    bad = SamplingParams(max_new_tokens=0, temperature=-1, top_p=0, stop=["x"] * 9)
+    assert bad.problems() == {
+        "max_new_tokens": "must be between 1 and 4096, not 0",
+        "temperature": "must be 0 (greedy) or at least 0.01, not -1",
+        "top_p": "must be in (0, 1], not 0",
+        "stop": "must hold at most 8 strings, not 9",
+    }
+    with pytest.raises(LmcoreError, match=r"^max_new_tokens must be between 1 and 4096, not 0$"):
+        bad.validate()
+    assert SamplingParams().problems() == {}
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"repetition_penalty": 0.01}, {"repetition_penalty": 100.0}, {"top_k": 2**63 - 1},
+     {"temperature": 1e300, "top_p": 1e-300}, {"temperature": 0.01, "repetition_penalty": 0.01}],
+)  # fmt: skip
+def test_settings_at_the_limits_still_sample_a_distribution(kw):
+    """What validate() accepts, the float32 sampler computes: no NaN, a real choice. (A
+    penalty of 1e-300 is 0 in float32: the seen logits became infinities and NaN.)"""
+    SamplingParams(**kw).validate()
+    logits = torch.randn(1, 50, generator=torch.Generator().manual_seed(3)) * 30
+    seen = torch.zeros(1, 50, dtype=torch.bool)
+    seen[0, ::3] = True
+    step = sample_step(logits, sampler(**kw), torch.tensor([0.5]), seen, top_n=3)
+    assert math.isfinite(step.sample_logprob.item()) and math.isfinite(step.logprob.item())
+    assert 0 <= step.ids.item() < 50
 
 
 def test_a_caller_can_lower_the_token_cap():

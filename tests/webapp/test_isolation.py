@@ -24,6 +24,8 @@ PUBLIC = {
     "login": "the sign-in page itself",
     "healthz": "load balancers and `docker compose` health checks call it anonymously; "
     "details only for staff",
+    "livez": "liveness for load balancers and orchestrators: says only that the process serves",
+    "readyz": "readiness, as healthz (its older name)",
     "v1:models": "the OpenAI-compatible API authenticates bearer keys itself (401 without)",
     "v1:model": "as v1:models",
     "v1:completions": "as v1:models",
@@ -61,13 +63,33 @@ KINDS = {
     "playground:delete_conversation": {"pk": "conversation"},
     "api:revoke": {"pk": "api_key"},
     "api:delete_key": {"pk": "api_key"},
+    "registry:download_gguf": {"pk": "version"},
+    "registry:download_peft": {"pk": "version"},
+    "registry:merge": {"pk": "version"},
     "v1:model": {"model_id": "model_name"},
+    "arena:battle": {"public_id": "battle"},
+    "arena:vote": {"public_id": "battle"},
+    "arena:withdraw": {"pk": "vote"},
+    "arena:leaderboard": {"slug": "board"},
+    "arena:reset": {"slug": "board"},
+    "evaluation:detail": {"pk": "evaluation_run"},
+    "evaluation:cancel": {"pk": "evaluation_run"},
+    "evaluation:delete": {"pk": "evaluation_run"},
+    "evaluation:delete_task": {"pk": "eval_task"},
+    "evaluation:items": {"pk": "eval_result"},
+}
+# Views whose argument names an object every signed-in user shares, and why bob may see it.
+SHARED = {
+    "arena:leaderboard": "a board is everyone's; it names only the versions the viewer may use "
+    "(tests/webapp/arena/test_leaderboard.py)",
 }
 # Websocket routes: path argument -> kind; routes without arguments are checked below.
 WS_KINDS = {
     "ws/corpora/<int:pk>/": "corpus",
     "ws/tokenizers/<int:pk>/": "tokenizer",
     "ws/runs/<int:pk>/": "training_run",
+    "ws/evaluations/<int:pk>/": "evaluation_run",
+    "ws/arena/<uuid:public_id>/": "battle",
 }
 WS_WITHOUT_OBJECT = {"ws/system/", "ws/corpora/", "ws/playground/"}
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -97,7 +119,9 @@ def _routes():
 def owned(alice, tmp_path, settings):
     """One of each kind of object alice can own (rows only: no view may reach their files)."""
     from webapp.api.models import ApiKey
+    from webapp.arena.models import Battle, Board, Vote
     from webapp.corpora.models import Corpus
+    from webapp.evaluation.models import EvalResult, EvalTask, EvaluationRun
     from webapp.playground.models import Conversation
     from webapp.registry.models import ModelUpload, ModelVersion
     from webapp.tokenization.models import TokenizerRun
@@ -119,7 +143,29 @@ def owned(alice, tmp_path, settings):
     version = ModelVersion.objects.create(
         owner=alice, name="alices-model", version=1, params=1, step=0, run=run
     )
+    other = ModelVersion.objects.create(
+        owner=alice, name="alices-model", version=2, params=1, step=0, run=run
+    )
+    board, _ = Board.objects.get_or_create(slug="chat", defaults={"title": "Chat", "kind": "chat"})
+    battle = Battle.objects.create(
+        owner=alice, board=board, left=version, right=other, prompt="p", params={}
+    )
+    voted = Battle.objects.create(
+        owner=alice, board=board, left=other, right=version, prompt="p", params={}
+    )
+    evaluation = EvaluationRun.objects.create(owner=alice, name="alices-evaluation")
+    evaluation.versions.add(version)
     return {
+        "battle": battle,
+        "vote": Vote.objects.create(battle=voted, outcome="tie"),
+        "board": board,
+        "evaluation_run": evaluation,
+        "eval_task": EvalTask.objects.create(
+            owner=alice, name="alices-task", config={}, output_type="multiple_choice", items=1
+        ),
+        "eval_result": EvalResult.objects.create(
+            run=evaluation, version=version, task_key="k", task_label="k", output_type="x"
+        ),
         "corpus": corpus,
         "corpus_upload": uploading,
         "tokenizer": tokenizer,
@@ -136,6 +182,13 @@ def owned(alice, tmp_path, settings):
     }
 
 
+def _value(obj) -> str:
+    """How a URL names the object: a string as it is, else its public id, slug or pk."""
+    if isinstance(obj, str):
+        return obj
+    return str(getattr(obj, "public_id", None) or getattr(obj, "slug", None) or obj.pk)
+
+
 def _url(route: str, name: str, owned: dict) -> str | None:
     """The route with alice's objects in it; None for a route without arguments."""
     if "<" not in route:
@@ -145,7 +198,7 @@ def _url(route: str, name: str, owned: dict) -> str | None:
     url = route
     for kwarg, kind in kinds.items():
         obj = owned[kind]
-        value = str(getattr(obj, "pk", obj))
+        value = _value(obj)
         start = url.index("<")
         end = url.index(">", start)
         assert url[start:end].endswith(kwarg), f"{route}: expected <…{kwarg}>"
@@ -173,7 +226,7 @@ def test_every_view_with_an_object_refuses_another_user(client, bob, owned):
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {ApiKey.issue(bob, 'bobs-key')[1]}"}
     checked, leaks = 0, []
     for route, name, _ in _routes():
-        if "<" not in route:
+        if "<" not in route or name in SHARED:
             continue
         url = _url(route, name, owned)
         refused = 0
@@ -186,7 +239,7 @@ def test_every_view_with_an_object_refuses_another_user(client, bob, owned):
         assert refused, f"{url}: every method answered 405; nothing checked ownership"
         checked += 1
     assert not leaks, "bob reached alice's objects:\n" + "\n".join(leaks)
-    assert checked >= len(KINDS)
+    assert checked >= len(KINDS) - len(SHARED)
 
 
 def test_every_view_sends_an_anonymous_client_to_sign_in(client, owned):
@@ -250,6 +303,10 @@ def _socket(client, path: str) -> WebsocketCommunicator:
     return WebsocketCommunicator(application, "/" + path, headers=headers)
 
 
+def _ws_path(route: str, obj) -> str:
+    return route.replace("<int:pk>", str(obj.pk)).replace("<uuid:public_id>", _value(obj))
+
+
 def test_every_websocket_route_is_known():
     routes = {str(p.pattern) for p in websocket_urlpatterns}
     assert routes == set(WS_KINDS) | WS_WITHOUT_OBJECT, "a new socket: add it to WS_KINDS"
@@ -257,7 +314,7 @@ def test_every_websocket_route_is_known():
 
 async def test_sockets_refuse_other_users_and_anonymous_clients(client, bob, owned):
     for route, kind in WS_KINDS.items():
-        path = route.replace("<int:pk>", str(owned[kind].pk))
+        path = _ws_path(route, owned[kind])
         connected, code = await _socket(client, path).connect()
         assert not connected and code == 4401, (path, code)
     for route in WS_WITHOUT_OBJECT:
@@ -265,7 +322,7 @@ async def test_sockets_refuse_other_users_and_anonymous_clients(client, bob, own
         assert not connected and code == 4401, (route, code)
     await sync_to_async(client.force_login)(bob)
     for route, kind in WS_KINDS.items():
-        path = route.replace("<int:pk>", str(owned[kind].pk))
+        path = _ws_path(route, owned[kind])
         connected, code = await _socket(client, path).connect()
         assert not connected and code == 4404, (path, code)
 

@@ -4,26 +4,24 @@
 ["position"]} answers everything the page shows (lmcore.anatomy.anatomy), `POST
 /anatomy/focus` with a position only that position's attention rows, logits and embedding:
 the page asks for it when the selection changes. Both run on the `gpu_infer` worker
-(workers/anatomy.py) and wait for its reply on a Redis list; the views are async, so a wait
-holds no server thread. Access is the playground's: versions the user may play.
+(workers/anatomy.py) through the playground's inference path (`Inference.ask`: its pickup
+timeout, worker liveness and request stream), with a per-minute count of their own; the views
+are async, so a wait holds no server thread. Access is the playground's: versions the user may
+play.
 """
 
 from __future__ import annotations
 
 import json
-import time
-import uuid
-from typing import Any
 
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from webapp.enqueue import send
 from webapp.playground.access import can_play, playable_versions
+from webapp.playground.inference import Inference, NoWorker, QueueDown, Refused
 
 TASK = "workers.anatomy.inspect_text"
 COMPUTE_TIMEOUT_S = 60  # after a worker took the request
@@ -59,18 +57,24 @@ async def _ask(request: HttpRequest, focus_only: bool) -> HttpResponse:
     user_id = await sync_to_async(_player)(request, version)
     if user_id is None:
         return _error("no such model version, or it is not yours to use", 404)
-    conn = aioredis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=COMPUTE_TIMEOUT_S + 10, socket_connect_timeout=2
-    )
+    task = {"version_id": version, "text": text, "position": position, "focus_only": focus_only}
+    inference = Inference(user_id, per_minute=REQUESTS_PER_MINUTE, rate_name="anatomy")
     try:
-        if not await _admit(conn, user_id):
-            return _error(f"at most {REQUESTS_PER_MINUTE} requests a minute; wait a little", 429)
-        reply_to = f"bottega:anatomy:{user_id}:{uuid.uuid4().hex}"
-        task = {"reply_to": reply_to, "version_id": version, "text": text, "position": position,
-                "focus_only": focus_only}  # fmt: skip
-        return await _run(conn, reply_to, task)
+        kind, data = await inference.ask(TASK, task, COMPUTE_TIMEOUT_S)
+    except Refused as exc:
+        response = _error(str(exc), 429)
+        response["Retry-After"] = str(exc.retry_after or 1)
+        return response
+    except (QueueDown, NoWorker) as exc:  # no queue, no worker in time, or the worker stopped
+        return _error(str(exc), 503)
+    except TimeoutError:
+        return _error(f"the worker did not answer within {COMPUTE_TIMEOUT_S} s", 504)
     finally:
-        await conn.aclose()
+        await inference.close()
+    if kind == "anatomy":
+        return HttpResponse(data["json"], content_type="application/json")
+    # An lmcore refusal (too many tokens, a position outside the prompt) is the request's fault.
+    return _error(data["message"], 422 if data.get("code") == "invalid" else 500)
 
 
 def _player(request: HttpRequest, version_id: int) -> int | None:
@@ -78,32 +82,6 @@ def _player(request: HttpRequest, version_id: int) -> int | None:
     async views hold no model instance, docs/architecture.md "OpenAI-compatible API")."""
     user = request.user
     return user.pk if can_play(user, [version_id]) else None
-
-
-async def _run(conn: aioredis.Redis, reply_to: str, task: dict[str, Any]) -> HttpResponse:
-    pickup = settings.PLAYGROUND_PICKUP_TIMEOUT_S
-    options = {"queue": "gpu_infer", "expires": pickup}
-    try:
-        await sync_to_async(send, thread_sensitive=False)(TASK, options=options, **task)
-    except Exception as exc:  # the broker is down
-        return _error(f"cannot reach the task queue ({type(exc).__name__}); try again", 503)
-    if await conn.blpop([reply_to], timeout=pickup) is None:
-        await conn.set(f"{reply_to}:cancel", "1", ex=COMPUTE_TIMEOUT_S)  # a late worker skips it
-        return _error(f"no inference worker took the request within {pickup} s: the gpu_infer "
-                      "worker is down or busy; try again", 503)  # fmt: skip
-    reply = await conn.blpop([reply_to], timeout=COMPUTE_TIMEOUT_S)
-    if reply is None:
-        return _error(f"the worker did not answer within {COMPUTE_TIMEOUT_S} s", 504)
-    kind, _, body = reply[1].partition(b" ")
-    if kind == b"result":
-        return HttpResponse(body, content_type="application/json")
-    return _error(body.decode(), 422)
-
-
-async def _admit(conn: aioredis.Redis, user_id: int) -> bool:
-    key = f"bottega:anatomy:rate:{user_id}:{int(time.time() // 60)}"
-    count, _ = await conn.pipeline().incr(key).expire(key, 120).execute()
-    return count <= REQUESTS_PER_MINUTE
 
 
 def _parse(body: bytes, focus_only: bool) -> tuple[int, str, int | None]:

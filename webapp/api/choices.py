@@ -1,11 +1,12 @@
-"""The choices of one API request as a sequence of tasks, and their stream entries turned into
-deltas `(index, text, logprobs part, finish_reason)`, which views.py sends as one answer or as
-streamed chunks.
+"""The choices of one API request as a sequence of tasks, their stream entries turned into
+deltas `(index, text, logprobs part, finish_reason)`, and the deltas into the answer's
+choices (`choices()`) or its streamed chunks' (`chunks()`), each plan in its endpoint's shape
+(shapes.py has the pieces); endpoints.py wraps them in the response.
 
 Completions: for each prompt, a score task first when echo needs the prompt's logprobs (or
 `max_tokens` is 0: scoring the prompt is then the whole answer), then `n` generations; choice
 `i * n + j` is prompt i's j-th. Chat: `n` generations of the conversation, rendered by the
-worker with the model's chat template.
+worker with the model's chat template; a choice's first chunk carries the assistant's role.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ Step = tuple[Callable[[], runs.TaskRun], int, int | None]  # task, prompt, choic
 
 
 class Plan:
-    """Tasks to run in order; subclasses turn their entries into deltas."""
+    """Tasks to run in order; subclasses turn their entries into deltas, and deltas into
+    their endpoint's choices (`object`: the answer's type, `chunk_object`: a chunk's)."""
+
+    object = ""
+    chunk_object = ""
 
     def __init__(self, inference: Inference, version_id: int) -> None:
         self.inference, self.version_id = inference, version_id
@@ -51,6 +56,38 @@ class Plan:
                     for delta in self.on_entry(prompt, index, kind, data):
                         yield delta
 
+    async def choices(self) -> list[dict[str, Any]]:
+        """The whole answer's choices, in index order."""
+        texts: dict[int, list[str]] = {}
+        logprobs: dict[int, Any] = {}
+        finish: dict[int, str] = {}
+        async with aclosing(self.deltas()) as deltas:  # a cancelled view closes the runs
+            async for index, text, part, reason in deltas:
+                texts.setdefault(index, []).append(text)
+                if part is not None:
+                    had = logprobs.get(index)
+                    logprobs[index] = part if had is None else self.merge(had, part)
+                if reason:
+                    finish[index] = reason
+        return [self.choice(i, "".join(texts[i]), logprobs.get(i), finish.get(i, "stop"))
+                for i in sorted(texts)]  # fmt: skip
+
+    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        """One streamed choice per delta."""
+        async with aclosing(self.deltas()) as deltas:  # closing this closes the runs
+            async for delta in deltas:
+                yield self.chunk(*delta)
+
+    def choice(self, index: int, text: str, logprobs: Any, finish: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def chunk(self, index: int, text: str, part: Any, reason: str | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def merge(self, into: Any, part: Any) -> Any:
+        """A choice's logprobs so far with a delta's part."""
+        raise NotImplementedError
+
     @property
     def cost(self) -> int:
         """Requests counted against the per-minute cap: one per choice. An echo that also
@@ -69,6 +106,8 @@ class Plan:
 
 
 class CompletionPlan(Plan):
+    object = chunk_object = "text_completion"
+
     def __init__(self, inference: Inference, version_id: int, req: CompletionRequest) -> None:
         super().__init__(inference, version_id)
         self.req = req
@@ -120,6 +159,15 @@ class CompletionPlan(Plan):
                         FINISH.get(data["reason"], "stop")))  # fmt: skip
         return [d for d in out if d[1] or d[2] and d[2]["tokens"] or d[3]]
 
+    def choice(self, index: int, text: str, logprobs: Any, finish: str) -> dict[str, Any]:
+        return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}
+
+    def chunk(self, index: int, text: str, part: Any, reason: str | None) -> dict[str, Any]:
+        return {"index": index, "text": text, "logprobs": part, "finish_reason": reason}
+
+    def merge(self, into: Any, part: Any) -> Any:
+        return {k: into[k] + part[k] for k in into}  # legacy logprobs: parallel lists
+
     def _echo(self, prompt: int, index: int, finish: str | None) -> Delta:
         """A choice's opening: the prompt when echoed, and its logprobs when asked."""
         text = self.req.prompts[prompt]
@@ -134,9 +182,12 @@ class CompletionPlan(Plan):
 
 
 class ChatPlan(Plan):
+    object, chunk_object = "chat.completion", "chat.completion.chunk"
+
     def __init__(self, inference: Inference, version_id: int, req: ChatRequest) -> None:
         super().__init__(inference, version_id)
         self.req = req
+        self.opened: set[int] = set()  # choices whose first chunk (with the role) went out
         for j in range(req.n):
             make = lambda j=j: runs.generation(  # noqa: E731
                 inference, version_id, "", req.params(j), chat=req.messages
@@ -156,3 +207,19 @@ class ChatPlan(Plan):
                 (index, data["text"], [] if logprobs else None, FINISH.get(data["reason"], "stop"))
             ]
         return []
+
+    def choice(self, index: int, text: str, logprobs: Any, finish: str) -> dict[str, Any]:
+        return {"index": index, "finish_reason": finish,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None if logprobs is None else {"content": logprobs, "refusal": None}}  # fmt: skip
+
+    def chunk(self, index: int, text: str, part: Any, reason: str | None) -> dict[str, Any]:
+        delta: dict[str, Any] = {"content": text} if text or reason is None else {}
+        if index not in self.opened:
+            self.opened.add(index)
+            delta = {"role": "assistant", "content": text}
+        return {"index": index, "delta": delta, "finish_reason": reason,
+                "logprobs": None if part is None else {"content": part, "refusal": None}}  # fmt: skip
+
+    def merge(self, into: Any, part: Any) -> Any:
+        return into + part  # chat logprobs: content entries

@@ -86,8 +86,7 @@ async def completions(request: HttpRequest) -> HttpResponse:
         _key(request), request.body, parse_completion, chat=False
     )
     plan = CompletionPlan(_inference(caller), target.version_id, req)
-    return await _answer(plan, Envelope("text_completion", target.name), req.stream,
-                         req.include_usage)  # fmt: skip
+    return await _answer(plan, target.name, req.stream, req.include_usage)
 
 
 @api_view("POST")
@@ -96,14 +95,12 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         _key(request), request.body, parse_chat, chat=True
     )
     plan = ChatPlan(_inference(caller), target.version_id, req)
-    return await _answer(plan, Envelope("chat.completion", target.name), req.stream,
-                         req.include_usage)  # fmt: skip
+    return await _answer(plan, target.name, req.stream, req.include_usage)
 
 
 # --- answers -----------------------------------------------------------------------------------
-async def _answer(
-    plan: Plan, envelope: Envelope, stream: bool, include_usage: bool
-) -> HttpResponse:
+async def _answer(plan: Plan, model: str, stream: bool, include_usage: bool) -> HttpResponse:
+    envelope = Envelope(plan.object, model)
     try:
         await plan.start()
     except BaseException:
@@ -116,73 +113,20 @@ async def _answer(
         response["X-Accel-Buffering"] = "no"  # proxies must pass each chunk on at once
         return response
     try:
-        choices = await _collect(plan, envelope)
+        choices = await plan.choices()
     finally:
         await plan.inference.close()
     return JsonResponse(envelope.wrap(choices, usage=plan.usage.to_dict()))
 
 
-async def _collect(plan: Plan, envelope: Envelope) -> list[dict[str, Any]]:
-    chat = envelope.object.startswith("chat")
-    texts: dict[int, list[str]] = {}
-    logprobs: dict[int, Any] = {}
-    finish: dict[int, str] = {}
-    async with aclosing(plan.deltas()) as deltas:  # a cancelled view closes the runs
-        async for index, text, part, reason in deltas:
-            texts.setdefault(index, []).append(text)
-            if part is not None:
-                logprobs[index] = _merge(logprobs.get(index), part)
-            if reason:
-                finish[index] = reason
-    choices = []
-    for index in sorted(texts):
-        text, lp = "".join(texts[index]), logprobs.get(index)
-        if chat:
-            choices.append({"index": index, "finish_reason": finish.get(index, "stop"),
-                            "message": {"role": "assistant", "content": text, "refusal": None},
-                            "logprobs": None if lp is None else {"content": lp, "refusal": None}})  # fmt: skip
-        else:
-            choices.append({"index": index, "text": text, "logprobs": lp,
-                            "finish_reason": finish.get(index, "stop")})  # fmt: skip
-    return choices
-
-
-def _merge(into: Any, part: Any) -> Any:
-    if into is None:
-        return part
-    if isinstance(part, list):  # chat: content entries
-        return into + part
-    return {k: into[k] + part[k] for k in into}  # legacy: parallel lists
-
-
 async def _sse(plan: Plan, envelope: Envelope, include_usage: bool) -> AsyncIterator[str]:
-    chat = envelope.object.startswith("chat")
-    chunk = Envelope(envelope.object + ".chunk" if chat else envelope.object, envelope.model,
-                     envelope.id, envelope.created)  # fmt: skip
+    chunk = Envelope(plan.chunk_object, envelope.model, envelope.id, envelope.created)
     extra = {"usage": None} if include_usage else {}
-    opened: set[int] = set()
     try:
         # aclosing: Django closes this generator at a yield when the client leaves; the
         # runs inside must close too (their `finally` raises the cancel flag).
-        async with aclosing(plan.deltas()) as deltas:
-            async for index, text, part, reason in deltas:
-                if chat:
-                    delta: dict[str, Any] = {"content": text} if text or reason is None else {}
-                    if index not in opened:
-                        opened.add(index)
-                        delta = {
-                            "role": "assistant",
-                            **({"content": text} if text else {"content": ""}),
-                        }
-                    choice = {"index": index, "delta": delta, "finish_reason": reason,
-                              "logprobs": None if part is None else {"content": part, "refusal": None}}  # fmt: skip
-                else:
-                    choice = {
-                        "index": index,
-                        "text": text,
-                        "logprobs": part,
-                        "finish_reason": reason,
-                    }
+        async with aclosing(plan.chunks()) as choices:
+            async for choice in choices:
                 yield _event(chunk.wrap([choice], **extra))
         if include_usage:
             yield _event(chunk.wrap([], usage=plan.usage.to_dict()))

@@ -1,33 +1,36 @@
 """Checks of `/v1/completions` and `/v1/chat/completions` request bodies, as OpenAI documents
 them, into the settings the playground's tasks take. Every invalid field is named (one 400
 lists them all); fields we cannot honour are refused rather than ignored, except those that
-only describe the caller (`user`, `metadata`, `store`). Limits are the playground's.
+only describe the caller (`user`, `metadata`, `store`).
 
-Mapping to lmcore's `SamplingParams`: `max_tokens` -> `max_new_tokens`; a temperature in
-(0, 0.01) is greedy (lmcore's floor, where scaled logits overflow); `top_p` 0 keeps the one
-most likely token; choice i of `n` uses `seed + i`, so choices differ and a seeded request
-repeats exactly. A sampling setting the request leaves out (temperature, top_p, top_k,
-repetition_penalty) takes the model's own default where it has one (an import's
-generation_config.json, lmcore/chat_config.py; `with_model_defaults`), else OpenAI's.
+This module reads JSON types; the sampling settings' ranges are lmcore's rule
+(`SamplingParams.problems`, which the playground and the worker apply too), each problem named
+by the request's field (docs/architecture.md, "OpenAI-compatible API": why lmcore's ranges and
+not OpenAI's narrower ones). Mapping to `SamplingParams` (`Generation.sampling`): `max_tokens`
+-> `max_new_tokens`, `logprobs`/`top_logprobs` -> `top_logprobs`; two values OpenAI takes and
+lmcore does not are read as OpenAI means them: a temperature in (0, 0.01) is greedy (lmcore's
+floor, where scaled logits overflow), `top_p` 0 keeps the one most likely token. Choice i of
+`n` uses `seed + i`, so choices differ and a seeded request repeats exactly. A sampling
+setting the request leaves out (temperature, top_p, top_k, repetition_penalty) takes the
+model's own default where it has one (an import's generation_config.json,
+lmcore/chat_config.py; `with_model_defaults`), else OpenAI's.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
 
 from lmcore.chat import check_order
-from lmcore.config import MAX_SEED, MAX_STOP_CHARS, MIN_TEMPERATURE
+from lmcore.config import MAX_SEED, MIN_TEMPERATURE, SamplingParams
 from webapp.api.errors import ApiError, InvalidFields
 
 MAX_BODY_BYTES = 1 << 20
 MAX_CHOICES = 8  # n, and prompts x n
-MAX_STOP = 4  # OpenAI's limit
-MAX_LEGACY_LOGPROBS = 5
-MAX_TOP_LOGPROBS = 20
+TOP_P_ZERO = 1e-9  # top_p 0 for lmcore, which wants p > 0: the most likely token always stays
 MAX_MESSAGES = 64
 CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 DESCRIBES_CALLER = {"user", "metadata", "store"}
@@ -65,16 +68,21 @@ class Generation:
         return replace(self, **{k: v for k, v in defaults.items()
                                 if k in MODEL_DEFAULTS and k not in self.given})  # fmt: skip
 
+    def sampling(self, choice: int = 0) -> SamplingParams:
+        """lmcore's settings for choice `choice` (0-based) of `n` (the module docstring)."""
+        t, p, seed = self.temperature, self.top_p, self.seed
+        if seed is not None and choice:
+            seed = (seed + choice) % (MAX_SEED + 1)  # past the largest seed: from 0 again
+        return SamplingParams(
+            max_new_tokens=self.max_tokens, temperature=0.0 if 0 < t < MIN_TEMPERATURE else t,
+            top_p=TOP_P_ZERO if p == 0 else p, top_k=self.top_k,
+            repetition_penalty=self.repetition_penalty, stop=self.stop, seed=seed,
+            top_logprobs=self.top_logprobs,
+        )  # fmt: skip
+
     def params(self, choice: int) -> dict[str, Any]:
-        """`SamplingParams` settings for choice `choice` (0-based) of `n`."""
-        greedy = self.temperature < MIN_TEMPERATURE
-        return {
-            "max_new_tokens": self.max_tokens, "temperature": 0.0 if greedy else self.temperature,
-            "top_p": self.top_p if self.top_p > 0 else 1e-9, "top_k": self.top_k,
-            "repetition_penalty": self.repetition_penalty, "stop": self.stop,
-            "seed": None if self.seed is None else (self.seed + choice) % (MAX_SEED + 1),
-            "top_logprobs": self.top_logprobs,
-        }  # fmt: skip
+        """The generation task's `params` for choice `choice`."""
+        return asdict(self.sampling(choice))
 
 
 @dataclass
@@ -113,21 +121,25 @@ class _Checker:
     def bad(self, name: str, why: str) -> None:
         self.problems.setdefault(name, why)
 
-    def integer(self, name: str, default: Any, lo: int, hi: int) -> Any:
+    def integer(self, name: str, default: Any, lo: int | None = None, hi: int | None = None) -> Any:
+        """An integer; within [lo, hi] when given (else its range is lmcore's to check)."""
         value = self.data.get(name)
         if value is None:
             return default
-        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-            self.bad(name, f"must be an integer from {lo} to {hi}, not {value!r}")
+        bounded = lo is None or hi is None or lo <= value <= hi
+        if not isinstance(value, int) or isinstance(value, bool) or not bounded:
+            limits = "" if lo is None or hi is None else f" from {lo} to {hi}"
+            self.bad(name, f"must be an integer{limits}, not {value!r}")
             return default
         return value
 
-    def number(self, name: str, default: float, lo: float, hi: float) -> float:
+    def number(self, name: str, default: float) -> float:
+        """A number (its range is lmcore's to check)."""
         value = self.data.get(name)
         if value is None:
             return default
-        if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
-            self.bad(name, f"must be a number from {lo:g} to {hi:g}, not {value!r}")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            self.bad(name, f"must be a number, not {value!r}")
             return default
         return float(value)
 
@@ -152,17 +164,15 @@ class _Checker:
             raise InvalidFields(self.problems)
 
 
-def _generation(c: _Checker, max_tokens_field: str, min_tokens: int, default_tokens: int) -> dict:
-    data, cap = c.data, settings.PLAYGROUND_MAX_NEW_TOKENS
+def _generation(c: _Checker, max_tokens_field: str, default_tokens: int) -> dict:
+    data = c.data
     model = data.get("model")
     if not isinstance(model, str) or not model:
         c.bad("model", "is required: a model id from GET /v1/models")
     stop = data.get("stop")
     stop = [stop] if isinstance(stop, str) else [] if stop is None else stop
-    if not (isinstance(stop, list) and len(stop) <= MAX_STOP
-            and all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in stop)):  # fmt: skip
-        c.bad("stop", f"must be a string or a list of up to {MAX_STOP} strings of 1 to "
-              f"{MAX_STOP_CHARS} characters")  # fmt: skip
+    if not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        c.bad("stop", "must be a string or a list of strings")
         stop = []
     stream = c.boolean("stream")
     options = data.get("stream_options")
@@ -179,17 +189,15 @@ def _generation(c: _Checker, max_tokens_field: str, min_tokens: int, default_tok
         else:
             include_usage = options.get("include_usage", False)
     for name in ("presence_penalty", "frequency_penalty"):
-        c.number(name, 0.0, -2.0, 2.0)
-        c.unsupported(name, 0)
+        c.number(name, 0.0)
+        c.unsupported(name, 0)  # any other value, in OpenAI's -2 to 2 or not
     c.unsupported("logit_bias", {})
     return {
         "model": model if isinstance(model, str) else "",
-        "max_tokens": c.integer(max_tokens_field, default_tokens, min_tokens, cap),
-        "temperature": c.number("temperature", 1.0, 0.0, 2.0),
-        "top_p": c.number("top_p", 1.0, 0.0, 1.0),
-        "top_k": c.integer("top_k", 0, 0, 1 << 30),
-        "repetition_penalty": c.number("repetition_penalty", 1.0, 0.01, 100.0),
-        "seed": c.integer("seed", None, 0, MAX_SEED),
+        "max_tokens": c.integer(max_tokens_field, default_tokens),
+        "temperature": c.number("temperature", 1.0), "top_p": c.number("top_p", 1.0),
+        "top_k": c.integer("top_k", 0), "repetition_penalty": c.number("repetition_penalty", 1.0),
+        "seed": c.integer("seed", None),
         "stop": stop, "n": c.integer("n", 1, 1, MAX_CHOICES), "stream": stream,
         "include_usage": include_usage,
         "given": frozenset(k for k in MODEL_DEFAULTS if data.get(k) is not None),
@@ -199,7 +207,7 @@ def _generation(c: _Checker, max_tokens_field: str, min_tokens: int, default_tok
 def parse_completion(data: dict[str, Any]) -> CompletionRequest:
     c = _Checker(data, COMPLETION_FIELDS)
     echo = c.boolean("echo")
-    common = _generation(c, "max_tokens", 0, 16)  # OpenAI's default length: 16 tokens
+    common = _generation(c, "max_tokens", 16)  # OpenAI's default length: 16 tokens
     if common["max_tokens"] == 0 and not echo:
         c.bad("max_tokens", "may be 0 only with echo: true (to score the prompt)")
     prompt = data.get("prompt")
@@ -214,14 +222,18 @@ def parse_completion(data: dict[str, Any]) -> CompletionRequest:
     elif len(prompts) * common["n"] > MAX_CHOICES:
         c.bad("prompt", f"prompts x n is {len(prompts) * common['n']}; the limit is {MAX_CHOICES}")
     logprobs = data.get("logprobs")
-    top = c.integer("logprobs", 0, 0, MAX_LEGACY_LOGPROBS)
+    top = c.integer("logprobs", 0)
     c.unsupported("suffix", "")
     best_of = data.get("best_of")
     if best_of is not None and best_of != common["n"]:
         c.bad("best_of", "is not supported by Bottega (leave it out, or send the same value as n)")
+    req = CompletionRequest(**common, prompts=prompts, echo=echo, top_logprobs=top,
+                            logprobs=logprobs is not None)  # fmt: skip
+    # max_tokens 0 (score the prompt, generate nothing) is the API's own case, checked above.
+    _check_sampling(c, req, {"max_new_tokens": "max_tokens", "top_logprobs": "logprobs"},
+                    skip="max_new_tokens" if req.max_tokens == 0 else "")  # fmt: skip
     c.raise_if_any()
-    return CompletionRequest(**common, prompts=prompts, echo=echo, top_logprobs=top,
-                             logprobs=logprobs is not None)  # fmt: skip
+    return req
 
 
 def parse_chat(data: dict[str, Any]) -> ChatRequest:
@@ -229,17 +241,28 @@ def parse_chat(data: dict[str, Any]) -> ChatRequest:
     field_name = (
         "max_completion_tokens" if data.get("max_completion_tokens") is not None else "max_tokens"
     )
-    common = _generation(c, field_name, 1, settings.PLAYGROUND_MAX_NEW_TOKENS)
+    common = _generation(c, field_name, settings.PLAYGROUND_MAX_NEW_TOKENS)
     messages = _messages(c, data.get("messages"))
     logprobs = c.boolean("logprobs")
-    top = c.integer("top_logprobs", 0, 0, MAX_TOP_LOGPROBS)
+    top = c.integer("top_logprobs", 0)
     if top and not logprobs:
         c.bad("top_logprobs", "needs logprobs: true")
     for name, neutral in (("tools", []), ("functions", []), ("tool_choice", "none"),
                           ("function_call", "none"), ("response_format", {"type": "text"})):  # fmt: skip
         c.unsupported(name, neutral)
+    req = ChatRequest(**common, messages=messages, logprobs=logprobs, top_logprobs=top)
+    _check_sampling(c, req, {"max_new_tokens": field_name})
     c.raise_if_any()
-    return ChatRequest(**common, messages=messages, logprobs=logprobs, top_logprobs=top)
+    return req
+
+
+def _check_sampling(c: _Checker, req: Generation, names: dict[str, str], skip: str = "") -> None:
+    """lmcore's rule for the sampling settings (`SamplingParams.problems`), each problem under
+    the request's field name (`names`: lmcore's name -> the request's); `skip`: a setting the
+    caller checks itself."""
+    for name, why in req.sampling().problems(settings.PLAYGROUND_MAX_NEW_TOKENS).items():
+        if name != skip:
+            c.bad(names.get(name, name), why)
 
 
 def _messages(c: _Checker, messages: Any) -> list[dict[str, str]]:

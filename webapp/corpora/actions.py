@@ -1,8 +1,11 @@
-"""What happens to corpora: start an upload, take a chunk, validate, rename, delete, sweep.
+"""What happens to corpora: take a chunk, validate, rename, delete, sweep.
 
-Views and the management command validate their input, then call one of these; the tasks in
-workers/corpora.py call `do_validate_corpus` and `do_sweep_uploads`. Each keeps the row and the files in step: a refused or abandoned
-file leaves its row (`rejected`, with the reason) and no bytes on disk.
+A corpus upload is one kind of the upload machine (webapp/uploads.py, `CORPUS_UPLOADS`): this
+module adds what is a corpus's own (the quota, the sniffed first chunk, the validation the
+last one queues). Views and the management command validate their input, then call one of
+these; the tasks in workers/corpora.py call `do_validate_corpus` and `do_sweep_uploads`. Each
+keeps the row and the files in step: a refused or abandoned file leaves its row (`rejected`,
+with the reason) and no bytes on disk.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from webapp.corpora import events
@@ -28,7 +31,7 @@ from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
 from webapp.limits import storage
 from webapp.limits.policy import limits_for
-from webapp.uploads import UploadError, store_chunk
+from webapp.uploads import UploadError, UploadKind, do_start_upload
 
 if TYPE_CHECKING:
     from webapp.corpora.scan import ScanResult
@@ -43,48 +46,30 @@ def _publish(corpus: Corpus, send: Send | None) -> None:
     events.publish(send, corpus.owner_id, corpus.pk, events.status_event(corpus))
 
 
-# --- uploads ---------------------------------------------------------------------------------
-def do_start_upload(
-    user: Any, name: str, size: int, last_modified: int | None = None, kind: str = CorpusKind.TEXT
-) -> tuple[Corpus, bool]:
-    """A new upload of `size` bytes, or the unfinished one of the same file (to resume).
-
-    The browser identifies a file by name, size and modification time; the quota counts every
-    upload at its full size from the start, so parallel uploads cannot overshoot it.
-    """
-    fingerprint = f"{name}:{size}:{last_modified}" if last_modified is not None else ""
-    with transaction.atomic():
-        # One start at a time per user, so two can't both fit in the last of the quota.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        mine = Corpus.objects.for_user(user)
-        if fingerprint:
-            existing = mine.filter(
-                status=CorpusStatus.UPLOADING, fingerprint=fingerprint, kind=kind
-            ).first()
-            if existing is not None:
-                existing.reconcile_received()
-                return existing, False
-        quota = limits_for(user).storage_bytes
-        used = storage.used_bytes(user) if quota is not None else 0
-        if quota is not None and used + size > quota:
-            shown, used_shown, quota_shown = format_sizes(size, used, quota)
-            raise UploadError(
-                f"“{name}” ({shown}) does not fit in your quota: you use {used_shown} of "
-                f"{quota_shown}. Delete what you no longer need (the Storage page lists it), "
-                "or ask an administrator for more space.",
-                status=413,
-            )
-        corpus = Corpus.objects.create(
-            owner=user,
-            name=name[:200],
-            filename=name,
-            size_bytes=size,
-            fingerprint=fingerprint,
-            kind=kind,
+# --- uploads (the machine is webapp/uploads.py's; here is what is a corpus's own) ---------------
+def _check_room(user: Any, name: str, size: int) -> None:
+    """A new upload counts at its full size from the start (webapp/uploads.py holds the lock
+    on the user's row), so parallel uploads cannot overshoot the quota."""
+    quota = limits_for(user).storage_bytes
+    if quota is None:
+        return
+    used = storage.used_bytes(user)
+    if used + size > quota:
+        shown, used_shown, quota_shown = format_sizes(size, used, quota)
+        raise UploadError(
+            f"“{name}” ({shown}) does not fit in your quota: you use {used_shown} of "
+            f"{quota_shown}. Delete what you no longer need (the Storage page lists it), "
+            "or ask an administrator for more space.",
+            status=413,
         )
-        corpus.directory.mkdir(parents=True, exist_ok=True)
-        corpus.upload_path.touch(exist_ok=False)
-    return corpus, True
+
+
+def _finished(corpus: Corpus) -> str:
+    return (
+        f"This upload has finished ({corpus.get_status_display().lower()}): delete the corpus "
+        f"from its page ({reverse('corpora:delete', args=[corpus.pk])}), which says what "
+        "depends on it."
+    )
 
 
 def do_receive_chunk(
@@ -95,27 +80,34 @@ def do_receive_chunk(
     send: Send | None = events.web_send,
     queue: bool = True,
 ) -> Corpus:
-    """Store `length` bytes of `body` at `offset`; after the last one, queue the validation.
-
-    The byte range is claimed first with a conditional UPDATE, so of two requests for the same
-    offset exactly one writes; a write that fails gives its claim back.
-    """
+    """Store `length` bytes of `body` at `offset` (`ChunkedUpload.store_chunk`: of two
+    requests for one offset exactly one writes); the first is sniffed, the last queues the
+    validation."""
     _check_quota(corpus, send)
     try:
-        store_chunk(
-            corpus, offset, body, length, CorpusStatus.UPLOADING, settings.CORPUS_CHUNK_BYTES
-        )
+        corpus.store_chunk(offset, body, length)
     except UploadError as exc:
         if exc.status == 507:  # disk full: rejected, tell the open pages
             _publish(corpus, send)
         raise
     if offset == 0:
         _sniff_start(corpus, send)
-    if corpus.received_bytes == corpus.size_bytes and corpus.mark_uploaded() and queue:
+    if corpus.mark_uploaded() and queue:
         enqueue(VALIDATE_TASK, corpus.pk)
     if corpus.status != CorpusStatus.UPLOADING or _crossed_tenth(corpus, length):
         _publish(corpus, send)
     return corpus
+
+
+CORPUS_UPLOADS = UploadKind(
+    model=Corpus,
+    start_form=StartUploadForm,
+    url_name="corpora:upload",
+    receive=do_receive_chunk,
+    describe=Corpus.status_dict,
+    finished=_finished,
+    check_room=_check_room,
+)
 
 
 def _check_quota(corpus: Corpus, send: Send | None) -> None:
@@ -123,7 +115,7 @@ def _check_quota(corpus: Corpus, send: Send | None) -> None:
     owner is now over quota (the upload counts at its declared size; a run's checkpoints or a
     lowered quota may have taken the room it had at the start)."""
     if corpus.status != CorpusStatus.UPLOADING:
-        return  # store_chunk says why no chunk goes in
+        return  # `store_chunk` says why no chunk goes in
     quota = limits_for(corpus.owner).storage_bytes
     if quota is None:
         return
@@ -310,9 +302,8 @@ def do_import_corpus(
     form = StartUploadForm({"name": source.name, "size": source.stat().st_size})
     if not form.is_valid():
         raise UploadError(form.first_error())
-    corpus, _ = do_start_upload(
-        user, form.cleaned_data["name"], form.cleaned_data["size"], kind=kind
-    )
+    data = form.cleaned_data
+    corpus, _ = do_start_upload(CORPUS_UPLOADS, user, data["name"], data["size"], kind=kind)
     if name:
         corpus.name = name
         corpus.save(update_fields=["name", "updated_at"])

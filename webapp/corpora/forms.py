@@ -7,6 +7,7 @@ from django.conf import settings
 
 from webapp.corpora.models import CorpusKind
 from webapp.corpora.templatetags.corpora_format import format_sizes
+from webapp.uploads import StartForm
 
 
 class CorporaField(forms.ModelMultipleChoiceField):
@@ -21,52 +22,27 @@ class CorporaField(forms.ModelMultipleChoiceField):
         return corpora
 
 
-class StartUploadForm(forms.Form):
-    """The file a browser is about to send: its name (a label only) and size in bytes."""
+class StartUploadForm(StartForm):
+    """A corpus upload's start (webapp/uploads.py): the file, and whether it holds text or
+    conversations."""
 
-    name = forms.CharField(max_length=255, strip=False)
-    size = forms.IntegerField(min_value=0)
-    last_modified = forms.IntegerField(required=False, help_text="ms since the epoch")
     kind = forms.ChoiceField(choices=CorpusKind.choices, required=False)
 
     def clean_kind(self) -> str:
         return self.cleaned_data.get("kind") or CorpusKind.TEXT
 
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
-        if "/" in name or "\\" in name or name.strip() in ("", ".", ".."):
-            raise forms.ValidationError(
-                f"The file name “{name}” contains a path. Send the file's own name only "
-                "(no “/”, “\\” or “..”); nothing was stored."
-            )
-        if any(ord(c) < 32 or ord(c) == 127 for c in name):
-            raise forms.ValidationError("The file name contains control characters.")
-        return name.strip()
-
-    def clean(self) -> dict:
-        data = super().clean()
-        name, size = data.get("name"), data.get("size")
-        if name is None or size is None:
-            return data
-        if size == 0:
-            raise forms.ValidationError(f"“{name}” is empty: there is nothing to upload.")
+    def size_problem(self, name: str, size: int) -> str | None:
         limit = settings.CORPUS_MAX_UPLOAD_BYTES
-        if size > limit:
-            shown, allowed = format_sizes(size, limit)
-            raise forms.ValidationError(
-                f"“{name}” is {shown}; the limit is {allowed} per file. Split it into "
-                "smaller files, or ask an administrator to raise it."
-            )
-        return data
+        if size <= limit:
+            return None
+        shown, allowed = format_sizes(size, limit)
+        return (
+            f"“{name}” is {shown}; the limit is {allowed} per file. Split it into smaller "
+            "files, or ask an administrator to raise it."
+        )
 
-    def first_error(self) -> str:
-        return next(iter(e for errors in self.errors.values() for e in errors))
-
-
-class ChunkForm(forms.Form):
-    """The query string of a chunk: where its bytes go in the file."""
-
-    offset = forms.IntegerField(min_value=0)
+    def columns(self) -> dict[str, str]:
+        return {"kind": self.cleaned_data["kind"]}
 
 
 class RenameForm(forms.Form):

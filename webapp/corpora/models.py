@@ -1,10 +1,10 @@
 """`Corpus`: one user's text file, from its first uploaded chunk to validated, measured text.
 
-Status: `uploading → validating → ready | rejected`. A corpus is tracked like a job
-(webapp/jobs/models.py): every transition and every chunk's byte count is a conditional UPDATE
-whose row count says whether this call made it happen, so two chunks, a worker and the sweep
-can race safely; the validation beats through `JobReporter`, and the job sweep rejects a
-validation whose worker died.
+Status: `uploading → validating → ready | rejected`. It arrives in chunks like every upload
+(webapp/uploads.py) and is then tracked like a job (webapp/jobs/models.py): every transition
+and every chunk's byte count is a conditional UPDATE whose row count says whether this call
+made it happen, so two chunks, a worker and the sweep can race safely; the validation beats
+through `JobReporter`, and the job sweep rejects a validation whose worker died.
 
 Files live under MEDIA_ROOT/corpora/user-<owner id>/, named by a server-generated key (the
 client's file name is only ever a label): `<key>.part` while uploading and validating,
@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from webapp.corpora import events
-from webapp.jobs.models import Tracked, new_storage_key
+from webapp.uploads import ChunkedUpload, UploadQuerySet
 
 
 class CorpusStatus(models.TextChoices):
@@ -43,13 +43,7 @@ HOLDING_FILES = (CorpusStatus.UPLOADING, CorpusStatus.VALIDATING, CorpusStatus.R
 STALE_ERROR = "Validation stopped: the worker crashed or was restarted. Upload the file again."
 
 
-class CorpusQuerySet(models.QuerySet):
-    def for_user(self, user: Any) -> CorpusQuerySet:
-        """The corpora `user` owns; nobody sees another's (staff use the admin)."""
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(owner=user)
-
+class CorpusQuerySet(UploadQuerySet):
     def ready(self) -> CorpusQuerySet:
         """Validated files, text and conversations alike."""
         return self.filter(status=CorpusStatus.READY)
@@ -63,7 +57,9 @@ class CorpusQuerySet(models.QuerySet):
         return self.filter(kind=CorpusKind.CONVERSATIONS)
 
 
-class Corpus(Tracked):
+class Corpus(ChunkedUpload):
+    RECEIVED = CorpusStatus.VALIDATING  # the last chunk queues its validation
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="corpora"
     )
@@ -73,27 +69,19 @@ class Corpus(Tracked):
     status = models.CharField(
         max_length=16, choices=CorpusStatus.choices, default=CorpusStatus.UPLOADING, db_index=True
     )
-    error = models.TextField(blank=True)
     notice = models.TextField(blank=True, help_text="What validation changed, e.g. transcoding.")
     size_bytes = models.BigIntegerField(
         help_text="While uploading: the file's declared size. Once ready: the stored UTF-8 text."
     )
-    received_bytes = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True, help_text="Of the stored UTF-8 text.")
     stats = models.JSONField(default=dict, blank=True)
     progress = models.FloatField(default=0.0, help_text="Validation: fraction done, 0 to 1.")
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    storage_key = models.CharField(
-        max_length=32, unique=True, default=new_storage_key, editable=False
-    )
     fingerprint = models.CharField(
         max_length=300, blank=True, help_text="The browser's name:size:lastModified, to resume."
     )
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     objects = CorpusQuerySet.as_manager()
 
@@ -154,32 +142,7 @@ class Corpus(Tracked):
         for path in (self.upload_path, self.rewrite_path, self.path):
             path.unlink(missing_ok=True)
 
-    # --- transitions: each returns True when this call made it happen ------------------------
-    def _transition(self, where: dict[str, Any], **fields: Any) -> bool:
-        return self._update(where, updated_at=timezone.now(), **fields)
-
-    def claim_chunk(self, offset: int, length: int) -> bool:
-        """Reserve bytes [offset, offset + length): only one request can claim an offset."""
-        where = {"status": CorpusStatus.UPLOADING, "received_bytes": offset}
-        return self._transition(where, received_bytes=offset + length)
-
-    def release_chunk(self, offset: int, length: int) -> bool:
-        """Undo a claim whose bytes could not be written."""
-        where = {"status": CorpusStatus.UPLOADING, "received_bytes": offset + length}
-        return self._transition(where, received_bytes=offset)
-
-    def reconcile_received(self) -> bool:
-        """Trust the file over the row: a crash between a claim and its write left a gap."""
-        on_disk = self.upload_path.stat().st_size if self.upload_path.exists() else 0
-        if on_disk >= self.received_bytes:
-            return False
-        where = {"status": CorpusStatus.UPLOADING, "received_bytes": self.received_bytes}
-        return self._transition(where, received_bytes=on_disk)
-
-    def mark_uploaded(self) -> bool:
-        where = {"status": CorpusStatus.UPLOADING, "received_bytes": self.size_bytes}
-        return self._transition(where, status=CorpusStatus.VALIDATING, progress=0.0)
-
+    # --- transitions after the upload's (webapp/uploads.py): True when this call made it happen
     def start_validation(self) -> bool:
         """Claim the validation (one worker only, even if the task was delivered twice)."""
         where = {"status": CorpusStatus.VALIDATING, "heartbeat_at": None}
@@ -201,13 +164,6 @@ class Corpus(Tracked):
             notice=notice,
             size_bytes=stats["bytes"],
             progress=1.0,
-        )
-
-    def reject(self, error: str, duplicate_of: Corpus | None = None) -> bool:
-        """Refuse the file with a message for the user; the caller removes its files."""
-        where = {"status__in": (CorpusStatus.UPLOADING, CorpusStatus.VALIDATING)}
-        return self._transition(
-            where, status=CorpusStatus.REJECTED, error=error, duplicate_of=duplicate_of
         )
 
     def touch_queued(self, queued_before: Any) -> bool:

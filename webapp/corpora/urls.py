@@ -1,8 +1,10 @@
 from django.urls import path, reverse
 
-from webapp.corpora import api, views
+from webapp.corpora import views
+from webapp.corpora.actions import CORPUS_UPLOADS
 from webapp.corpora.models import Corpus
 from webapp.deletion_views import delete_view
+from webapp.upload_views import start_view, upload_view
 
 
 def _list_of(corpus: Corpus) -> str:
@@ -19,6 +21,6 @@ urlpatterns = [
     path("<int:pk>/row/", views.row, name="row"),
     path("<int:pk>/rename/", views.rename, name="rename"),
     path("<int:pk>/delete/", delete_view(Corpus, done=_list_of), name="delete"),
-    path("uploads/", api.start_upload, name="start_upload"),
-    path("uploads/<int:pk>/", api.upload, name="upload"),
+    path("uploads/", start_view(CORPUS_UPLOADS), name="start_upload"),
+    path("uploads/<int:pk>/", upload_view(CORPUS_UPLOADS), name="upload"),
 ]

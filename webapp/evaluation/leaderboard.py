@@ -101,7 +101,7 @@ def items(request: HttpRequest, pk: int) -> HttpResponse:
         page = 1
     start = (page - 1) * ITEMS_PER_PAGE
     rows = []
-    if result.samples_path.exists():
+    if result.output_type != "bpb" and result.samples_path.exists():
         with open(result.samples_path, encoding="utf-8") as lines:
             rows = [json.loads(line) for line in islice(lines, start, start + ITEMS_PER_PAGE)]
     for row in rows:
@@ -110,7 +110,7 @@ def items(request: HttpRequest, pk: int) -> HttpResponse:
                            for i, (c, ll) in enumerate(zip(row["choices"], row["loglikelihoods"], strict=False))]  # fmt: skip
     return render(request, "evaluation/items.html", {
         "result": result, "rows": rows, "page": page, "start": start,
-        "more": start + ITEMS_PER_PAGE < result.n,
+        "more": result.output_type != "bpb" and start + ITEMS_PER_PAGE < result.n,
     })  # fmt: skip
 
 

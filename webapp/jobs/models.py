@@ -6,8 +6,9 @@ worker's heartbeat (`webapp.jobs.reporting.JobReporter`) and swept when the hear
 (`sweep_stale_jobs`, every 15 s). Two workers, the sweep and a user's cancel can race
 without corrupting a row. The row is the source of truth; pushes to the browser only
 accelerate what a reload shows. Two kinds are tracked: `Job` (tokenizer and training runs:
-`queued → running → (cancelling →) succeeded | failed | cancelled`) and `Corpus` (an upload
-and its validation, webapp/corpora/models.py).
+`queued → running → (cancelling →) succeeded | failed | cancelled`) and `ChunkedUpload` (a
+file received in chunks and the job that reads it: a corpus's validation, a model's import;
+webapp/uploads.py).
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ class Run(Job):
 
 
 def tracked_models() -> list[type[Tracked]]:
-    """Every concrete tracked model (jobs and corpora), across installed apps."""
+    """Every concrete tracked model (jobs and uploads), across installed apps."""
     from django.apps import apps
 
     return [m for m in apps.get_models() if issubclass(m, Tracked)]

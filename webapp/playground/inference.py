@@ -1,18 +1,23 @@
 """One user's requests to the `gpu_infer` worker: admission, enqueueing, the token stream.
 
-Shared by `/ws/playground/` (consumers.py) and the OpenAI-compatible API (`webapp/api/`), so
-both have the same limits and read the same Redis Streams (docs/architecture.md,
-"Playground"): a fresh request id; at most `PLAYGROUND_REQUESTS_PER_MINUTE` requests a minute;
-one active generation per user (`SET NX` on its active key, freed by the worker with its last
-entry); a request no worker starts within `PLAYGROUND_PICKUP_TIMEOUT_S` is withdrawn (its
-cancel flag set, so a late worker skips it). Refusals raise `Refused` with the sentence to
-show and, for limits that pass, the seconds to wait.
+Shared by `/ws/playground/` (consumers.py), the OpenAI-compatible API (`webapp/api/`), the
+arena and the anatomy page (`ask`: one request, one answer), so all have the same limits and
+read the same Redis Streams (docs/architecture.md, "Playground"): a fresh request id; at most
+`PLAYGROUND_REQUESTS_PER_MINUTE` requests a minute (an API key's own rate; the anatomy page
+counts apart, `rate_name`); one active generation per user (`SET NX` on its active key, freed
+by the worker with its last entry); a request no worker starts within
+`PLAYGROUND_PICKUP_TIMEOUT_S` is withdrawn (its cancel flag set, so a late worker skips it),
+and so is one whose worker stops. Refusals raise `Refused` with the sentence to show and, for
+limits that pass, the seconds to wait.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -35,6 +40,7 @@ LIVENESS_MISSES = 3  # consecutive misses (> 2 s: a restarted Redis gets the key
 INFER_QUEUE = "gpu_infer"  # what CELERY_TASK_ROUTES says; named here so a test can divert it
 GENERATE_TASK = "workers.playground.generate_text"
 SCORE_TASK = "workers.playground.score_text"
+PROGRESS = ("start", "loading", "queued")  # entries before a request's answer
 
 
 class Refused(Exception):
@@ -60,9 +66,10 @@ class WorkerLost(NoWorker):
 class Inference:
     """A user's requests over one async Redis connection; `close()` when done."""
 
-    def __init__(self, user_id: int, per_minute: int | None = None) -> None:
+    def __init__(self, user_id: int, per_minute: int | None = None, rate_name: str = "pg") -> None:
         self.user_id = user_id
         self.per_minute = per_minute  # an API key's own rate; None: the setting
+        self.rate_name = rate_name  # whose per-minute count: the playground's, or a page's own
         self._redis: aioredis.Redis | None = None
 
     @property
@@ -95,7 +102,7 @@ class Inference:
 
     async def charge(self, cost: int = 1) -> None:
         limit = self.per_minute or settings.PLAYGROUND_REQUESTS_PER_MINUTE
-        rate_key = f"bottega:pg:rate:{self.user_id}:{int(time.time() // 60)}"
+        rate_key = f"bottega:{self.rate_name}:rate:{self.user_id}:{int(time.time() // 60)}"
         count, _ = (
             await self.redis.pipeline().incrby(rate_key, cost).expire(rate_key, 120).execute()
         )
@@ -186,6 +193,34 @@ class Inference:
             return None
         kind, data = decode_entry(first[0][1])
         return data.get("worker") if kind == "start" else None
+
+    async def ask(
+        self, task: str, kwargs: dict[str, Any], answer_s: float
+    ) -> tuple[str, dict[str, Any]]:
+        """One request with one answer (the anatomy page): admitted (no generation slot),
+        queued, and its final entry's (kind, data) read as `entries` reads it (NoWorker,
+        WorkerLost), within `answer_s` of a worker taking it (else TimeoutError, withdrawn).
+        Nobody resumes such a request, so its stream is deleted once read."""
+        rid = f"ask-{uuid.uuid4().hex}"
+        await self.admit(rid, generation=False)
+        await self.enqueue(task, {"user_id": self.user_id, "request_id": rid, **kwargs}, rid,
+                           holds_slot=False)  # fmt: skip
+        try:
+            async with (
+                asyncio.timeout(None) as limit,
+                aclosing(self.entries(rid, pickup_deadline=pickup_deadline())) as entries,
+            ):
+                async for _, kind, data in entries:
+                    if kind == "start":
+                        limit.reschedule(asyncio.get_running_loop().time() + answer_s)
+                    elif kind not in PROGRESS:
+                        return kind, data
+        except TimeoutError:
+            await self.withdraw(rid)
+            raise
+        finally:
+            await self.redis.delete(stream_key(self.user_id, rid))
+        raise NoWorker("the inference worker ended the request without an answer; try again")
 
     async def withdraw(self, rid: str) -> None:
         """No worker took the request in time: make sure none runs it later, free the slot."""

@@ -17,6 +17,9 @@ every slot of the model's batch is taken; position 1 = next in line), `tokens` (
 "seed", "dropped" (chat messages left out to fit the context)), or one `score`
 result, or an `error` ({"message", "code"}: "invalid" when the request cannot be served as
 asked, e.g. an empty prompt, "internal" otherwise); `end` always comes last.
+
+The anatomy page's requests (workers/anatomy.py) use the same keys: `start`, then one
+`anatomy` entry ({"json": lmcore.anatomy's object as JSON text}) or an `error`, then `end`.
 """
 
 from __future__ import annotations

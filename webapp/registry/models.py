@@ -22,7 +22,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from webapp.jobs.models import Tracked, new_storage_key
+from webapp.jobs.models import new_storage_key
+from webapp.uploads import ChunkedUpload
 
 
 class VersionStatus(models.TextChoices):
@@ -155,13 +156,15 @@ STALE_IMPORT = (
 )
 
 
-class ModelUpload(Tracked):
+class ModelUpload(ChunkedUpload):
     """A staff user's zip of a `transformers` model, or GGUF file, uploaded in chunks
     (webapp/uploads.py), then imported by a cpu task into a new ModelVersion of `name`.
 
     `uploading → importing → imported | rejected`; the file and its unpacked copy are deleted
     once the import ends either way. A rejected upload keeps its row with the reason.
     """
+
+    RECEIVED = UploadStatus.IMPORTING  # the last chunk queues its import
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="model_uploads"
@@ -171,17 +174,9 @@ class ModelUpload(Tracked):
     status = models.CharField(
         max_length=16, choices=UploadStatus.choices, default=UploadStatus.UPLOADING
     )
-    error = models.TextField(blank=True)
     size_bytes = models.BigIntegerField()
-    received_bytes = models.BigIntegerField(default=0)
     fingerprint = models.CharField(max_length=300, blank=True)
-    storage_key = models.CharField(
-        max_length=32, unique=True, default=new_storage_key, editable=False
-    )
     version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     progress = 0.0  # JobReporter reads it; an import reports no fraction
 
@@ -213,22 +208,7 @@ class ModelUpload(Tracked):
         self.upload_path.unlink(missing_ok=True)
         shutil.rmtree(self.unpack_dir, ignore_errors=True)
 
-    # --- transitions: each returns True when this call made it happen ------------------------
-    def _transition(self, where: dict[str, Any], **fields: Any) -> bool:
-        return self._update(where, updated_at=timezone.now(), **fields)
-
-    def claim_chunk(self, offset: int, length: int) -> bool:
-        where = {"status": UploadStatus.UPLOADING, "received_bytes": offset}
-        return self._transition(where, received_bytes=offset + length)
-
-    def release_chunk(self, offset: int, length: int) -> bool:
-        where = {"status": UploadStatus.UPLOADING, "received_bytes": offset + length}
-        return self._transition(where, received_bytes=offset)
-
-    def mark_uploaded(self) -> bool:
-        where = {"status": UploadStatus.UPLOADING, "received_bytes": self.size_bytes}
-        return self._transition(where, status=UploadStatus.IMPORTING)
-
+    # --- transitions after the upload's (webapp/uploads.py): True when this call made it happen
     def start_import(self) -> bool:
         """Claim the import (one worker only, even if the task was delivered twice)."""
         where = {"status": UploadStatus.IMPORTING, "heartbeat_at": None}
@@ -240,10 +220,6 @@ class ModelUpload(Tracked):
     def mark_imported(self, version: ModelVersion) -> bool:
         where = {"status": UploadStatus.IMPORTING}
         return self._transition(where, status=UploadStatus.IMPORTED, version=version)
-
-    def reject(self, error: str) -> bool:
-        where = {"status__in": (UploadStatus.UPLOADING, UploadStatus.IMPORTING)}
-        return self._transition(where, status=UploadStatus.REJECTED, error=error)
 
     @classmethod
     def sweep_stale(cls, cutoff: Any) -> int:

@@ -1,7 +1,8 @@
 """Staff upload a zip of a `transformers` model, or a GGUF file, in chunks, as corpora are
-uploaded (webapp/uploads.py, static/js/uploader.js); a cpu task then imports it as a new
-version (`do_import_upload`, lmcore/hf_import.py, lmcore/gguf_import.py). A refused file
-leaves its row `rejected` with the reason, no version and no bytes on disk.
+uploaded: one kind of the upload machine (webapp/uploads.py, `MODEL_UPLOADS`;
+static/js/uploader.js); a cpu task then imports it as a new version (`do_import_upload`,
+lmcore/hf_import.py, lmcore/gguf_import.py). A refused file leaves its row `rejected` with the
+reason, no version and no bytes on disk.
 """
 
 from __future__ import annotations
@@ -9,56 +10,74 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
+from django import forms
 from django.conf import settings
-from django.db import transaction
 
 from lmcore.errors import LmcoreError
 from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
 from webapp.registry.actions import do_import_version
-from webapp.registry.models import ModelUpload, UploadStatus
-from webapp.uploads import UploadError, store_chunk
+from webapp.registry.models import ModelUpload
+from webapp.uploads import StartForm, UploadKind
 
 logger = logging.getLogger(__name__)
 
 IMPORT_TASK = "workers.registry.import_model_upload"
 
 
-def do_start_model_upload(
-    user: Any, model_name: str, filename: str, size: int, last_modified: int | None
-) -> tuple[ModelUpload, bool]:
-    """A new upload, or the unfinished one of the same file and name (to resume)."""
-    if not filename.lower().endswith((".zip", ".gguf")):
-        raise UploadError(
-            f"“{filename}” is not a .zip or a .gguf file: zip the model's directory and send "
-            "that, or send a GGUF file."
+class StartModelUploadForm(StartForm):
+    """A model upload's start: the model's name (the query string's `?model=`), and a zip or
+    GGUF file within BOTTEGA_MODEL_MAX_UPLOAD_BYTES."""
+
+    NAME_IT = "Name the model first: letters, numbers, underscores or hyphens."
+    model = forms.SlugField(error_messages={"required": NAME_IT, "invalid": NAME_IT})
+
+    def clean_name(self) -> str:
+        name = super().clean_name()
+        if not name.lower().endswith((".zip", ".gguf")):
+            raise forms.ValidationError(
+                f"“{name}” is not a .zip or a .gguf file: zip the model's directory and send "
+                "that, or send a GGUF file."
+            )
+        return name
+
+    def size_problem(self, name: str, size: int) -> str | None:
+        limit = settings.MODEL_UPLOAD_MAX_BYTES
+        if size <= limit:
+            return None
+        return (
+            f"The file is {size:,} bytes; the limit is {limit:,} (BOTTEGA_MODEL_MAX_UPLOAD_BYTES)."
         )
-    fingerprint = f"{model_name}:{filename}:{size}:{last_modified}"
-    with transaction.atomic():
-        existing = ModelUpload.objects.filter(
-            owner=user, status=UploadStatus.UPLOADING, fingerprint=fingerprint
-        ).first()
-        if existing is not None:
-            on_disk = existing.upload_path.stat().st_size if existing.upload_path.exists() else 0
-            if on_disk < existing.received_bytes:  # a crash between a claim and its write
-                existing.release_chunk(on_disk, existing.received_bytes - on_disk)
-            return existing, False
-        upload = ModelUpload.objects.create(
-            owner=user, name=model_name, filename=filename, size_bytes=size,
-            fingerprint=fingerprint,
-        )  # fmt: skip
-        upload.directory.mkdir(parents=True, exist_ok=True)
-        upload.upload_path.touch(exist_ok=False)
-    return upload, True
+
+    def columns(self) -> dict[str, str]:
+        return {"name": self.cleaned_data["model"][:100]}
 
 
 def do_receive_model_chunk(upload: ModelUpload, offset: int, body: BinaryIO, length: int) -> None:
     """Store one chunk; after the last, queue the import."""
-    store_chunk(upload, offset, body, length, UploadStatus.UPLOADING, settings.CORPUS_CHUNK_BYTES)
-    if upload.received_bytes == upload.size_bytes and upload.mark_uploaded():
+    upload.store_chunk(offset, body, length)
+    if upload.mark_uploaded():
         enqueue(IMPORT_TASK, upload.pk)
+
+
+def _finished(upload: ModelUpload) -> str:
+    return (
+        f"This upload has finished ({upload.get_status_display().lower()}); there is nothing "
+        "to cancel."
+    )
+
+
+MODEL_UPLOADS = UploadKind(
+    model=ModelUpload,
+    start_form=StartModelUploadForm,
+    url_name="registry:upload",
+    receive=do_receive_model_chunk,
+    describe=ModelUpload.to_dict,
+    finished=_finished,
+    staff_only=True,  # only staff start imports (docs/architecture.md, "Per-user limits")
+)
 
 
 def do_import_upload(upload_id: int) -> ModelUpload | None:

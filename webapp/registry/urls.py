@@ -1,8 +1,10 @@
 from django.urls import path
 
 from webapp.deletion_views import delete_view, to
-from webapp.registry import api, views
+from webapp.registry import views
 from webapp.registry.models import ModelVersion
+from webapp.registry.uploads import MODEL_UPLOADS
+from webapp.upload_views import start_view, upload_view
 
 app_name = "registry"
 urlpatterns = [
@@ -16,6 +18,6 @@ urlpatterns = [
     path("<int:pk>/download-gguf", views.download_gguf, name="download_gguf"),
     path("<int:pk>/download-peft", views.download_peft, name="download_peft"),
     path("<int:pk>/merge", views.merge, name="merge"),
-    path("uploads/", api.start_upload, name="start_upload"),
-    path("uploads/<int:pk>/", api.upload, name="upload"),
+    path("uploads/", start_view(MODEL_UPLOADS), name="start_upload"),
+    path("uploads/<int:pk>/", upload_view(MODEL_UPLOADS), name="upload"),
 ]

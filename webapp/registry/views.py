@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import functools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -19,10 +17,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from lmcore.adapters import peft_files
 from lmcore.errors import LmcoreError
-from lmcore.gguf_export import Plan, plan_gguf, write_gguf
+from lmcore.gguf_export import plan_gguf, write_gguf
 from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
 from webapp.access import access
-from webapp.backpressure import in_thread
+from webapp.backpressure import in_thread, written_file
 from webapp.enqueue import enqueue
 from webapp.evaluation.leaderboard import against_parent
 from webapp.limits import storage
@@ -162,25 +160,11 @@ def download_gguf(request: HttpRequest, pk: int) -> HttpResponse:
     except LmcoreError as exc:
         messages.error(request, f"{version} cannot be exported as GGUF: {exc}")
         return redirect(version)
-    response = StreamingHttpResponse(_gguf_stream(plan), content_type="application/octet-stream")
+    scratch = Path(settings.MEDIA_ROOT) / "tmp"
+    body = written_file(functools.partial(write_gguf, plan), scratch)
+    response = StreamingHttpResponse(body, content_type="application/octet-stream")
     response["Content-Disposition"] = f'attachment; filename="{name}.{qtype}.gguf"'
     return response
-
-
-async def _gguf_stream(plan: Plan) -> AsyncIterator[bytes]:
-    """The file's bytes; it is unlinked once open, so nothing outlives the download."""
-    scratch = Path(settings.MEDIA_ROOT) / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix="gguf-", suffix=".part", dir=scratch)
-    os.close(handle)
-    try:
-        await sync_to_async(write_gguf, thread_sensitive=False)(plan, Path(name))
-        f = open(name, "rb")  # noqa: SIM115 (closed below, after the last chunk)
-    finally:
-        os.unlink(name)
-    with f:
-        async for chunk in in_thread(iter(lambda: f.read(1 << 20), b"")):
-            yield chunk
 
 
 def merge_pending(version: ModelVersion) -> bool:

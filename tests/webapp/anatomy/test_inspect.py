@@ -2,6 +2,7 @@
 playground's access rule, clear refusals."""
 
 import json
+import time
 
 import pytest
 
@@ -78,3 +79,53 @@ def test_it_passes_on_what_lmcore_refuses(alice_client, version, celery_worker):
     far = post(alice_client, "/anatomy/focus", model_version=version.pk, text="the", position=9)
     assert far.status_code == 422 and far.json()["error"].startswith("position 9 is outside")
     assert alice_client.get("/anatomy/focus").status_code == 405
+
+
+def test_it_says_so_when_no_worker_takes_the_request(alice_client, alice, version, settings,
+                                                     services, monkeypatch):  # fmt: skip
+    """The playground's path: withdrawn after the pickup timeout, and a late worker skips it."""
+    import redis
+
+    from workers.anatomy import inspect_text
+
+    monkeypatch.setattr("webapp.playground.inference.INFER_QUEUE", "nobody-listens")
+    settings.PLAYGROUND_PICKUP_TIMEOUT_S = 1
+    response = post(alice_client, "/anatomy/inspect", model_version=version.pk, text=TEXT)
+    assert response.status_code == 503
+    assert response.json()["error"].startswith("no inference worker took the request within 1 s")
+    with redis.Redis.from_url(services) as conn:
+        (flag,) = conn.keys(f"bottega:pg:{alice.pk}:ask-*:cancel")
+        request_id = flag.decode().split(":")[3]
+        inspect_text(alice.pk, request_id, version.pk, TEXT)  # the late worker
+        assert not conn.exists(f"bottega:pg:{alice.pk}:{request_id}")
+
+
+def test_it_has_its_own_requests_a_minute(alice_client, alice, version, services, monkeypatch,
+                                          celery_worker):  # fmt: skip
+    """The page counts apart from the playground: a playground request this minute takes
+    nothing from it."""
+    import redis
+    from asgiref.sync import async_to_sync
+
+    from webapp.playground.inference import Inference
+
+    monkeypatch.setattr("webapp.anatomy.views.REQUESTS_PER_MINUTE", 2)
+
+    async def a_playground_request() -> None:
+        inference = Inference(alice.pk)
+        await inference.charge()
+        await inference.close()
+
+    for _attempt in range(2):  # again if the minute turned over mid-way (its count restarts)
+        with redis.Redis.from_url(services) as conn:
+            for key in conn.scan_iter("bottega:*:rate:*"):
+                conn.delete(key)
+        minute = int(time.time() // 60)
+        async_to_sync(a_playground_request)()
+        answers = [post(alice_client, "/anatomy/focus", model_version=version.pk, text=TEXT,
+                        position=1) for _ in range(3)]  # fmt: skip
+        if int(time.time() // 60) == minute:
+            break
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert int(answers[2]["Retry-After"]) >= 1
+    assert answers[2].json()["error"].startswith("at most 2 requests a minute")

@@ -62,6 +62,17 @@ def test_legacy_logprobs_have_openais_shape(alice_api, version):
         assert max(top.values()) == pytest.approx(logprob, abs=1e-6)
 
 
+def test_settings_lmcore_takes_beyond_openais_ranges_are_served(alice_api, version):
+    """The API's ranges are lmcore's (docs/architecture.md): a temperature above OpenAI's 2,
+    more alternatives than legacy logprobs' 5, more than 4 stop strings reach the worker and
+    are served (echo scores the prompt with those alternatives too)."""
+    answer = alice_api.completions.create(model="tiny", prompt="the mouse", max_tokens=6, seed=2,
+                                          temperature=3.5, logprobs=12, echo=True,
+                                          stop=[f"zz{i}" for i in range(8)])  # fmt: skip
+    lp = answer.choices[0].logprobs
+    assert lp.tokens and all(len(top) == 12 for top in lp.top_logprobs[1:])
+
+
 def test_echo_scores_the_prompt_as_lmcore_score_does(alice_api, version):
     text = "the mouse ate the cheese, perché naïve 🙂"
     answer = alice_api.completions.create(model="tiny", prompt=text, max_tokens=0, echo=True,

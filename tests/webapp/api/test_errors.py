@@ -23,8 +23,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_each_invalid_field_is_named(alice_api, version):
     with pytest.raises(BadRequestError) as caught:
-        alice_api.completions.create(model="tiny", prompt="the", max_tokens=-1, temperature=3,
-                                     stop=["a", "b", "c", "d", "e"], n=0, logprobs=6,
+        alice_api.completions.create(model="tiny", prompt="the", max_tokens=-1, temperature=-1,
+                                     stop=["s"] * 9, n=0, logprobs=21,
                                      extra_body={"top_k": -2, "colour": "red"})  # fmt: skip
     error = caught.value.body
     assert error["type"] == "invalid_request_error" and error["code"] == "invalid_value"

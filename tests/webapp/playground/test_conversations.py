@@ -139,7 +139,7 @@ def test_it_requires_the_csrf_header(alice, version):
 
 
 def test_it_caps_the_number_kept(alice_client, version, monkeypatch):
-    monkeypatch.setattr("webapp.playground.api.MAX_CONVERSATIONS", 1)
+    monkeypatch.setattr("webapp.playground.conversations.MAX_CONVERSATIONS", 1)
     assert _send(alice_client, "post", URL, _chat(version)).status_code == 201
     response = _send(alice_client, "post", URL, _chat(version))
     assert response.status_code == 400 and "delete some" in response.json()["error"]
