@@ -248,7 +248,10 @@ MAX_NEW_TOKENS = 4096  # per request; the web app may pass a lower cap to valida
 MAX_TOP_LOGPROBS = 20
 MIN_TEMPERATURE = 0.01
 MAX_STOP_STRINGS, MAX_STOP_CHARS = 8, 64
-MAX_SEED = 2**63 - 1
+# Seeds travel as JSON numbers (the playground's socket, saved conversations, the API's int
+# `seed`), which browsers read as doubles: exact up to 2^53 - 1, rounded above. So a seed the
+# page shows can be typed back and give the same text.
+MAX_SEED = 2**53 - 1
 
 
 @dataclass

@@ -54,6 +54,7 @@ from lmcore.errors import LmcoreError
 from lmcore.model import GPT
 from lmcore.sampling import (
     MAX_NEW_TOKENS,
+    MAX_SEED,
     BatchSampler,
     SamplingParams,
     draw_uniforms,
@@ -215,7 +216,7 @@ class Scheduler:
             raise LmcoreError(
                 f"prompt holds ids outside the vocabulary 0..{len(self.bytes_table) - 1}"
             )
-        seed = secrets.randbits(63) if params.seed is None else params.seed
+        seed = secrets.randbelow(MAX_SEED + 1) if params.seed is None else params.seed
         generator = make_generator(seed) if params.temperature > 0 else None
         start = prompt_start(len(prompt), params.max_new_tokens, self.context, self.keep)
         # Without stop_at_end_of_text an end token is shown as its marker and decoding goes on.

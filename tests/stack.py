@@ -54,6 +54,20 @@ class Stack:
 
     def start(self, timeout: float = 90.0) -> dict:
         """Start the launcher and wait until /healthz reports every service up."""
+        self.launch()
+        deadline = time.monotonic() + timeout
+        body: dict = {}
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"launcher exited early:\n{self.log()}")
+            body = self.healthz()
+            if body.get("ok"):
+                return body
+            time.sleep(0.5)
+        raise RuntimeError(f"stack not healthy after {timeout:g} s: {body}\n{self.log()}")
+
+    def launch(self) -> None:
+        """Start the launcher, as `make run` does, and return at once (a new log each time)."""
         # As on a fresh clone: no SECRET_KEY nor DEBUG (the launcher sets them), its own Redis.
         unset = {"REDIS_URL", "DATABASE_URL", "SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}
         env = {k: v for k, v in os.environ.items() if k not in unset}
@@ -73,16 +87,18 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, like a shell's foreground job
         )
+
+    def wait_for_line(self, text: str, timeout: float = 60.0) -> str:
+        """The launcher's output once it holds `text`."""
         deadline = time.monotonic() + timeout
-        body: dict = {}
         while time.monotonic() < deadline:
+            log = self.log_path.read_text(errors="replace")
+            if text in log:
+                return log
             if self.process.poll() is not None:
-                raise RuntimeError(f"launcher exited early:\n{self.log()}")
-            body = self.healthz()
-            if body.get("ok"):
-                return body
-            time.sleep(0.5)
-        raise RuntimeError(f"stack not healthy after {timeout:g} s: {body}\n{self.log()}")
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never printed:\n{self.log()}")
 
     def manage(self, *args: str) -> str:
         """Run a manage.py command against this stack's database; its stdout."""
@@ -111,15 +127,22 @@ class Stack:
 
     def staff_healthz(self) -> dict:
         """/healthz with its details, as the first (staff) user signed in sees it."""
+        opener = self.signed_in(ADMIN_PASSWORD)
+        assert opener is not None, "the first user cannot sign in"
+        with opener.open(f"{self.url}/healthz", timeout=10) as response:
+            return json.load(response)
+
+    def signed_in(self, password: str, username: str = "admin"):
+        """A urllib opener holding the user's session, or None when the sign-in page refuses."""
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         opener.open(f"{self.url}/accounts/login/", timeout=10).read()
-        form = {"username": "admin", "password": ADMIN_PASSWORD}
+        form = {"username": username, "password": password}
         form["csrfmiddlewaretoken"] = next(c.value for c in jar if c.name == "csrftoken")
         data = urllib.parse.urlencode(form).encode()
-        opener.open(f"{self.url}/accounts/login/", data, timeout=10).read()
-        with opener.open(f"{self.url}/healthz", timeout=10) as response:
-            return json.load(response)
+        with opener.open(f"{self.url}/accounts/login/", data, timeout=10) as response:
+            landed = urllib.parse.urlparse(response.geturl()).path
+        return None if landed.startswith("/accounts/login/") else opener
 
     def ctrl_c(self, timeout: float = 30.0) -> int:
         """Send SIGINT to the launcher's process group, as a terminal's Ctrl-C does."""

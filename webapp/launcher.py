@@ -8,7 +8,8 @@ of the `Procfile` (web, one Celery worker per queue, beat) under honcho's proces
 The address and how to sign in are printed last, once the web server and every queue answer, so
 they are the last lines a newcomer sees rather than lost among the workers' start-up lines.
 Ctrl-C (or SIGTERM) stops them all: honcho signals each process group, then kills what is left
-after a few seconds, and the private Redis is stopped last.
+after a few seconds, and the private Redis is stopped last. Ctrl-C is how this command is meant
+to end, so it then exits 0 (not 130), and `make run` ends without "make: *** Error 130".
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import signal
 import socket
 import sys
 import threading
@@ -29,6 +31,7 @@ from webapp import preflight
 from webapp.localredis import start_local_redis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+SIGINT_STATUS = 128 + signal.SIGINT  # what honcho returns after a SIGINT
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -101,6 +104,12 @@ def _announce_when_up(host: str, port: int, sign_in: str, timeout: float = 180.0
           flush=True)  # fmt: skip
 
 
+def _exit_status(returncode: int | None) -> int:
+    """honcho's status, except after Ctrl-C: 130 (its SIGINT code) is the normal way to stop,
+    and make reports any non-zero status of its command as an error."""
+    return 0 if returncode in (None, SIGINT_STATUS) else returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     var_dir = Path(os.environ.get("BOTTEGA_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -132,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, command in procfile.processes.items():
             manager.add_process(name, command, env=env, cwd=str(BASE_DIR))
         manager.loop()
-        return manager.returncode or 0
+        return _exit_status(manager.returncode)
     except preflight.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,8 +13,10 @@ from celery import Celery
 from django.conf import settings
 from kombu import Queue
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+from workers import logs
 
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+logs.install()  # routine probes log at DEBUG, not INFO (workers/logs.py)
 QUEUES = tuple(settings.TASK_QUEUES)
 
 app = Celery("bottega")

@@ -31,6 +31,7 @@ from django.db import connection as db
 
 from lmcore.errors import LmcoreError
 from webapp.system.outage import OutageLog
+from workers.chatfit import fit_chat
 from workers.tokenstream import Reply, connection, write_replies
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,11 @@ class Stream:
     params: dict[str, Any]
     prefix_ids: list[int] = field(default_factory=list)
     chat: list[dict[str, str]] | None = None
+    fit_context: bool = False  # chat: leave out the oldest turns that do not fit (chatfit.py)
     prompt_tokens: int = 0
+    dropped: int = 0  # chat messages left out of the prompt
+    asked: int = 0  # max_new_tokens asked; `allowed` by the context (lmcore/chatwindow.py)
+    allowed: int = 0
 
 
 class ModelLoop:
@@ -147,15 +152,16 @@ class ModelLoop:
             self.registry.release(self)
             return
         try:
-            ids, end_ids = prompt_ids(self.loaded, stream.prompt, stream.prefix_ids, stream.chat)
             params = SamplingParams.from_dict(stream.params)
-            if stream.chat is not None:  # the whole conversation stays in the model's view
+            stream.asked, chat = params.max_new_tokens, fit_chat(self.loaded, stream, params)
+            ids, end_ids = prompt_ids(self.loaded, stream.prompt, stream.prefix_ids, chat)
+            if chat is not None:  # the prompt stays in the model's view: the reply stops
                 params = reply_params(params, len(ids), self.loaded.model.config.context)
             request_id = self.scheduler.submit(ids, params, stream=stream.index, end_ids=end_ids)
         except LmcoreError as exc:
             self._fail(stream, str(exc), "invalid")
             return
-        stream.prompt_tokens = len(ids)
+        stream.prompt_tokens, stream.allowed = len(ids), params.max_new_tokens
         self.streams[request_id] = stream
 
     def _read_cancels(self, conn: Any) -> None:
@@ -173,6 +179,7 @@ class ModelLoop:
                 self.scheduler.cancel(request_id)
 
     def _route(self, events: list) -> set[Reply]:
+        from lmcore.chatwindow import done_reason
         from lmcore.engine import wire_token
 
         touched = set()
@@ -185,8 +192,9 @@ class ModelLoop:
                 stream.reply.add("queued", {"stream": stream.index, "position": event["position"]})
             else:
                 stats = {k: event[k] for k in ("tokens", "ttft_ms", "tokens_per_s", "seed")}
-                stats["prompt_tokens"] = stream.prompt_tokens
-                done = {"stream": stream.index, "reason": event["reason"], "stats": stats,
+                stats.update(prompt_tokens=stream.prompt_tokens, dropped=stream.dropped)
+                reason = done_reason(event["reason"], stream.asked, stream.allowed)
+                done = {"stream": stream.index, "reason": reason, "stats": stats,
                         "text": event["text"]}  # fmt: skip
                 stream.reply.finish_stream(done)
                 del self.streams[request_id]
@@ -401,7 +409,7 @@ def prompt_ids(
         return bos + tok.encode(prompt) + prefix_ids, list(loaded.end_ids)
     if loaded.template is None:
         raise LmcoreError(f"{loaded.label} has no chat template: use a completion")
-    # A conversation that fills the context is refused, not cut (docs/architecture.md, "Chat").
+    # Fitted to the context if asked (chatfit.py), else refused when it fills it, never cut.
     context = loaded.model.config.context - len(prefix_ids)
     ids = reply_prompt(tok, chat, context, loaded.template)
     return ids + prefix_ids, list(loaded.template.end_ids)

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 def generate_text(
     user_id: int, request_id: str, version_ids: list[int], prompt: str, params: dict[str, Any],
     prefix_ids: list[int] | None = None, chat: list[dict[str, str]] | None = None,
+    fit_context: bool = False,
 ) -> None:  # fmt: skip
     from lmcore.sampling import SamplingParams
 
@@ -52,7 +53,8 @@ def generate_text(
     reply.flush()  # before a loop can write a stream's first token
     for index, version_id in enumerate(version_ids):
         # Same settings (seed included) for each version: that is the point of side by side.
-        registry.submit(version_id, Stream(reply, index, prompt, params, prefix_ids or [], chat))
+        stream = Stream(reply, index, prompt, params, prefix_ids or [], chat, fit_context)
+        registry.submit(version_id, stream)
 
 
 @shared_task(name="workers.playground.score_text")  # routed to gpu_infer (settings)

@@ -266,9 +266,10 @@ class _Events:
             self.reporter.progress = min(1.0, _progress(self.run, event))
             keys = ("loss", "lr", "tokens_per_s", "eta_s", "seconds")
             self.outbox.put(("run.metrics", step, {k: event.get(k) for k in keys}))
-        elif kind in ("eval", "sample") and self._once(kind, step, event.get("prompt", "")):
+        elif kind in ("eval", "sample") and self._once(kind, step, _key(event)):
             if kind == "eval":
                 data = {k: event.get(k) for k in ("val_loss", "val_bpb", "seconds")}
+                data["val_tokens"] = event.get("tokens")
                 data["corpora"] = event.get("corpora") or {}  # named in _store (retried)
                 self.outbox.put(("run.metrics", step, data))
             else:
@@ -317,6 +318,13 @@ class _Events:
 
     def close(self) -> bool:
         return self.outbox.close(timeout=settings.TRAIN_STORE_TIMEOUT_S)
+
+
+def _key(event: dict[str, Any]) -> str:
+    """What tells repeated events of one step apart: a sample's prompt; an eval's token count,
+    so the final evaluation on the whole held-out text is kept after a periodic one on a part
+    of it at the same step (the run page then ends on the version's figure)."""
+    return str(event.get("prompt", event.get("tokens", "")))
 
 
 def _progress(run: TrainingRun, event: dict[str, Any]) -> float:

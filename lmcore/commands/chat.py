@@ -8,13 +8,17 @@ until end of input (Ctrl-D). `--system S` starts it with a system message.
 "content"}, ...]}` ending with a user message, and prints one JSON object:
 
     {"reply": "...", "tokens": [{"id", "bytes", "text", "logprob", "sample_logprob", "top"}],
-     "reason": "end_of_text" | "max_new_tokens" | "stop", "prompt_tokens": N}
+     "reason": "end_of_text" | "max_new_tokens" | "context_full" | "stop",
+     "prompt_tokens": N, "dropped": N}
 
 where the tokens are `sample --json`'s token objects (logprob: natural log under the model).
-The reply ends at the template's end ids (lmcore's: the end-of-turn token). A model that was
-not fine-tuned for chat but has lmcore's chat tokens still answers, with a warning on
-stderr; one with no template at all is refused, as is a conversation that fills the context.
-Sampling settings not given take the model's defaults (lmcore sample's flags).
+The reply ends at the template's end ids (lmcore's: the end-of-turn token), or when it fills
+the context (`context_full`). A model that was not fine-tuned for chat but has lmcore's chat
+tokens still answers, with a warning on stderr; one with no template at all is refused. A
+conversation longer than the context leaves out its oldest turns, keeping the system message
+(`dropped` counts the messages left out; interactively, a line on stderr says so), as
+`lmcore.chatwindow` explains; a last message too long by itself is refused. Sampling
+settings not given take the model's defaults (lmcore sample's flags).
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import json
 import sys
 from pathlib import Path
 
-from lmcore.chat import Message, reply_params, reply_prompt
+from lmcore.chat import Message, render, reply_params, reply_prompt
 from lmcore.chat_config import carries_template, generation_defaults, template_for
 from lmcore.chat_template import ChatTemplate
+from lmcore.chatwindow import CONTEXT_FULL, done_reason, fit_conversation, reply_room
 from lmcore.checkpoint import Checkpoint, load_checkpoint
 from lmcore.cli import emit
 from lmcore.commands.sample import add_sampling_args, params_from_args
@@ -76,20 +81,36 @@ def chat_template(checkpoint: Checkpoint) -> ChatTemplate:
 def reply(checkpoint: Checkpoint, messages: list[Message], params: SamplingParams) -> dict:
     """The assistant's reply to a conversation, with its tokens (the --messages output)."""
     tokenizer = checkpoint.tokenizer
-    context = checkpoint.model_config.context
     template = chat_template(checkpoint)
-    prompt = reply_prompt(tokenizer, messages, context, template)
     engine = Engine(checkpoint.model, tokenizer.bytes_table(), end_ids=template.end_ids)
+    prompt, allowed, dropped = _prompt(checkpoint, messages, params, template)
     tokens, text, reason = [], [], None
-    for event in engine.generate(prompt, reply_params(params, len(prompt), context)):
+    for event in engine.generate(prompt, allowed):
         if event["event"] == "token":
             tokens.append(wire_token(event))
             text.append(event["text"])
         else:
             text.append(event["text"])
-            reason = event["reason"]
+            reason = done_reason(event["reason"], params.max_new_tokens, allowed.max_new_tokens)
     return {"reply": "".join(text), "tokens": tokens, "reason": reason,
-            "prompt_tokens": len(prompt)}  # fmt: skip
+            "prompt_tokens": len(prompt), "dropped": dropped}  # fmt: skip
+
+
+def _prompt(
+    checkpoint: Checkpoint, messages: list[Message], params: SamplingParams,
+    template: ChatTemplate,
+) -> tuple[list[int], SamplingParams, int]:  # fmt: skip
+    """The prompt ids of the newest turns that fit, the reply's settings (max_new_tokens cut
+    to the room left), and how many messages were left out."""
+    tokenizer, context = checkpoint.tokenizer, checkpoint.model_config.context
+
+    def count(kept: list) -> int:
+        return len(render(tokenizer, kept, generation_prompt=True, template=template).ids)
+
+    room = reply_room(params.max_new_tokens, context)
+    fitted = fit_conversation(messages, count, context, room)
+    prompt = reply_prompt(tokenizer, fitted.messages, context, template)
+    return prompt, reply_params(params, len(prompt), context), fitted.dropped
 
 
 def _read_messages(source: str) -> list[Message]:
@@ -123,12 +144,24 @@ def _interactive(checkpoint: Checkpoint, params: SamplingParams, system: str | N
         if not line.strip():
             continue
         history.append({"role": "user", "content": line.rstrip("\n")})
-        context = checkpoint.model_config.context
-        prompt = reply_prompt(tokenizer, history, context, template)
+        try:
+            prompt, allowed, dropped = _prompt(checkpoint, history, params, template)
+        except LmcoreError as exc:  # this message alone is too long: say so, forget it
+            sys.stderr.write(f"error: {exc}\n")
+            history.pop()
+            continue
+        if dropped:
+            sys.stderr.write(
+                f"(the first {dropped} messages no longer fit the model's context of "
+                f"{checkpoint.model_config.context:,} tokens: the reply does not see them)\n"
+            )
         answer = []
-        for event in engine.generate(prompt, reply_params(params, len(prompt), context)):
+        for event in engine.generate(prompt, allowed):
             sys.stdout.write(event["text"])
             sys.stdout.flush()
             answer.append(event["text"])
         sys.stdout.write("\n")
+        reason = done_reason(event["reason"], params.max_new_tokens, allowed.max_new_tokens)
+        if reason == CONTEXT_FULL:
+            sys.stderr.write("(context full: the reply was cut where the context ends)\n")
         history.append({"role": "assistant", "content": "".join(answer)})

@@ -2,6 +2,8 @@
 // attention rows, logits and embedding (cached), and the softmax panel computed here with
 // the arithmetic of lmcore/sampling.py (docs/architecture.md, "Anatomy").
 
+import { spacedHex } from "./live.js";
+
 const root = document.getElementById("anatomy");
 const $ = (sel) => root.querySelector(sel);
 const field = (name) => $(`[data-field="${name}"]`);
@@ -83,7 +85,7 @@ function renderTokens() {
     b.dataset.position = i;
     b.tabIndex = -1;
     b.style.setProperty("--heat", t.loss === null ? 0 : (t.loss / max).toFixed(3));
-    b.title = `position ${i} · id ${t.id} · bytes ${t.bytes}` + (t.loss === null ? " · not scored" : ` · loss ${fmt(t.loss, 3)} nats`);
+    b.title = `position ${i} · id ${t.id} · bytes ${spacedHex(t.bytes)}` + (t.loss === null ? " · not scored" : ` · loss ${fmt(t.loss, 3)} nats`);
     b.innerHTML = `<span class="an-tt"></span><sub>${t.id}</sub>`;
     b.firstChild.textContent = show(t.text);
     b.addEventListener("click", () => select(i));

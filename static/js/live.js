@@ -33,6 +33,9 @@ export function formatBytes(n) {
   return `${value < 100 ? value.toPrecision(3) : value.toFixed(0)} ${units[unit]}`;
 }
 
+// A token's raw bytes, hex, one group per byte: "53 68 65", not "536865".
+export const spacedHex = (hex) => (hex ? hex.match(/../g).join(" ") : "");
+
 // Sizes for one sentence: exact byte counts when two would read the same once rounded.
 export function formatSizes(...sizes) {
   const shown = sizes.map(formatBytes);

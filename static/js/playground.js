@@ -15,6 +15,13 @@ let socket = null;
 let active = null; // the answer being received: {rid, lastId, titles, promptText, columns, sent}
 let columns = []; // the answer on screen (kept after it ends): [{el, title, tokens, done, stats, reason, tail}]
 let chat = []; // [{role, content}] of the current conversation (kept in the page)
+// Chat: the column under the transcript shows the last reply (tokens, stats), so the
+// transcript leaves it out; `dropped`: the oldest messages the last reply did not see.
+let replyInColumn = false;
+let dropped = 0;
+const REASONS = { context_full: "context full" }; // done reasons said in words
+const MAX_CHAT_MESSAGES = Number(root.dataset.maxChatMessages);
+const MAX_PROMPT_CHARS = Number(root.dataset.maxPromptChars);
 const scoreJobs = {}; // request_id -> {label, el}
 
 const newId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`);
@@ -63,7 +70,7 @@ function onMessage(m) {
   else if (m.type === "tokens") progress("Generating…");
   if (m.type === "tokens") m.tokens.forEach((t) => addToken(active.columns[m.stream], t));
   else if (m.type === "done") finishColumn(active.columns[m.stream], m);
-  else if (m.type === "error") { say(m.message); finish(); }
+  else if (m.type === "error") { say(m.message); active.undo?.(); finish(); }
 }
 
 // --- generation --------------------------------------------------------------------------
@@ -80,11 +87,20 @@ function readParams() {
   return params;
 }
 
+// A seed past 2^53 - 1 would be rounded by Number() and give another text than the one typed.
+function seedProblem() {
+  const typed = $("[data-role=controls]").elements.seed.value.trim();
+  if (typed === "" || (/^\d{1,20}$/.test(typed) && BigInt(typed) <= BigInt(Number.MAX_SAFE_INTEGER))) return "";
+  return `Seed: a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, or empty for a random one.`;
+}
+
 function optionLabel(select) { return select.options[select.selectedIndex]?.textContent ?? ""; }
 
 function start({ prefix = null } = {}) {
   if (active) return;
-  say("");
+  const problem = seedProblem();
+  say(problem);
+  if (problem) return;
   const f = $("[data-role=controls]");
   const message = { type: "generate", request_id: newId(), model_version: Number(f.elements.model_version.value),
                     params: readParams(), prompt: "" };
@@ -93,10 +109,21 @@ function start({ prefix = null } = {}) {
   if (mode() === "chat" && !isChatVersion()) {
     return say("This version has no chat template: use Complete, or fine-tune it for chat first.");
   }
+  let undo = null, skipped = 0;
   if (mode() === "chat") {
     const text = $("#pg-message").value;
-    if (!prefix) { chat.push({ role: "user", content: text }); $("#pg-message").value = ""; renderChat(); }
-    message.chat = chat.slice();
+    if (!prefix && !text.trim()) return say("Type a message first.");
+    if (prefix) { // a branch writes the last reply again; if it fails, the old one stays
+      const previous = replyInColumn ? chat.pop() : null;
+      undo = () => { if (previous) chat.push(previous); replyInColumn = false; renderChat(); };
+    } else {
+      chat.push({ role: "user", content: text });
+      $("#pg-message").value = "";
+      replyInColumn = false;
+      renderChat();
+      undo = () => unsend(text); // a refused message leaves the transcript as it was
+    }
+    ({ chat: message.chat, skipped } = chatWindow());
   } else {
     message.prompt = promptText = $("#pg-prompt").value;
     if (!prefix && f.elements.compare.value) {
@@ -106,7 +133,31 @@ function start({ prefix = null } = {}) {
   }
   if (prefix) message.prefix_ids = prefix.map((t) => t.id);
   begin(message.request_id, titles, promptText, prefix || [], { model_version: message.model_version, params: message.params });
+  Object.assign(active, { undo, skipped });
   send(message);
+}
+
+// The newest turns within the socket's caps (messages, characters), the system message kept;
+// the worker then fits them to the model's context the same way (lmcore/chatwindow.py).
+function chatWindow() {
+  const system = chat[0]?.role === "system" ? [chat[0]] : [];
+  let rest = chat.slice(system.length);
+  let skipped = 0;
+  const chars = (ms) => ms.reduce((n, m) => n + m.content.length, 0);
+  const tooBig = () => system.length + rest.length > MAX_CHAT_MESSAGES || chars(system) + chars(rest) > MAX_PROMPT_CHARS;
+  while (tooBig()) {
+    const next = rest.findIndex((m, i) => i > 0 && m.role === "user");
+    if (next < 0) break; // the last message alone: the server says why it cannot go
+    rest = rest.slice(next);
+    skipped += next;
+  }
+  return { chat: [...system, ...rest], skipped };
+}
+
+function unsend(text) {
+  if (chat.at(-1)?.role === "user" && chat.at(-1).content === text) chat.pop();
+  if (!$("#pg-message").value) $("#pg-message").value = text;
+  renderChat();
 }
 
 function drawColumns(titles, promptText) {
@@ -160,7 +211,7 @@ function showEnd(column, m) {
     const dd = $(`[data-stat=${key}]`, column.el);
     if (dd) dd.textContent = key === "seed" ? String(value) : num(value, key === "tokens" ? 0 : 1);
   }
-  $("[data-stat=reason]", column.el).textContent = m.reason;
+  $("[data-stat=reason]", column.el).textContent = REASONS[m.reason] ?? m.reason;
   Object.assign(column, { done: true, stats: m.stats || {}, reason: m.reason, tail: m.text || "" });
 }
 
@@ -171,6 +222,8 @@ function finishColumn(column, m) {
   if (!active.columns.every((c) => c.done)) return;
   if (mode() === "chat") {
     chat.push({ role: "assistant", content: columnText(active.columns[0]) });
+    replyInColumn = true;
+    dropped = active.skipped + (m.stats?.dropped ?? 0);
     renderChat();
   }
   const answer = snapshot(active);
@@ -202,6 +255,8 @@ function reopen(c) {
   f.elements.seed.value = p.seed ?? "";
   f.elements.stop.value = (p.stop || []).join("\n");
   chat = c.mode === "chat" ? c.messages.slice() : [];
+  replyInColumn = false;
+  dropped = 0;
   renderChat();
   const [prompt, ...answers] = c.mode === "chat" ? [{ content: "" }] : c.messages;
   $("#pg-prompt").value = prompt.content;
@@ -216,6 +271,8 @@ function reopen(c) {
 
 function clearPage() {
   chat = [];
+  replyInColumn = false;
+  dropped = 0;
   renderChat();
   drawColumns([], "");
   $("#pg-prompt").value = "";
@@ -232,13 +289,24 @@ function finish() {
   if (wasOnStop) $("[data-action=generate]").focus();
 }
 
+// The transcript; the oldest messages the last reply did not see are marked, after a note.
 function renderChat() {
-  $("[data-role=chat]").replaceChildren(...chat.map((m) => {
+  const first = chat[0]?.role === "system" ? 1 : 0;
+  const items = (replyInColumn ? chat.slice(0, -1) : chat).map((m, i) => {
     const li = document.createElement("li");
     li.className = `pg-msg ${m.role}`;
-    li.textContent = m.content;
+    if (i >= first && i < first + dropped) li.classList.add("out-of-view");
+    li.textContent = m.content || (m.role === "assistant" ? "(empty reply)" : "");
     return li;
-  }));
+  });
+  if (dropped) {
+    const note = document.createElement("li");
+    note.className = "pg-note";
+    note.dataset.field = "dropped";
+    note.textContent = `The conversation is longer than the model's context: the last reply was written without the ${dropped} oldest ${dropped === 1 ? "message" : "messages"} (below, greyed).`;
+    items.splice(first, 0, note);
+  }
+  $("[data-role=chat]").replaceChildren(...items);
 }
 
 // --- the inspector (token_inspector.js): click an alternative to branch ------------------
@@ -300,6 +368,10 @@ function isChatVersion() {
 
 function showMode() {
   const m = mode();
+  // Chat: the last reply's column goes under the transcript, where the reply belongs.
+  const box = $("[data-role=columns]");
+  if (m === "chat") $("[data-role=chat]").after(box);
+  else $("[data-role=actions]").after(box);
   $$("[data-only]").forEach((el) => { el.hidden = el.dataset.only !== m; });
   $$("[data-hide]").forEach((el) => { el.hidden = el.dataset.hide === m; });
   $("[data-field=not-chat]").hidden = m !== "chat" || isChatVersion();

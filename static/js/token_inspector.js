@@ -2,6 +2,8 @@
 // alternatives; clicking one branches (cut the text there, force it, continue). Opened by
 // hover, focus or tap on a token of an answer; arrows move between tokens, Enter into the
 // alternatives, Esc back (playground.js owns the answers and the socket).
+import { spacedHex } from "./live.js";
+
 export const prob = (lp) => (lp === null || lp === undefined ? null : Math.exp(lp));
 export const pct = (p) => (p === null ? "–" : p >= 0.001 ? `${(p * 100).toFixed(1)} %` : `${(p * 100).toExponential(1)} %`);
 export const num = (x, digits = 3) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
@@ -23,7 +25,7 @@ export function setupInspector({ root, columnsBox, inspector, columnOf, busy, br
     const t = column.tokens[index];
     const rows = t.top.map((alt, j) => `<tr><td><button type="button" class="link" data-alt="${j}" title="Cut the text here, force this token, and continue">${escape(JSON.stringify(alt.text))}</button></td><td>${pct(prob(alt.logprob))}</td><td>${pct(prob(alt.sample_logprob))}</td></tr>`).join("");
     inspector.innerHTML = `
-      <p><strong>${escape(JSON.stringify(t.text))}</strong> · id ${t.id} · bytes <code title="The token's raw bytes in hexadecimal">${t.bytes}</code></p>
+      <p><strong>${escape(JSON.stringify(t.text))}</strong> · id ${t.id} · bytes <code title="The token's raw bytes in hexadecimal">${spacedHex(t.bytes)}</code></p>
       <dl class="stats"><div><dt title="logprob: ln p of this token under the model's own distribution (temperature 1, no top-k/top-p), as a probability">p (model)</dt><dd>${pct(prob(t.logprob))}</dd></div>
       <div><dt title="sample_logprob: ln p under the distribution actually sampled from (after temperature, top-k, top-p, repetition penalty)">p (sampled)</dt><dd>${pct(prob(t.sample_logprob))}</dd></div>
       <div><dt title="logprob: natural log of p (model), in nats">log p (nats)</dt><dd>${num(t.logprob)}</dd></div></dl>

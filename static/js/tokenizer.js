@@ -1,5 +1,5 @@
 // Tokenizer page: live status, "tokenize this text", the merge explorer, the vocabulary browser.
-import { connectLive } from "./live.js";
+import { connectLive, spacedHex } from "./live.js";
 import { postJSON, showJobStatus } from "./jobstatus.js";
 
 const root = document.getElementById("run");
@@ -16,7 +16,7 @@ function tokenChip(token, index) {
   chip.style.background = PALETTE[index % PALETTE.length];
   const shown = token.text.includes("\ufffd") ? `⟨${token.hex}⟩` : token.text.replaceAll("\n", "↵").replaceAll(" ", "␣");
   chip.textContent = shown;
-  chip.title = `id ${token.id} · bytes ${token.hex}`;
+  chip.title = `id ${token.id} · bytes ${spacedHex(token.hex)}`;
   const id = document.createElement("sub");
   id.textContent = token.id;
   chip.append(id);
@@ -72,7 +72,7 @@ if (tokenizeText) {
     page = result.page;
     rows.replaceChildren(...result.entries.map((e) => {
       const tr = document.createElement("tr");
-      for (const value of [e.id, null, e.bytes_hex, e.rank ?? (e.special ? "special" : "")]) {
+      for (const value of [e.id, null, spacedHex(e.bytes_hex), e.rank ?? (e.special ? "special" : "")]) {
         const td = document.createElement("td");
         if (value === null) td.append(tokenChip({ id: e.id, text: e.token, hex: e.bytes_hex }, e.id));
         else td.textContent = value;

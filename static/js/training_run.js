@@ -140,7 +140,8 @@ function addSample(event) {
   head.textContent = chat ? `step ${event.step}, user: ${JSON.stringify(event.prompt)} → reply: `
                           : `step ${event.step}, prompt ${JSON.stringify(event.prompt)}: `;
   const text = document.createElement("pre");
-  text.textContent = chat ? event.text : event.prompt + event.text;
+  text.textContent = chat ? event.text || "(empty reply)" : event.prompt + event.text;
+  if (chat && !event.text) text.classList.add("empty"); // the model ended its turn at once
   li.append(head, text);
   // The latest evaluation's samples in view; earlier ones collapsed (ten evaluations, each a few).
   const latest = document.getElementById("samples");

@@ -1,8 +1,9 @@
 """axe-core over every page of a new user's journey, signed in and with data: upload, train a
 tokenizer, train a model, its version, the playground (inspector open) and score mode, the arena
 (a battle before and after the vote, a leaderboard, your votes), evaluation (the form, a run,
-the leaderboard, a result's items, task files). No page may have a violation of impact
-"serious" or "critical"; each page is also screenshotted."""
+the leaderboard, a result's items, task files), the anatomy of a prompt, the API keys page with
+a key. No page may have a violation of impact "serious" or "critical" (the Storage and API
+keys tables: of any impact); each page is also screenshotted."""
 
 import re
 import uuid
@@ -10,7 +11,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.a11y import audit, screenshot_dir
+from tests.browser.a11y import EVERY_IMPACT, audit, screenshot_dir
 from tests.browser.helpers import leaderboard_cell, sign_in
 from tests.browser.test_playground import MAKE_VERSION
 from tests.webapp.fixtures_ml import corpus_text
@@ -90,7 +91,7 @@ def test_every_page_of_the_journey_has_no_serious_violation(page, stack, tmp_pat
     found += audit(page, "12-model", shots)
     page.goto(stack.url + "/storage/")
     expect(page.locator("#storage")).to_contain_text(f"model-{token} v1")
-    found += audit(page, "12b-storage", shots)
+    found += audit(page, "12b-storage", shots, EVERY_IMPACT)  # no empty header, even minor
 
     page.goto(stack.url + "/playground/")
     expect(page.locator("[data-field=connection]")).to_have_text("Connected.")
@@ -128,6 +129,22 @@ def test_every_page_of_the_journey_has_no_serious_violation(page, stack, tmp_pat
     page.goto(stack.url + "/arena/votes/")
     found += audit(page, "14f-arena-votes", shots)
     found += _evaluation_pages(page, stack, shots, f"model-{token} v1", source.name)
+
+    # Anatomy with the whole picture drawn: token ids over the loss colours, heads, lens.
+    page.goto(stack.url + "/anatomy/")
+    option = page.locator("#an-model option", has_text=f"model-{token} v1")
+    page.get_by_label("Model version").select_option(option.get_attribute("value"))
+    page.get_by_label("Prompt", exact=True).fill("the mouse ate the cheese")
+    page.get_by_role("button", name="Look inside").click()
+    tokens = page.get_by_role("listbox", name="Tokens of the text").get_by_role("option")
+    expect(tokens.last).to_have_attribute("aria-selected", "true", timeout=30_000)
+    found += audit(page, "16-anatomy", shots)
+
+    page.goto(stack.url + "/api/keys/")
+    page.get_by_label("Name").fill("notebook")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.locator("#keys")).to_contain_text("notebook")
+    found += audit(page, "17-api-keys", shots, EVERY_IMPACT)  # no empty header, even minor
 
     page.goto(stack.url + "/corpora/999999/")
     found += audit(page, "15-not-found", shots)

@@ -55,7 +55,7 @@ def fmt(x, digits=4):
 
 def test_a_student_walks_through_the_anatomy(page, stack, checkpoint, tmp_path):
     sign_in(page, stack)
-    page.get_by_role("link", name="Anatomy").click()
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Anatomy").click()
     page.get_by_label("Model version").select_option(label="browser-anatomy v1 · Candidate")
     page.get_by_label("Prompt", exact=True).fill(PROMPT)
     page.get_by_role("button", name="Look inside").click()

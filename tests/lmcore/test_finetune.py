@@ -9,6 +9,7 @@ import pytest
 
 from lmcore.chat import render
 from lmcore.chatdata import chat_rows, encode_chat_data, load_chat_data
+from lmcore.checkpoint import load_checkpoint
 from lmcore.cli import main
 from lmcore.errors import LmcoreError
 from lmcore.tokenizer import TokenizerConfig, train_tokenizer
@@ -170,5 +171,43 @@ def test_chat_refuses_bad_conversations_in_one_line(parent_run, capsys, tmp_path
     code = main(["chat", "--checkpoint", str(parent_run / "base"), "--messages", str(path),
                  "--device", "cpu"])  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 1 and "no room for a reply" in err
+    assert code == 1 and "the last message alone makes a prompt of" in err
     assert "not been fine-tuned for chat" in err
+
+
+def test_chat_leaves_out_the_oldest_turns_and_says_when_the_context_is_full(
+    parent_run, capsys, tmp_path
+):
+    system = {"role": "system", "content": "hi"}
+    turns = [m for i in range(6) for m in conversation(i)["messages"]]
+    messages = [system, *turns, {"role": "user", "content": "say red"}]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"messages": messages}))
+    # Past the end of turn (a base model), so the reply runs until the context (32) is full.
+    code = main(["chat", "--checkpoint", str(parent_run / "base"), "--messages", str(path),
+                 "--max-new-tokens", "100", "--no-stop-at-end", "--temperature", "0",
+                 "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    answer = json.loads(out.out.splitlines()[-1])
+    dropped = answer["dropped"]
+    assert dropped > 0 and dropped % 2 == 0  # whole turns, the oldest
+    kept = [system, *messages[1 + dropped :]]
+    tokenizer = load_checkpoint(parent_run / "base").tokenizer
+    assert answer["prompt_tokens"] == len(render(tokenizer, kept, generation_prompt=True).ids)
+    assert answer["prompt_tokens"] <= 32 - 16  # room for a reply: up to half the context
+    assert answer["reason"] == "context_full"
+    assert len(answer["tokens"]) == 32 - answer["prompt_tokens"]
+
+
+def test_interactive_chat_goes_on_past_the_context(parent_run):
+    chat = subprocess.run(
+        [sys.executable, "-m", "lmcore", "chat", "--checkpoint", str(parent_run / "base"),
+         "--max-new-tokens", "8", "--no-stop-at-end", "--temperature", "0", "--device", "cpu"],
+        input="say red\nsay blue\n" + "x " * 100 + "\nsay green\n",
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert chat.returncode == 0, chat.stderr
+    assert "messages no longer fit the model's context of 32 tokens" in chat.stderr
+    assert "the last message alone makes a prompt of" in chat.stderr  # said, then forgotten
+    assert len(chat.stdout.splitlines()) == 3 and chat.stderr.count("you> ") == 5

@@ -38,6 +38,7 @@ def logits_of(probs) -> torch.Tensor:
         ({"repetition_penalty": 1e300}, "repetition_penalty"),
         ({"top_k": 2**63}, "top_k"),
         ({"seed": -1}, "seed"),
+        ({"seed": 2**53}, "seed must be between 0 and 9007199254740991"),  # not exact in JSON
         ({"stop": [""]}, "stop"),
         ({"stop": ["x"] * 9}, "stop"),
     ],

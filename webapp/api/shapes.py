@@ -20,7 +20,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-FINISH = {"max_new_tokens": "length", "stop": "stop", "end_of_text": "stop", "cancelled": "stop"}
+FINISH = {"max_new_tokens": "length", "context_full": "length", "stop": "stop",
+          "end_of_text": "stop", "cancelled": "stop"}  # fmt: skip
 
 
 def new_id(prefix: str) -> str:

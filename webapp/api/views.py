@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -9,8 +11,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.access import access
+from webapp.api.lookups import chat_template_problem
 from webapp.api.models import MAX_KEYS_PER_USER, ApiKey
-from webapp.api.names import list_models
+from webapp.api.names import list_models, model_name
+from webapp.playground.access import playable_versions
 
 
 class KeyForm(forms.Form):
@@ -46,8 +50,19 @@ def docs(request: HttpRequest) -> HttpResponse:
     models = list_models(request.user)
     example = next((m.id for m in models if ":" not in m.id), "MODEL")
     context = {"base_url": _base_url(request), "model": example, "models": models,
+               "chat_model": _chat_example(request.user),
                "has_key": ApiKey.objects.for_user(request.user).active().exists()}  # fmt: skip
     return render(request, "api/docs.html", context)
+
+
+def _chat_example(user: Any) -> str | None:
+    """The id of a version that chats, for the chat example (the model's bare name may be a
+    base version, which answers 400); None when the user may use none."""
+    candidates = playable_versions(user).select_related("owner").order_by("-is_chat", "-pk")
+    for version in candidates[:20]:  # chat versions first: the rest answer 400 anyway
+        if chat_template_problem(version) is None:
+            return f"{model_name(version, user)}:v{version.version}"
+    return None
 
 
 def _base_url(request: HttpRequest) -> str:

@@ -31,6 +31,7 @@ class GenerateRequest(TypedDict):
     params: dict[str, Any]
     prefix_ids: list[int]
     chat: list[dict[str, str]] | None
+    fit_context: bool  # a chat leaves out its oldest turns when it outgrows the context
 
 
 class ScoreRequest(TypedDict):
@@ -84,7 +85,7 @@ def parse_generate(message: dict[str, Any]) -> GenerateRequest:
         raise BadMessage("prefix_ids must be a list of token ids")
     chat = _chat(message["chat"], limit) if message.get("chat") is not None else None
     return {"request_id": rid, "version_ids": versions, "prompt": prompt, "params": params,
-            "prefix_ids": prefix, "chat": chat}  # fmt: skip
+            "prefix_ids": prefix, "chat": chat, "fit_context": chat is not None}  # fmt: skip
 
 
 def _chat(chat: Any, limit: int) -> list[dict[str, str]]:

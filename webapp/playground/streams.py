@@ -12,7 +12,9 @@ Entry kinds, in order: `start` (a worker took the request; its `worker` names th
 key, read and dropped by the web side: a killed worker's streams end with an error), `loading` ({}) when a model it
 needs is not loaded yet, then per stream any number of `queued` ({"stream", "position"}:
 every slot of the model's batch is taken; position 1 = next in line), `tokens` ({"stream", "tokens": [wire tokens]}) and one `done` ({"stream", "reason", "stats",
-"text"}; stats: "tokens", "prompt_tokens", "ttft_ms", "tokens_per_s", "seed"), or one `score`
+"text"}; reason: "max_new_tokens", "context_full" (a chat reply filled the context), "stop",
+"end_of_text" or "cancelled"; stats: "tokens", "prompt_tokens", "ttft_ms", "tokens_per_s",
+"seed", "dropped" (chat messages left out to fit the context)), or one `score`
 result, or an `error` ({"message", "code"}: "invalid" when the request cannot be served as
 asked, e.g. an empty prompt, "internal" otherwise); `end` always comes last.
 

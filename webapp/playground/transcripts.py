@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from lmcore.chat import ROLES as CHAT_ROLES
+from lmcore.chat import check_order
 from lmcore.config import MAX_TOP_LOGPROBS, SamplingParams
 from lmcore.errors import LmcoreError
 from webapp.playground.access import can_play
@@ -80,6 +81,9 @@ def _chat(messages: Any) -> list[dict[str, str]]:
             f"a chat's messages must be a list of at most {MAX_MESSAGES} "
             '{"role": "system" | "user" | "assistant", "content": "..."}'
         )
+    problem = check_order(messages)  # e.g. a refused message kept in: it could not go on
+    if problem:
+        raise BadMessage(f"not a conversation: {problem}")
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 

@@ -8,7 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from lmcore.config import MAX_SEED
 from webapp.playground.access import playable_versions
+from webapp.playground.protocol import MAX_CHAT_MESSAGES
 from webapp.playground.transcripts import MAX_CONVERSATION_BYTES
 
 
@@ -21,5 +23,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "max_score_chars": settings.PLAYGROUND_MAX_SCORE_CHARS,
         "per_minute": settings.PLAYGROUND_REQUESTS_PER_MINUTE,
         "max_conversation_bytes": MAX_CONVERSATION_BYTES,
+        "max_seed": MAX_SEED,
+        "max_chat_messages": MAX_CHAT_MESSAGES,
     }
     return render(request, "playground/index.html", {"versions": versions, "limits": limits})

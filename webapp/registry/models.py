@@ -11,6 +11,8 @@ never its (editable) name: a rename keeps them, and no name can point outside ME
 
 from __future__ import annotations
 
+import json
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,16 @@ class ModelVersion(FileOwner, models.Model):
 
     def files_state(self) -> str | None:
         return "written once"  # inside the transaction that creates it
+
+    @cached_property
+    def context(self) -> int | None:
+        """Tokens the model attends over, from its checkpoint's config.json (None when that
+        cannot be read)."""
+        try:
+            config = json.loads((self.directory / "config.json").read_text("utf-8"))
+            return int(config["model"]["context"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     @property
     def is_lora(self) -> bool:

@@ -79,3 +79,12 @@ def test_messages_must_follow_the_templates_order(alice_api, version):
         )
     assert caught.value.body["param"] == "messages"
     assert "a system message may only come first" in caught.value.body["message"]
+
+
+def test_a_conversation_longer_than_the_context_is_refused_not_cut(alice_api, version):
+    """An API client gets what it sent answered or a 400 (as OpenAI's context_length errors),
+    never an answer to fewer messages than it sent; the playground fits instead."""
+    messages = [{"role": "user", "content": "the mouse ate the cheese " * 30}]
+    with pytest.raises(BadRequestError) as caught:
+        alice_api.chat.completions.create(model="tiny", messages=messages, max_tokens=4)
+    assert "no room for a reply" in caught.value.body["message"]

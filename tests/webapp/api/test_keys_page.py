@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from tests.webapp.playground.conftest import make_version
 from webapp.api.models import ApiKey
 
 pytestmark = pytest.mark.django_db
@@ -54,3 +55,15 @@ def test_the_docs_page_shows_the_base_url_and_the_users_models(alice_client, ali
 def test_the_pages_need_sign_in(client):
     assert client.get("/api/keys/").status_code == 302
     assert client.get("/api/").status_code == 302
+
+
+def test_the_chat_example_uses_a_chat_version_or_says_there_is_none(
+    alice_client, alice, tiny_checkpoint
+):
+    make_version(alice, tiny_checkpoint, name="tiny")  # a base model: chat answers 400
+    page = alice_client.get("/api/").content.decode()
+    assert "You have none yet: fine-tune one" in page
+    assert 'chat.completions.create(model="tiny"' not in page
+    make_version(alice, tiny_checkpoint, name="tiny", version=2, is_chat=True)
+    page = alice_client.get("/api/").content.decode()
+    assert 'client.chat.completions.create(model="tiny:v2",' in page

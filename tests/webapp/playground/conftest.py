@@ -25,7 +25,10 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return build_tiny_checkpoint(tmp_path_factory.mktemp("playground"))
 
 
-def build_tiny_checkpoint(root: Path) -> Path:
+def build_tiny_checkpoint(root: Path, quiet_specials: bool = False) -> Path:
+    """With `quiet_specials`, special tokens' embedding (tied: also output) rows are zero, so
+    their logit is 0 while the top ordinary token's is positive: a greedy answer never ends
+    by itself and runs to max_new_tokens or the end of the context, as tests of those need."""
     import random
 
     import torch
@@ -45,6 +48,9 @@ def build_tiny_checkpoint(root: Path) -> Path:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = GPT(config).eval()
+    if quiet_specials:
+        with torch.no_grad():
+            model.wte.weight[list(tokenizer.special_tokens.values())] = 0.0
     return save_checkpoint(root / "checkpoint", model, tokenizer)
 
 

@@ -91,6 +91,17 @@ def test_it_refuses_bad_input(alice_client, version, change, says):
     assert not Conversation.objects.exists()
 
 
+def test_it_refuses_a_chat_that_is_not_a_conversation(alice_client, version):
+    """Two user messages in a row (a refused message kept in the transcript, as the page once
+    did): saved, the chat could never be answered again."""
+    chat = _chat(version)
+    chat["messages"] += [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    response = _send(alice_client, "post", URL, chat)
+    assert response.status_code == 400
+    assert "not a conversation: message" in response.json()["error"]
+    assert not Conversation.objects.exists()
+
+
 def test_it_refuses_an_oversize_conversation(alice_client, version):
     chat = _chat(version)
     chat["messages"][0]["content"] = "x" * MAX_CONVERSATION_BYTES

@@ -97,6 +97,8 @@ def test_the_form_refuses_missing_datasets_and_text_without_corpora(
 ):
     parent = base_version(alice, corpus, chat_tokenizer_run, tmp_path)
     url = reverse("training:finetune", args=[parent.pk])
+    form = alice_client.get(url).content.decode()  # the context from the version's config
+    assert "longer than the model's context (32 tokens) are left out" in form
     response = alice_client.post(url, {"text_ratio": 0, "lr": 1e-3, "max_minutes": 1,
                                        "device": "cpu"})  # fmt: skip
     assert response.status_code == 400 and "This field is required" in response.content.decode()

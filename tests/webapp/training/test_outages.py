@@ -201,11 +201,11 @@ def _assert_complete(stack: Stack, run_id: int) -> None:
     events = stack.events(run_id)
     assert _steps(events) == list(range(LOG_EVERY, last + 1, LOG_EVERY))
     evals = sorted({*range(EVAL_EVERY, last + 1, EVAL_EVERY), last})
-    assert _steps(events, "val_bpb") == evals
+    # (a periodic evaluation at the last step is followed by the final one on all the
+    # held-out text when that is more than a periodic one scores)
+    assert sorted(set(_steps(events, "val_bpb"))) == evals
     samples = [step for type_, step, _ in events if type_ == "run.sample"]
-    assert sorted(set(samples)) == _steps(events, "val_bpb") and len(samples) == 2 * len(
-        set(samples)
-    )
+    assert sorted(set(samples)) == evals and len(samples) == 2 * len(set(samples))
 
 
 def _wait_for_steps(stack: Stack, run_id: int, at_least: int) -> int:

@@ -1,14 +1,16 @@
 """Make sure somebody can sign in: create a staff superuser when the database has no user.
 
 The password comes from BOTTEGA_ADMIN_PASSWORD, else a random one printed once. Running it
-again with users present changes nothing.
+again with users present changes nothing, and says how to get a new password
+(`reset_admin_password`) or another user, as commands the person at the terminal can run.
 """
 
 import os
-import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+
+from webapp.accounts.first_user import manage_command, new_password
 
 
 class Command(BaseCommand):
@@ -22,11 +24,12 @@ class Command(BaseCommand):
         User = get_user_model()
         if User.objects.exists():
             self.stdout.write(
-                f"Sign in at {url} with an existing user "
-                "(add one: python manage.py createsuperuser)."
+                f"Sign in at {url} with an existing user. Lost the first user's password? "
+                f"{manage_command('reset_admin_password')} prints a new one "
+                f"(another user: {manage_command('createsuperuser')})."
             )
             return
-        password = os.environ.get("BOTTEGA_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        password = os.environ.get("BOTTEGA_ADMIN_PASSWORD") or new_password()
         User.objects.create_superuser(username=username, password=password, email="")
         shown = (
             password if "BOTTEGA_ADMIN_PASSWORD" not in os.environ else "(BOTTEGA_ADMIN_PASSWORD)"
