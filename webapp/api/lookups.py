@@ -12,7 +12,6 @@ models or `django.db` (docs/architecture.md, "OpenAI-compatible API").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -66,7 +65,7 @@ def request_for(
     problem = chat_template_problem(version) if chat else None
     if problem:
         raise ApiError(400, f"{name}: {problem}", param="model", code="no_chat_template")
-    req = req.with_model_defaults(model_defaults(version))  # type: ignore[attr-defined]
+    req = req.with_model_defaults(version.sampling_defaults)  # type: ignore[attr-defined]
     return _caller(key), req, Target(version.pk, name)
 
 
@@ -103,13 +102,3 @@ def chat_template_problem(version: ModelVersion) -> str | None:
                 "imported with one. Use /v1/completions with a plain prompt, or fine-tune a "
                 "chat version of it (Models page, Fine-tune for chat)")  # fmt: skip
     return None
-
-
-def model_defaults(version: ModelVersion) -> dict[str, Any]:
-    """The version's own sampling defaults (lmcore/chat_config.py), {} when unreadable."""
-    from lmcore.chat_config import generation_defaults
-
-    try:
-        return generation_defaults(json.loads((version.directory / "config.json").read_text()))
-    except (OSError, ValueError):
-        return {}  # the worker reports a version whose files are gone

@@ -26,4 +26,8 @@ def index(request: HttpRequest) -> HttpResponse:
         "max_seed": MAX_SEED,
         "max_chat_messages": MAX_CHAT_MESSAGES,
     }
-    return render(request, "playground/index.html", {"versions": versions, "limits": limits})
+    # Each version's own sampling defaults (its generation_config.json): the form starts from
+    # them when the version is chosen, as the API and `lmcore sample` do.
+    defaults = {v.pk: v.sampling_defaults for v in versions}
+    return render(request, "playground/index.html",
+                  {"versions": versions, "limits": limits, "defaults": defaults})  # fmt: skip

@@ -109,14 +109,30 @@ class ModelVersion(FileOwner, models.Model):
         return "written once"  # inside the transaction that creates it
 
     @cached_property
-    def context(self) -> int | None:
-        """Tokens the model attends over, from its checkpoint's config.json (None when that
-        cannot be read)."""
+    def checkpoint_config(self) -> dict[str, Any]:
+        """Its checkpoint's config.json, {} when that cannot be read (the worker reports a
+        version whose files are gone)."""
         try:
             config = json.loads((self.directory / "config.json").read_text("utf-8"))
-            return int(config["model"]["context"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
+            return {}
+        return config if isinstance(config, dict) else {}
+
+    @property
+    def context(self) -> int | None:
+        """Tokens the model attends over (None when its config cannot be read)."""
+        try:
+            return int(self.checkpoint_config["model"]["context"])
+        except (KeyError, TypeError, ValueError):
             return None
+
+    @property
+    def sampling_defaults(self) -> dict[str, Any]:
+        """The model's own sampling defaults (SamplingParams fields, lmcore/chat_config.py):
+        what its generation_config.json set; the API and the playground start from them."""
+        from lmcore.chat_config import generation_defaults
+
+        return generation_defaults(self.checkpoint_config)
 
     @property
     def is_lora(self) -> bool:
