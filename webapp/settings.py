@@ -264,6 +264,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(_env_int("BOTTEGA_UPLOAD_SWEEP_SECONDS", 300)),
         "options": {"queue": "cpu", "expires": 250},
     },
+    "sweep-abandoned-model-uploads": {
+        "task": "workers.registry.sweep_abandoned_model_uploads",
+        "schedule": float(_env_int("BOTTEGA_UPLOAD_SWEEP_SECONDS", 300)),
+        "options": {"queue": "cpu", "expires": 250},
+    },
 }
 
 # /healthz (webapp/system/health.py): the beat sends a heartbeat through each queue this often;

@@ -20,6 +20,7 @@ import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -31,6 +32,7 @@ from django.utils import timezone
 
 from webapp.files import FileOwner
 from webapp.jobs.models import Tracked, new_storage_key
+from webapp.sizes import format_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +178,11 @@ class ChunkedUpload(FileOwner, Tracked):
         where = {"status": self.UPLOADING, "received_bytes": self.size_bytes}
         return self._transition(where, status=self.RECEIVED)
 
+    def abandon(self, error: str, idle_since: Any) -> bool:
+        """Reject an upload that has had no chunk since `idle_since` (the sweep's move)."""
+        where = {"status": self.UPLOADING, "updated_at__lt": idle_since}
+        return self._transition(where, status=self.REJECTED, error=error)
+
     def reject(self, error: str, **fields: Any) -> bool:
         """Refuse the file with a message for its owner; the caller removes its files."""
         where = {"status__in": (self.UPLOADING, self.RECEIVED)}
@@ -267,6 +274,24 @@ class UploadKind:
     finished: Callable[[Any], str]  # why a DELETE cannot cancel it once it has all its bytes
     check_room: Callable[[Any, str, int], None] | None = None  # a new upload: the quota
     staff_only: bool = False
+
+
+def abandon_idle(model: type[ChunkedUpload]) -> list[ChunkedUpload]:
+    """Reject `model`'s uploads that have had no chunk for CORPUS_ABANDON_HOURS
+    (BOTTEGA_UPLOAD_ABANDON_HOURS) and delete the bytes they received: they held their owner's
+    quota at their full size. The rows it rejected (the sweep's part, for every kind)."""
+    hours = settings.CORPUS_ABANDON_HOURS
+    idle_since = timezone.now() - timedelta(hours=hours)
+    swept = []
+    for upload in model.objects.filter(status=model.UPLOADING, updated_at__lt=idle_since):
+        message = (
+            f"Upload abandoned: nothing arrived for {hours} hours, so the "
+            f"{format_bytes(upload.received_bytes)} received were deleted. Upload the file again."
+        )
+        if upload.abandon(message, idle_since):
+            upload.remove_files()  # after the UPDATE: it checked no chunk came meanwhile
+            swept.append(upload)
+    return swept
 
 
 def do_start_upload(

@@ -21,6 +21,14 @@ def import_model_upload(upload_id: int) -> str:
     return upload.status if upload is not None else "gone"
 
 
+@shared_task(name="workers.registry.sweep_abandoned_model_uploads")
+def sweep_abandoned_model_uploads() -> dict[str, int]:
+    """Beat task: reject model uploads idle too long, delete downloads' leftover files."""
+    from webapp.registry.uploads import do_sweep_model_uploads
+
+    return do_sweep_model_uploads()
+
+
 @shared_task(name="workers.registry.merge_lora_version")
 def merge_lora_version(version_id: int) -> str:
     """Merge LoRA version `version_id` into a new plain version; its `metrics["merge"]` says

@@ -134,3 +134,43 @@ def test_only_staff_upload_and_only_zips(client, alice, admin_client, model_dir)
     client.force_login(alice)
     assert _start(client, b"x" * 10).status_code == 302  # to the admin's sign-in
     assert ModelUpload.objects.count() == 0
+
+
+def test_the_beat_sweeps_abandoned_uploads_and_left_downloads(admin_client, celery_worker,
+                                                               settings, model_dir, media):  # fmt: skip
+    """An upload that stopped half way stops holding its owner's quota at full size, and a
+    GGUF download's file a killed server left behind goes; a fresh upload and download stay."""
+    import os
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.registry.uploads import download_scratch
+    from workers.app import app
+    from workers.registry import sweep_abandoned_model_uploads
+
+    entry = app.conf.beat_schedule["sweep-abandoned-model-uploads"]
+    assert entry["task"] == "workers.registry.sweep_abandoned_model_uploads"
+    settings.CORPUS_ABANDON_HOURS = 24
+    data = _zip(model_dir)
+    pk = _start(admin_client, data).json()["id"]
+    assert _put(admin_client, pk, 0, data[:CHUNK]).status_code == 200
+    fresh = _start(admin_client, data, name="fresh.zip").json()["id"]
+    ModelUpload.objects.filter(pk=pk).update(updated_at=timezone.now() - timedelta(hours=25))
+    scratch = download_scratch()
+    scratch.mkdir(parents=True)
+    (old := scratch / "download-old.part").write_bytes(b"half a gguf")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    (scratch / "download-now.part").write_bytes(b"being written")
+
+    swept = sweep_abandoned_model_uploads.apply_async(queue="cpu", ignore_result=False)
+    assert swept.get(timeout=20) == {"abandoned": 1, "downloads": 1}
+    upload = ModelUpload.objects.get(pk=pk)
+    assert upload.status == "rejected" and upload.error == (
+        "Upload abandoned: nothing arrived for 24 hours, so the 65.5 kB received were deleted. "
+        "Upload the file again."
+    )
+    assert not upload.upload_path.exists()
+    assert list(ModelUpload.stored_by(upload.owner)) == [ModelUpload.objects.get(pk=fresh)]
+    assert sorted(p.name for p in scratch.iterdir()) == ["download-now.part"]
+    assert _put(admin_client, pk, CHUNK, data[CHUNK : 2 * CHUNK]).status_code == 409

@@ -30,8 +30,8 @@ from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
 from webapp.limits import storage
 from webapp.limits.policy import limits_for
-from webapp.sizes import format_bytes, format_sizes
-from webapp.uploads import UploadError, UploadKind, do_start_upload
+from webapp.sizes import format_sizes
+from webapp.uploads import UploadError, UploadKind, abandon_idle, do_start_upload
 
 if TYPE_CHECKING:
     from webapp.corpora.scan import ScanResult
@@ -270,18 +270,11 @@ def do_sweep_uploads(send: Send | None = None) -> dict[str, int]:
     is the job sweep's (`Corpus.sweep_stale`).
     """
     now = timezone.now()
-    idle_since = now - timedelta(hours=settings.CORPUS_ABANDON_HOURS)
     stale_since = now - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_SECONDS)
     counts = {"abandoned": 0, "requeued": 0}
-    for corpus in Corpus.objects.filter(status=CorpusStatus.UPLOADING, updated_at__lt=idle_since):
-        message = (
-            f"Upload abandoned: nothing arrived for {settings.CORPUS_ABANDON_HOURS} hours, so the "
-            f"{format_bytes(corpus.received_bytes)} received were deleted. Upload the file again."
-        )
-        if corpus.abandon(message, idle_since):
-            counts["abandoned"] += 1
-            corpus.remove_files()  # after the UPDATE: it checked no chunk came meanwhile
-            _publish(corpus, send)
+    for corpus in abandon_idle(Corpus):
+        counts["abandoned"] += 1
+        _publish(corpus, send)  # type: ignore[arg-type]
     lost = Corpus.objects.filter(
         status=CorpusStatus.VALIDATING, heartbeat_at=None, updated_at__lt=stale_since
     )

@@ -191,11 +191,6 @@ class Corpus(ChunkedUpload):
         }
         return self._transition(where)
 
-    def abandon(self, error: str, idle_since: Any) -> bool:
-        """Reject an upload that has had no chunk since `idle_since` (the sweep's move)."""
-        where = {"status": CorpusStatus.UPLOADING, "updated_at__lt": idle_since}
-        return self._transition(where, status=CorpusStatus.REJECTED, error=error)
-
     @classmethod
     def sweep_stale(cls, cutoff: Any) -> int:
         """Reject validations whose worker stopped beating, deleting their bytes."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,11 +21,19 @@ from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
 from webapp.registry.actions import do_import_version
 from webapp.registry.models import ModelUpload
-from webapp.uploads import StartForm, UploadKind
+from webapp.uploads import StartForm, UploadKind, abandon_idle
 
 logger = logging.getLogger(__name__)
 
 IMPORT_TASK = "workers.registry.import_model_upload"
+# A GGUF download is written here first (webapp/backpressure.py `written_file`), then streamed.
+DOWNLOAD_SCRATCH = "tmp"
+# A download's file that has not changed for this long was left by a server that was killed.
+LEFT_DOWNLOAD_S = 3600
+
+
+def download_scratch() -> Path:
+    return Path(settings.MEDIA_ROOT) / DOWNLOAD_SCRATCH
 
 
 class StartModelUploadForm(StartForm):
@@ -114,3 +123,20 @@ def _source(upload: ModelUpload) -> Path:
     target = upload.unpack_dir / Path(upload.filename).name
     os.replace(upload.upload_path, target)
     return target
+
+
+def do_sweep_model_uploads() -> dict[str, int]:
+    """The beat's sweep of model files: uploads that stopped half way (they hold their
+    owner's quota at full size) are rejected and their bytes deleted, as corpora's are; GGUF
+    downloads a killed server left half written are deleted."""
+    abandoned = len(abandon_idle(ModelUpload))
+    left = 0
+    cutoff = time.time() - LEFT_DOWNLOAD_S
+    for path in download_scratch().glob("download-*.part"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                left += 1
+        except FileNotFoundError:
+            pass  # its download ended meanwhile
+    return {"abandoned": abandoned, "downloads": left}

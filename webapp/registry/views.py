@@ -5,10 +5,8 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -27,6 +25,7 @@ from webapp.limits import storage
 from webapp.limits.policy import limits_for
 from webapp.registry.actions import set_merge_state
 from webapp.registry.models import ModelVersion, VersionStatus
+from webapp.registry.uploads import download_scratch
 
 MERGE_STALE_S = 600
 
@@ -160,8 +159,7 @@ def download_gguf(request: HttpRequest, pk: int) -> HttpResponse:
     except LmcoreError as exc:
         messages.error(request, f"{version} cannot be exported as GGUF: {exc}")
         return redirect(version)
-    scratch = Path(settings.MEDIA_ROOT) / "tmp"
-    body = written_file(functools.partial(write_gguf, plan), scratch)
+    body = written_file(functools.partial(write_gguf, plan), download_scratch())
     response = StreamingHttpResponse(body, content_type="application/octet-stream")
     response["Content-Disposition"] = f'attachment; filename="{name}.{qtype}.gguf"'
     return response
