@@ -55,10 +55,29 @@ def table(user: Any, sort: str = "") -> dict[str, Any]:
         present = [r for r in ordered if sort in r["cells"]]
         present.sort(key=lambda r: r["cells"][sort]["value"], reverse=not better_low)
         ordered = present + [r for r in ordered if sort not in r["cells"]]
-    columns = [
-        (k, label, metric) for k, (label, metric) in sorted(tasks.items(), key=lambda t: t[1][0])
-    ]
+    labels = told_apart({k: label for k, (label, _) in tasks.items()})
+    columns = [(k, labels[k], metric) for k, (_, metric) in sorted(tasks.items(),
+                                                                   key=lambda t: labels[t[0]])]  # fmt: skip
     return {"tasks": columns, "rows": ordered, "sort": sort}
+
+
+def told_apart(labels: dict[str, str]) -> dict[str, str]:
+    """Each task key's column label, with what tells it apart where two tasks share one: a
+    cloze test of one corpus with another seed or size (`cloze:<corpus>:s<seed>:n<items>`),
+    or two users' corpora or task files of one name (the key)."""
+    count: dict[str, int] = {}
+    for label in labels.values():
+        count[label] = count.get(label, 0) + 1
+    out = {}
+    for key, label in labels.items():
+        if count[label] == 1:
+            out[key] = label
+        elif key.startswith("cloze:") and key.count(":") == 3:
+            _, corpus, seed, items = key.split(":")
+            out[key] = f"{label} (#{corpus}, seed {seed[1:]}, {items[1:]} items)"
+        else:
+            out[key] = f"{label} ({key})"
+    return out
 
 
 @require_GET

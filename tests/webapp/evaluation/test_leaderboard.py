@@ -59,3 +59,19 @@ def test_a_versions_page_shows_its_figures_against_its_parents(alice_client, res
     bpb = next(r for r in text if r[0] == "bits")
     assert mc[1:] == ["acc", "0.6000", "±", "0.1000", "0.3000", "±", "0.1000", "0.3000", "(better)"]
     assert bpb[-4:] == ["2.5000", "1.5000", "1.0000", "(worse)"]
+
+
+def test_columns_of_one_label_say_what_tells_them_apart(alice_client, alice, version):
+    """Two cloze tests of one corpus (another seed and size), and two task files of one name:
+    four columns, none of them looking like another."""
+    run = EvaluationRun.objects.create(owner=alice, name="two", tasks=[], status="succeeded")
+    keys = {"cloze:4:s1:n200": "cloze · words", "cloze:4:s2:n50": "cloze · words",
+            "file:7": "quiz", "file:9": "quiz"}  # fmt: skip
+    for key, label in keys.items():
+        EvalResult.objects.create(run=run, version=version, task_key=key, task_label=label,
+                                  output_type="multiple_choice", n=3,
+                                  metrics={"acc": {"value": 0.5, "stderr": 0.1}})  # fmt: skip
+    board = alice_client.get(reverse("evaluation:leaderboard")).content.decode()
+    for shown in ("cloze · words (#4, seed 1, 200 items)", "cloze · words (#4, seed 2, 50 items)",
+                  "quiz (file:7)", "quiz (file:9)"):  # fmt: skip
+        assert shown in board
