@@ -29,9 +29,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lmcore.checkpoint_files import find_checkpoint, read_config
 from lmcore.config import GPTConfig, LoRAConfig
 from lmcore.errors import LmcoreError
-from lmcore.hf_export import ExportFile, family, read_lmcore_config, write_dir
+from lmcore.hf_export import ExportFile, family, write_dir
 from lmcore.safetensors_stream import OutTensor, iter_file, read_header
 
 ADAPTER, WEIGHTS = "adapter.safetensors", "model.safetensors"
@@ -110,12 +111,13 @@ def peft_name(name: str, arch: str) -> str:
 
 def peft_files(checkpoint: str | Path) -> list[ExportFile]:
     """adapter_config.json and adapter_model.safetensors of a LoRA checkpoint, as streams."""
-    config = read_lmcore_config(Path(checkpoint))
+    directory = find_checkpoint(checkpoint)
+    config = read_config(directory)
     section = config.get("lora")
     if not section:
         raise LmcoreError(f"{checkpoint}: not a LoRA checkpoint (no adapter to export)")
     arch = family(GPTConfig(**config["model"]))
-    tensors = read_header(config["directory"] / ADAPTER)
+    tensors = read_header(directory / ADAPTER)
     out = [OutTensor(peft_name(name, arch), info.dtype, info.shape, [info.data])
            for name, info in sorted(tensors.items())]  # fmt: skip
     lora = LoRAConfig.from_dict(section)
@@ -138,4 +140,4 @@ def export_peft(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
 
 def is_lora(checkpoint: str | Path) -> bool:
     """Whether the checkpoint (or run) directory holds a LoRA adapter rather than a model."""
-    return bool(read_lmcore_config(Path(checkpoint)).get("lora"))
+    return bool(read_config(checkpoint).get("lora"))

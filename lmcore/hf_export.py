@@ -32,6 +32,7 @@ from typing import Any
 
 from lmcore.chat_config import END_OF_TURN, template_for
 from lmcore.chat_template import ChatTemplate
+from lmcore.checkpoint_files import find_checkpoint, read_config
 from lmcore.config import GPTConfig
 from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
@@ -78,17 +79,6 @@ def name_map(cfg: GPTConfig) -> dict[str, list[str]]:
     return names
 
 
-def read_lmcore_config(directory: Path) -> dict[str, Any]:
-    """config.json of an lmcore checkpoint (or run) directory, without importing torch."""
-    for candidate in (directory, directory / "checkpoint"):
-        if (candidate / "config.json").is_file():
-            config = json.loads((candidate / "config.json").read_text(encoding="utf-8"))
-            if config.get("format") != "lmcore-checkpoint":
-                raise LmcoreError(f"{candidate}: not an lmcore checkpoint")
-            return {**config, "directory": candidate}
-    raise LmcoreError(f"{directory}: no checkpoint here (expected config.json or checkpoint/)")
-
-
 @dataclass
 class ExportFile:
     name: str
@@ -97,13 +87,14 @@ class ExportFile:
 
 def export_files(checkpoint: str | Path) -> list[ExportFile]:
     """The files of the `transformers` directory for a checkpoint, as byte streams."""
-    config = read_lmcore_config(Path(checkpoint))
+    directory = find_checkpoint(checkpoint)
+    config = read_config(directory)
     if config.get("lora"):  # adapter.safetensors on a base: lmcore/adapters.py
         raise LmcoreError(
             "this is a LoRA adapter, not a whole model: export its base model and the adapter "
             "for peft (python -m lmcore export on the adapter), or merge it first"
         )
-    directory, cfg = config["directory"], GPTConfig(**config["model"])
+    cfg = GPTConfig(**config["model"])
     tensors = read_header(directory / "model.safetensors")
     tokenizer = Tokenizer.load(directory / "tokenizer.json")
     out = _out_tensors(cfg, tensors)

@@ -36,6 +36,7 @@ from typing import Any
 import lmcore
 from lmcore.chat_config import from_hf, hf_generation_defaults, hf_template_source
 from lmcore.chat_template import ChatTemplate
+from lmcore.checkpoint_files import FORMAT, FORMAT_VERSION
 from lmcore.config import GPTConfig
 from lmcore.errors import LmcoreError
 from lmcore.hf_export import name_map
@@ -59,7 +60,7 @@ def import_hf(source: str | Path, out: str | Path) -> dict[str, Any]:
     hf = _hf_extras(source, hf_config)
     template = chat_template(hf, hf_config, tokenizer)
     config = {
-        "format": "lmcore-checkpoint", "format_version": 1, "model": cfg.to_dict(),
+        "format": FORMAT, "format_version": FORMAT_VERSION, "model": cfg.to_dict(),
         "train": _train_config(source, tokenizer), "step": 0, "metrics": {}, "state": {},
         "params": sum(_numel(t.shape) for t in tensors), "lmcore_version": lmcore.__version__,
         "hf": hf, "generation_defaults": hf_generation_defaults(hf.get("generation_config") or {}),
@@ -70,7 +71,7 @@ def import_hf(source: str | Path, out: str | Path) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         with (tmp / "model.safetensors").open("wb") as f:
-            for chunk in iter_file(tensors, {"format": "lmcore-checkpoint"}):
+            for chunk in iter_file(tensors, {"format": FORMAT}):
                 f.write(chunk)
         (tmp / "tokenizer.json").write_text(tokenizer.to_str(), encoding="utf-8")
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
