@@ -32,15 +32,11 @@ from typing import Any
 from lmcore.checkpoint_files import find_checkpoint, read_config
 from lmcore.config import GPTConfig, LoRAConfig
 from lmcore.errors import LmcoreError
-from lmcore.hf_export import ExportFile, family, write_dir
+from lmcore.hf_export import ExportFile, write_dir
+from lmcore.hf_fields import family, hf_matrix
 from lmcore.safetensors_stream import OutTensor, iter_file, read_header
 
 ADAPTER, WEIGHTS = "adapter.safetensors", "model.safetensors"
-ATTENTION = ("q", "k", "v", "o")
-PEFT_NAMES = {"llama": {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
-                        "gate": "gate_proj", "up": "up_proj", "down": "down_proj"},
-              "nanochat": {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
-                           "up": "fc1", "down": "fc2"}}  # fmt: skip
 
 
 def weights_digest(directory: str | Path) -> str:
@@ -103,10 +99,7 @@ def peft_name(name: str, arch: str) -> str:
     """`blocks.3.attn.c_kv.lora_B.v` -> `base_model.model.model.layers.3.self_attn.v_proj.lora_B.weight`."""
     parts = name.split(".")
     layer, matrix, target = parts[1], parts[-2], parts[-1]
-    where = "self_attn" if target in ATTENTION else "mlp"
-    return (
-        f"base_model.model.model.layers.{layer}.{where}.{PEFT_NAMES[arch][target]}.{matrix}.weight"
-    )
+    return f"base_model.model.model.layers.{layer}.{hf_matrix(target, arch)}.{matrix}.weight"
 
 
 def peft_files(checkpoint: str | Path) -> list[ExportFile]:
@@ -124,7 +117,7 @@ def peft_files(checkpoint: str | Path) -> list[ExportFile]:
     adapter_config = {
         "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": None,
         "r": lora.r, "lora_alpha": lora.alpha, "lora_dropout": lora.dropout,
-        "target_modules": sorted(PEFT_NAMES[arch][t] for t in lora.targets or []),
+        "target_modules": sorted(hf_matrix(t, arch).split(".")[-1] for t in lora.targets or []),
         "bias": "none", "fan_in_fan_out": False, "use_rslora": False, "use_dora": False,
         "init_lora_weights": True, "modules_to_save": None, "inference_mode": True,
     }  # fmt: skip
