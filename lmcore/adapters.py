@@ -55,8 +55,7 @@ def base_reference(cfg: LoRAConfig, base_dir: str | Path) -> dict[str, Any]:
     """The "lora" object for an adapter on the plain checkpoint `base_dir` (an absolute path
     here; `stored` makes it relative to where the adapter is saved)."""
     base_dir = Path(base_dir).resolve()
-    config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
-    if config.get("lora"):
+    if read_config(base_dir).get("lora"):
         raise LmcoreError(
             f"{base_dir}: a LoRA adapter starts from a whole model, and this is an adapter "
             "itself: merge it first (python -m lmcore merge), or fine-tune it fully"

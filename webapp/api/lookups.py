@@ -12,7 +12,6 @@ models or `django.db` (docs/architecture.md, "OpenAI-compatible API").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -108,8 +107,10 @@ def chat_template_problem(version: ModelVersion) -> str | None:
 def model_defaults(version: ModelVersion) -> dict[str, Any]:
     """The version's own sampling defaults (lmcore/chat_config.py), {} when unreadable."""
     from lmcore.chat_config import generation_defaults
+    from lmcore.checkpoint_files import read_config
+    from lmcore.errors import LmcoreError
 
     try:
-        return generation_defaults(json.loads((version.directory / "config.json").read_text()))
-    except (OSError, ValueError):
+        return generation_defaults(read_config(version.directory))
+    except (LmcoreError, ValueError):
         return {}  # the worker reports a version whose files are gone

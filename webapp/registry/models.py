@@ -11,7 +11,6 @@ never its (editable) name: a rename keeps them, and no name can point outside ME
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from lmcore.checkpoint_files import read_config
+from lmcore.errors import LmcoreError
 from webapp.files import FileOwner, StorageEntry
 from webapp.jobs.models import new_storage_key
 from webapp.uploads import ChunkedUpload
@@ -113,9 +114,8 @@ class ModelVersion(FileOwner, models.Model):
         """Tokens the model attends over, from its checkpoint's config.json (None when that
         cannot be read)."""
         try:
-            config = json.loads((self.directory / "config.json").read_text("utf-8"))
-            return int(config["model"]["context"])
-        except (OSError, ValueError, KeyError, TypeError):
+            return int(read_config(self.directory)["model"]["context"])
+        except (LmcoreError, ValueError, KeyError, TypeError):
             return None
 
     @property
