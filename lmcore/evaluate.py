@@ -14,8 +14,8 @@ exactly once. Early positions of a window see little context, so this is a sligh
 pessimistic (and cheap) estimate next to a sliding window with stride 1: the trade-off
 nanoGPT and most papers make. A bounded evaluation scores whole windows spread evenly over
 the array, so periodic evaluations during training sample all of the validation text.
-`window_batches` and `target_nats` are the cut and the sum that scoring (lmcore/score.py)
-and chat evaluation (lmcore/finetune.py) use too.
+`window_batches` (over `windows_at`) and `target_nats` are the cut and the sum that scoring
+(lmcore/score.py) and chat evaluation (lmcore/finetune.py) use too.
 """
 
 from __future__ import annotations
@@ -132,9 +132,18 @@ def window_batches(
     for length in dict.fromkeys(n for _, n in windows):  # only the last may be shorter
         starts = [s for s, n in windows if n == length]
         for i in range(0, len(starts), batch_size):
-            rows = np.stack([tokens[s : s + length + 1] for s in starts[i : i + batch_size]])
-            rows = torch.from_numpy(rows.astype(np.int64))  # (B, T+1)
-            yield rows[:, :-1], rows[:, 1:]
+            yield windows_at(tokens, starts[i : i + batch_size], length)
+
+
+def windows_at(
+    tokens: np.ndarray, starts: Sequence[int], length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The windows of `length` inputs at `starts`, as inputs and next-token targets (B, T)
+    each, int64 on the CPU. Example: windows_at(np.arange(9), [0, 4], 3) -> ([[0, 1, 2],
+    [4, 5, 6]], [[1, 2, 3], [5, 6, 7]])."""
+    rows = np.stack([tokens[s : s + length + 1] for s in starts]).astype(np.int64)  # (B, T+1)
+    batch = torch.from_numpy(rows)
+    return batch[:, :-1], batch[:, 1:]
 
 
 def target_nats(model: GPT, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
