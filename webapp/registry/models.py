@@ -25,7 +25,7 @@ from lmcore.checkpoint_files import read_config
 from lmcore.errors import LmcoreError
 from webapp.files import FileOwner, StorageEntry
 from webapp.jobs.models import new_storage_key
-from webapp.uploads import ChunkedUpload
+from webapp.uploads.chunked import ChunkedUpload
 
 
 class VersionStatus(models.TextChoices):
@@ -166,7 +166,7 @@ STALE_IMPORT = (
 
 class ModelUpload(ChunkedUpload):
     """A staff user's zip of a `transformers` model, or GGUF file, uploaded in chunks
-    (webapp/uploads.py), then imported by a cpu task into a new ModelVersion of `name`.
+    (webapp/uploads/chunked.py), then imported by a cpu task into a new ModelVersion of `name`.
 
     `uploading → importing → imported | rejected`; the file and its unpacked copy are deleted
     once the import ends either way. A rejected upload keeps its row with the reason.
@@ -224,7 +224,7 @@ class ModelUpload(ChunkedUpload):
         note = f"{self.get_status_display()}: reserved at its full size"
         return StorageEntry(self.noun.capitalize(), self.filename, None, self.stored_bytes(), note)
 
-    # --- transitions after the upload's (webapp/uploads.py): True when this call made it happen
+    # --- transitions after the upload's (webapp/uploads/chunked.py): True when this call made it happen
     def start_import(self) -> bool:
         """Claim the import (one worker only, even if the task was delivered twice)."""
         where = {"status": UploadStatus.IMPORTING, "heartbeat_at": None}
