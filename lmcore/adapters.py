@@ -29,17 +29,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lmcore.checkpoint_files import find_checkpoint, read_config
 from lmcore.config import GPTConfig, LoRAConfig
 from lmcore.errors import LmcoreError
-from lmcore.hf_export import ExportFile, family, read_lmcore_config, write_dir
+from lmcore.hf_export import ExportFile, write_dir
+from lmcore.hf_fields import family, hf_matrix
 from lmcore.safetensors_stream import OutTensor, iter_file, read_header
 
 ADAPTER, WEIGHTS = "adapter.safetensors", "model.safetensors"
-ATTENTION = ("q", "k", "v", "o")
-PEFT_NAMES = {"llama": {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
-                        "gate": "gate_proj", "up": "up_proj", "down": "down_proj"},
-              "nanochat": {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
-                           "up": "fc1", "down": "fc2"}}  # fmt: skip
 
 
 def weights_digest(directory: str | Path) -> str:
@@ -58,8 +55,7 @@ def base_reference(cfg: LoRAConfig, base_dir: str | Path) -> dict[str, Any]:
     """The "lora" object for an adapter on the plain checkpoint `base_dir` (an absolute path
     here; `stored` makes it relative to where the adapter is saved)."""
     base_dir = Path(base_dir).resolve()
-    config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
-    if config.get("lora"):
+    if read_config(base_dir).get("lora"):
         raise LmcoreError(
             f"{base_dir}: a LoRA adapter starts from a whole model, and this is an adapter "
             "itself: merge it first (python -m lmcore merge), or fine-tune it fully"
@@ -102,27 +98,25 @@ def peft_name(name: str, arch: str) -> str:
     """`blocks.3.attn.c_kv.lora_B.v` -> `base_model.model.model.layers.3.self_attn.v_proj.lora_B.weight`."""
     parts = name.split(".")
     layer, matrix, target = parts[1], parts[-2], parts[-1]
-    where = "self_attn" if target in ATTENTION else "mlp"
-    return (
-        f"base_model.model.model.layers.{layer}.{where}.{PEFT_NAMES[arch][target]}.{matrix}.weight"
-    )
+    return f"base_model.model.model.layers.{layer}.{hf_matrix(target, arch)}.{matrix}.weight"
 
 
 def peft_files(checkpoint: str | Path) -> list[ExportFile]:
     """adapter_config.json and adapter_model.safetensors of a LoRA checkpoint, as streams."""
-    config = read_lmcore_config(Path(checkpoint))
+    directory = find_checkpoint(checkpoint)
+    config = read_config(directory)
     section = config.get("lora")
     if not section:
         raise LmcoreError(f"{checkpoint}: not a LoRA checkpoint (no adapter to export)")
     arch = family(GPTConfig(**config["model"]))
-    tensors = read_header(config["directory"] / ADAPTER)
+    tensors = read_header(directory / ADAPTER)
     out = [OutTensor(peft_name(name, arch), info.dtype, info.shape, [info.data])
            for name, info in sorted(tensors.items())]  # fmt: skip
     lora = LoRAConfig.from_dict(section)
     adapter_config = {
         "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": None,
         "r": lora.r, "lora_alpha": lora.alpha, "lora_dropout": lora.dropout,
-        "target_modules": sorted(PEFT_NAMES[arch][t] for t in lora.targets or []),
+        "target_modules": sorted(hf_matrix(t, arch).split(".")[-1] for t in lora.targets or []),
         "bias": "none", "fan_in_fan_out": False, "use_rslora": False, "use_dora": False,
         "init_lora_weights": True, "modules_to_save": None, "inference_mode": True,
     }  # fmt: skip
@@ -138,4 +132,4 @@ def export_peft(checkpoint: str | Path, out: str | Path) -> dict[str, Any]:
 
 def is_lora(checkpoint: str | Path) -> bool:
     """Whether the checkpoint (or run) directory holds a LoRA adapter rather than a model."""
-    return bool(read_lmcore_config(Path(checkpoint)).get("lora"))
+    return bool(read_config(checkpoint).get("lora"))

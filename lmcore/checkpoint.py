@@ -17,7 +17,8 @@ base checkpoint. Loading reads the base, puts the adapter on it and, by default,
 GPT that costs what the base costs per token; `merge_adapter=False` keeps it applied (resume).
 
 A run directory (`python -m lmcore train --out RUN`) keeps its latest checkpoint in
-RUN/checkpoint/ next to RUN/data/; every function here accepts either path.
+RUN/checkpoint/ next to RUN/data/; every function here accepts either path. The file names,
+the format check and `read_config` live in lmcore/checkpoint_files.py (no torch there).
 
 Writes go to a sibling temp directory that is renamed into place; replacing an older
 checkpoint takes two renames (old aside, new in), and a reader that finds only the set-aside
@@ -45,17 +46,21 @@ from safetensors.torch import load_file, save_file
 
 import lmcore
 from lmcore import adapters, lora
-from lmcore.config import CHECKPOINT_SUBDIR, LoRAConfig
+from lmcore.checkpoint_files import (
+    CARRIED_KEYS,
+    CONFIG,
+    FORMAT,
+    FORMAT_VERSION,
+    OPTIMIZER,
+    TOKENIZER,
+    WEIGHTS,
+    find_checkpoint,
+    read_config,
+)
+from lmcore.config import LoRAConfig
 from lmcore.errors import LmcoreError
 from lmcore.model import GPT, GPTConfig
 from lmcore.tokenizer import Tokenizer
-
-FORMAT = "lmcore-checkpoint"
-FORMAT_VERSION = 1
-CARRIED_KEYS = ("chat_template", "generation_defaults", "hf")
-WEIGHTS, CONFIG, TOKENIZER, OPTIMIZER = (
-    "model.safetensors", "config.json", "tokenizer.json", "optimizer.pt",
-)  # fmt: skip
 
 
 @dataclass
@@ -69,18 +74,6 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)  # elapsed_seconds, tokens_seen
     config: dict[str, Any] = field(default_factory=dict)  # config.json as read (chat_config.py)
-
-
-def find_checkpoint(path: str | Path) -> Path:
-    """The checkpoint directory for a checkpoint or run directory; LmcoreError if none."""
-    path = Path(path)
-    for candidate in (path, path / CHECKPOINT_SUBDIR):
-        if (candidate / CONFIG).is_file():
-            return candidate
-        aside = sorted(candidate.parent.glob(f".{candidate.name}.old-*"))
-        if not candidate.exists() and aside and (aside[-1] / CONFIG).is_file():
-            return aside[-1]  # a crash came between the two renames of save_checkpoint
-    raise LmcoreError(f"{path}: no checkpoint here (expected {CONFIG} or {CHECKPOINT_SUBDIR}/)")
 
 
 def save_checkpoint(
@@ -157,21 +150,6 @@ def _swap_in(tmp: Path, directory: Path) -> None:
     os.rename(directory, aside)
     os.rename(tmp, directory)
     shutil.rmtree(aside, ignore_errors=True)
-
-
-def read_config(path: str | Path) -> dict[str, Any]:
-    """config.json of a checkpoint (or run) directory, format-checked."""
-    directory = find_checkpoint(path)
-    try:
-        config = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LmcoreError(f"{directory / CONFIG}: unreadable ({exc})") from exc
-    if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-        raise LmcoreError(
-            f"{directory}: unsupported checkpoint format "
-            f"{config.get('format')!r} version {config.get('format_version')!r}"
-        )
-    return config
 
 
 def load_checkpoint(

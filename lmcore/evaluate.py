@@ -14,12 +14,14 @@ exactly once. Early positions of a window see little context, so this is a sligh
 pessimistic (and cheap) estimate next to a sliding window with stride 1: the trade-off
 nanoGPT and most papers make. A bounded evaluation scores whole windows spread evenly over
 the array, so periodic evaluations during training sample all of the validation text.
+`window_batches` (over `windows_at`) and `target_nats` are the cut and the sum that scoring
+(lmcore/score.py) and chat evaluation (lmcore/finetune.py) use too.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -110,29 +112,49 @@ def evaluate(
     model.eval()
     nats, n_tokens, n_bytes, done = 0.0, 0, 0, 0
     try:
-        # Windows of one length are batched together; only the last one may be shorter.
-        for length in dict.fromkeys(n for _, n in windows):
-            starts = [s for s, n in windows if n == length]
-            for i in range(0, len(starts), batch_size):
-                rows = np.stack([tokens[s : s + length + 1] for s in starts[i : i + batch_size]])
-                rows = torch.from_numpy(rows.astype(np.int64))  # (B, T+1)
-                nats += _nats(model, rows[:, :-1], rows[:, 1:], device)
-                n_tokens += rows[:, 1:].numel()
-                n_bytes += int(byte_lengths[rows[:, 1:].numpy()].sum())
-                done += len(rows)
-                if on_batch is not None:
-                    on_batch(done, len(windows))
+        for x, y in window_batches(tokens, windows, batch_size):
+            nats += target_nats(model, x, y, device)
+            n_tokens += y.numel()
+            n_bytes += int(byte_lengths[y.numpy()].sum())
+            done += len(y)
+            if on_batch is not None:
+                on_batch(done, len(windows))
     finally:
         model.train(was_training)
     return EvalResult.from_totals(nats, n_tokens, n_bytes)
 
 
-def _nats(model: GPT, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
-    """Sum of -ln p(y | x) over a batch (B, T)."""
+def window_batches(
+    tokens: np.ndarray, windows: Sequence[tuple[int, int]], batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Inputs and next-token targets, (B, T) each on the CPU, of `windows` ((start, length)
+    from `window_starts`) in order, at most `batch_size` windows of one length per batch."""
+    for length in dict.fromkeys(n for _, n in windows):  # only the last may be shorter
+        starts = [s for s, n in windows if n == length]
+        for i in range(0, len(starts), batch_size):
+            yield windows_at(tokens, starts[i : i + batch_size], length)
+
+
+def windows_at(
+    tokens: np.ndarray, starts: Sequence[int], length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The windows of `length` inputs at `starts`, as inputs and next-token targets (B, T)
+    each, int64 on the CPU. Example: windows_at(np.arange(9), [0, 4], 3) -> ([[0, 1, 2],
+    [4, 5, 6]], [[1, 2, 3], [5, 6, 7]])."""
+    rows = np.stack([tokens[s : s + length + 1] for s in starts]).astype(np.int64)  # (B, T+1)
+    batch = torch.from_numpy(rows)
+    return batch[:, :-1], batch[:, 1:]
+
+
+def target_nats(model: GPT, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
+    """Sum of -ln p(y | x) over a batch (B, T), on `device` under its autocast; a target of
+    -1 is none (a chat row's prompt and padding: lmcore/chatdata.py)."""
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     with autocast(device):
         logits, _ = model(x)  # (B, T, V) float32
-    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+    return F.cross_entropy(
+        logits.flatten(0, 1), y.flatten(), ignore_index=-1, reduction="sum"
+    ).item()
 
 
 def evaluate_tail(

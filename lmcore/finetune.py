@@ -29,15 +29,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lmcore.adapters import base_reference
 from lmcore.chat import reply_end_ids
 from lmcore.chatdata import ChatData, chat_rows
 from lmcore.checkpoint import load_checkpoint
 from lmcore.config import LoRAConfig, TrainConfig
-from lmcore.device import autocast
 from lmcore.errors import LmcoreError
+from lmcore.evaluate import target_nats
 from lmcore.lora import add_adapter
 from lmcore.model import GPT
 from lmcore.tokenizer import Tokenizer
@@ -148,12 +147,8 @@ class ChatBatches:
         nats, tokens, nbytes = 0.0, 0, 0
         for i in range(0, len(indices), batch_size):
             x, y = chat_rows(self.data, "val", indices[i : i + batch_size])
-            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-            with autocast(device):
-                logits, _ = model(x)  # (B, T, V)
-            nats += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(),
-                                    ignore_index=-1, reduction="sum").item()  # fmt: skip
-            targets = y[y >= 0].cpu().numpy()
+            nats += target_nats(model, torch.from_numpy(x), torch.from_numpy(y), device)
+            targets = y[y >= 0]
             tokens, nbytes = tokens + len(targets), nbytes + int(byte_lengths[targets].sum())
         return nats, tokens, nbytes
 

@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from lmcore.chat_config import template_for, text_end_ids
+from lmcore.checkpoint_files import find_checkpoint, read_config
 from lmcore.config import GPTConfig
 from lmcore.errors import LmcoreError
 from lmcore.gguf_layout import metadata, rotary_heads, tensor_names, to_rotary_pairs
 from lmcore.gguf_tokenizer import gguf_metadata
-from lmcore.hf_export import read_lmcore_config
 from lmcore.safetensors_stream import Range, TensorInfo, read_header
 from lmcore.tokenizer import Tokenizer
 
@@ -68,11 +68,12 @@ def plan_gguf(checkpoint: str | Path, qtype: str = "F16", name: str | None = Non
     `name` is general.name (default: the checkpoint directory's name)."""
     if qtype not in TYPES:
         raise LmcoreError(f"GGUF type {qtype!r} is not offered; choose one of {', '.join(TYPES)}")
-    config = read_lmcore_config(Path(checkpoint))
+    directory = find_checkpoint(checkpoint)
+    config = read_config(directory)
     if config.get("lora"):
         raise LmcoreError("a LoRA version holds only its adapter: merge it into a plain version "
                           "first, and export that")  # fmt: skip
-    directory, cfg = config["directory"], GPTConfig(**config["model"])
+    cfg = GPTConfig(**config["model"])
     tokenizer = Tokenizer.load(directory / "tokenizer.json")
     arch, items = metadata(cfg)
     items = [("general.name", name or Path(checkpoint).name, "STRING"),

@@ -32,6 +32,7 @@ import numpy as np
 import lmcore
 from lmcore.chat_config import CHAT_TOKENS, lmcore_template
 from lmcore.chat_template import LMCORE_TEMPLATE, ChatTemplate
+from lmcore.checkpoint_files import FORMAT, FORMAT_VERSION
 from lmcore.config import GPTConfig
 from lmcore.errors import LmcoreError
 from lmcore.gguf_layout import from_rotary_pairs, gpt_config, rotary_heads, tensor_names
@@ -64,7 +65,7 @@ def import_gguf(source: str | Path, out: str | Path) -> dict[str, Any]:
     out_tensors = _out_tensors(cfg, fields["general.architecture"], tensors)
     chat, template = chat_config(fields, cfg, tokenizer)
     config = {
-        "format": "lmcore-checkpoint", "format_version": 1, "model": cfg.to_dict(),
+        "format": FORMAT, "format_version": FORMAT_VERSION, "model": cfg.to_dict(),
         "train": _train_config(source, tokenizer), "step": 0, "metrics": {}, "state": {},
         "params": sum(int(np.prod(t.shape)) for t in out_tensors),
         "lmcore_version": lmcore.__version__, **chat,
@@ -73,7 +74,7 @@ def import_gguf(source: str | Path, out: str | Path) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         with (tmp / "model.safetensors").open("wb") as f:
-            for chunk in iter_file(out_tensors, {"format": "lmcore-checkpoint"}):
+            for chunk in iter_file(out_tensors, {"format": FORMAT}):
                 f.write(chunk)
         (tmp / "tokenizer.json").write_text(tokenizer.to_str(), encoding="utf-8")
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

@@ -26,9 +26,9 @@ import numpy as np
 
 from lmcore.config import GPTConfig
 from lmcore.errors import LmcoreError
+from lmcore.hf_fields import MAX_CONTEXT  # as for transformers imports
 
 LLAMA, LMCORE = "llama", "lmcore"
-MAX_CONTEXT = 4096  # as for transformers imports: the engine preallocates a KV cache this long
 # llama key -> (GPTConfig field, required)
 LLAMA_KEYS = {
     "block_count": "n_layer", "embedding_length": "d_model", "attention.head_count": "n_head",

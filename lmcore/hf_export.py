@@ -7,9 +7,7 @@ generation_config.json, ready for `AutoModelForCausalLM.from_pretrained(DIR)` an
 `AutoTokenizer.from_pretrained(DIR)`. lmcore's own block is `transformers`' built-in NanoChat
 (`model_type: "nanochat"`); a model imported from the Llama family goes back out as Llama.
 The match is exact, option by option (docs/architecture.md, "Model architecture options"):
-lmcore's default norm epsilon (None: fp32's machine epsilon) is written as that number, the
-rotation conventions agree (nanochat turns channel pairs by -angle, as lmcore does), a tied
-output layer is `tie_word_embeddings`, the soft cap is `final_logit_softcapping`.
+the fields and weight names are lmcore/hf_fields.py's table, which the import reads too.
 
 Weights are renamed and keys/values split by copying byte ranges (lmcore/safetensors_stream.py),
 so `export_files` streams: the web app zips a multi-GB model with flat memory and no torch.
@@ -32,61 +30,15 @@ from typing import Any
 
 from lmcore.chat_config import END_OF_TURN, template_for
 from lmcore.chat_template import ChatTemplate
+from lmcore.checkpoint_files import find_checkpoint, read_config
 from lmcore.config import GPTConfig
 from lmcore.documents import BOS_TOKEN
 from lmcore.errors import LmcoreError
+from lmcore.hf_fields import hf_config, name_map
 from lmcore.safetensors_stream import OutTensor, TensorInfo, iter_file, read_header
 from lmcore.tokenizer import Tokenizer
 
-FP32_EPS = 2.0**-23  # torch.finfo(torch.float32).eps: what F.rms_norm uses when eps is None
 TORCH_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
-
-
-def family(cfg: GPTConfig) -> str:
-    """ "nanochat" or "llama": the `transformers` architecture that computes what `cfg` does."""
-    nanochat = (cfg.mlp == "relu2" and cfg.qk_norm and cfg.embed_norm
-                and not cfg.norm_gain and cfg.rope_sign == -1)  # fmt: skip
-    llama = (cfg.mlp == "swiglu" and not cfg.qk_norm and not cfg.embed_norm
-             and cfg.norm_gain and cfg.rope_sign == 1 and cfg.logit_softcap is None)  # fmt: skip
-    if nanochat or llama:
-        return "nanochat" if nanochat else "llama"
-    raise LmcoreError("this combination of architecture options has no transformers equivalent")
-
-
-def name_map(cfg: GPTConfig) -> dict[str, list[str]]:
-    """lmcore tensor name -> its `transformers` tensor(s); c_kv is [k_proj, v_proj] stacked."""
-    llama = family(cfg) == "llama"
-    names = {"wte.weight": ["model.embed_tokens.weight"]}
-    for i in range(cfg.n_layer):
-        hf, lm = f"model.layers.{i}.", f"blocks.{i}."
-        names[lm + "attn.c_q.weight"] = [hf + "self_attn.q_proj.weight"]
-        names[lm + "attn.c_kv.weight"] = [hf + "self_attn.k_proj.weight",
-                                          hf + "self_attn.v_proj.weight"]  # fmt: skip
-        names[lm + "attn.c_proj.weight"] = [hf + "self_attn.o_proj.weight"]
-        names[lm + "mlp.c_fc.weight"] = [hf + ("mlp.up_proj.weight" if llama else "mlp.fc1.weight")]
-        if llama:
-            names[lm + "mlp.c_gate.weight"] = [hf + "mlp.gate_proj.weight"]
-            names[lm + "ln_1.weight"] = [hf + "input_layernorm.weight"]
-            names[lm + "ln_2.weight"] = [hf + "post_attention_layernorm.weight"]
-        names[lm + "mlp.c_proj.weight"] = [
-            hf + ("mlp.down_proj.weight" if llama else "mlp.fc2.weight")
-        ]
-    if llama:
-        names["ln_f.weight"] = ["model.norm.weight"]
-    if not cfg.tie_weights:
-        names["lm_head.weight"] = ["lm_head.weight"]
-    return names
-
-
-def read_lmcore_config(directory: Path) -> dict[str, Any]:
-    """config.json of an lmcore checkpoint (or run) directory, without importing torch."""
-    for candidate in (directory, directory / "checkpoint"):
-        if (candidate / "config.json").is_file():
-            config = json.loads((candidate / "config.json").read_text(encoding="utf-8"))
-            if config.get("format") != "lmcore-checkpoint":
-                raise LmcoreError(f"{candidate}: not an lmcore checkpoint")
-            return {**config, "directory": candidate}
-    raise LmcoreError(f"{directory}: no checkpoint here (expected config.json or checkpoint/)")
 
 
 @dataclass
@@ -97,13 +49,14 @@ class ExportFile:
 
 def export_files(checkpoint: str | Path) -> list[ExportFile]:
     """The files of the `transformers` directory for a checkpoint, as byte streams."""
-    config = read_lmcore_config(Path(checkpoint))
+    directory = find_checkpoint(checkpoint)
+    config = read_config(directory)
     if config.get("lora"):  # adapter.safetensors on a base: lmcore/adapters.py
         raise LmcoreError(
             "this is a LoRA adapter, not a whole model: export its base model and the adapter "
             "for peft (python -m lmcore export on the adapter), or merge it first"
         )
-    directory, cfg = config["directory"], GPTConfig(**config["model"])
+    cfg = GPTConfig(**config["model"])
     tensors = read_header(directory / "model.safetensors")
     tokenizer = Tokenizer.load(directory / "tokenizer.json")
     out = _out_tensors(cfg, tensors)
@@ -111,7 +64,7 @@ def export_files(checkpoint: str | Path) -> list[ExportFile]:
     hf = config.get("hf") or {}  # what an imported model came with, given back as it was
     template = template_for(config, tokenizer)  # the one it was trained with (chat_config.py)
     ids = _token_ids(tokenizer, hf, template)
-    model_config = {**_model_config(cfg), **ids, "dtype": dtype}
+    model_config = {**hf_config(cfg), **ids, "dtype": dtype}
     # An import's generation_config.json comes back as it came (its end ids, its defaults).
     generation = {"_from_model_config": False, **ids, **(hf.get("generation_config") or {})}
     texts = {
@@ -220,24 +173,6 @@ def _out_tensors(cfg: GPTConfig, tensors: dict[str, TensorInfo]) -> list[OutTens
             part = info.rows(n * rows, (n + 1) * rows)
             out.append(OutTensor(hf_name, info.dtype, (rows, *info.shape[1:]), [part]))
     return out
-
-
-def _model_config(cfg: GPTConfig) -> dict[str, Any]:
-    common = {
-        "vocab_size": cfg.vocab_size, "hidden_size": cfg.d_model,
-        "intermediate_size": cfg.d_hidden, "num_hidden_layers": cfg.n_layer,
-        "num_attention_heads": cfg.n_head, "num_key_value_heads": cfg.n_kv_head,
-        "max_position_embeddings": cfg.context,
-        "rms_norm_eps": FP32_EPS if cfg.norm_eps is None else cfg.norm_eps,
-        "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_base},
-        "tie_word_embeddings": cfg.tie_weights, "attention_bias": False,
-        "attention_dropout": 0.0,
-    }  # fmt: skip
-    if family(cfg) == "llama":
-        return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", **common,
-                "hidden_act": "silu", "mlp_bias": False, "head_dim": cfg.head_dim}  # fmt: skip
-    return {"architectures": ["NanoChatForCausalLM"], "model_type": "nanochat", **common,
-            "hidden_act": "relu2", "final_logit_softcapping": cfg.logit_softcap}  # fmt: skip
 
 
 def _token_ids(

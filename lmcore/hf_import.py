@@ -16,8 +16,9 @@ sampling defaults of `generation_config.json`, under config.json's `chat_templat
 The weights are never unpickled (`.bin`/`.pt` files are refused) and never loaded whole:
 tensors are renamed, and keys/values stacked into lmcore's `c_kv`, by copying byte ranges
 (lmcore/safetensors_stream.py), so memory stays flat for a model of any size and the
-dtype is kept (loading casts it). `context` is min(max_position_embeddings, MAX_CONTEXT):
-the engine preallocates a KV cache of the context's length for each request.
+dtype is kept (loading casts it). config.json becomes a GPTConfig through lmcore/hf_fields.py's
+table, the one the export writes with; `context` is min(max_position_embeddings,
+MAX_CONTEXT): the engine preallocates a KV cache of the context's length for each request.
 
 Example: `import_hf("SmolLM-135M/", "media/models/smol/v1")`
 """
@@ -36,14 +37,13 @@ from typing import Any
 import lmcore
 from lmcore.chat_config import from_hf, hf_generation_defaults, hf_template_source
 from lmcore.chat_template import ChatTemplate
+from lmcore.checkpoint_files import FORMAT, FORMAT_VERSION
 from lmcore.config import GPTConfig
 from lmcore.errors import LmcoreError
-from lmcore.hf_export import name_map
+from lmcore.hf_fields import gpt_config, name_map
 from lmcore.safetensors_stream import OutTensor, TensorInfo, iter_file, read_header
 from lmcore.tokenizer import Tokenizer
 
-ARCHITECTURES = {"NanoChatForCausalLM": "nanochat", "LlamaForCausalLM": "llama"}
-MAX_CONTEXT = 4096
 WEIGHT_DTYPES = ("F32", "F16", "BF16")
 IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)  # buffers older transformers versions saved
 PICKLED = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
@@ -59,7 +59,7 @@ def import_hf(source: str | Path, out: str | Path) -> dict[str, Any]:
     hf = _hf_extras(source, hf_config)
     template = chat_template(hf, hf_config, tokenizer)
     config = {
-        "format": "lmcore-checkpoint", "format_version": 1, "model": cfg.to_dict(),
+        "format": FORMAT, "format_version": FORMAT_VERSION, "model": cfg.to_dict(),
         "train": _train_config(source, tokenizer), "step": 0, "metrics": {}, "state": {},
         "params": sum(_numel(t.shape) for t in tensors), "lmcore_version": lmcore.__version__,
         "hf": hf, "generation_defaults": hf_generation_defaults(hf.get("generation_config") or {}),
@@ -70,7 +70,7 @@ def import_hf(source: str | Path, out: str | Path) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         with (tmp / "model.safetensors").open("wb") as f:
-            for chunk in iter_file(tensors, {"format": "lmcore-checkpoint"}):
+            for chunk in iter_file(tensors, {"format": FORMAT}):
                 f.write(chunk)
         (tmp / "tokenizer.json").write_text(tokenizer.to_str(), encoding="utf-8")
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -96,50 +96,6 @@ def chat_template(
                        hf.get("generation_config") or {}, hf_config, tokenizer)  # fmt: skip
     template.render([{"role": "user", "content": "Hello"}], add_generation_prompt=True)
     return template
-
-
-def gpt_config(hf: dict[str, Any]) -> GPTConfig:
-    """The GPTConfig computing what a `transformers` config.json describes, or LmcoreError."""
-    arch = (hf.get("architectures") or [None])[0]
-    family = ARCHITECTURES.get(arch) if isinstance(arch, str) else None
-    if family is None or hf.get("model_type") != family:
-        raise LmcoreError(
-            f"unsupported model: architectures {hf.get('architectures')!r}, model_type "
-            f"{hf.get('model_type')!r}. Supported: {', '.join(ARCHITECTURES)} "
-            f"(model_type {', '.join(repr(f) for f in ARCHITECTURES.values())})"
-        )
-    rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
-    rope_type = rope.get("rope_type", rope.get("type", "default"))
-    d, heads = hf.get("hidden_size"), hf.get("num_attention_heads")
-    refusals = [
-        (rope_type != "default", f"rope type {rope_type!r} (only the default rotary)"),
-        (hf.get("attention_bias") or hf.get("mlp_bias"), "biases in attention or the MLP"),
-        (hf.get("hidden_act", "silu" if family == "llama" else "relu2")
-         != ("silu" if family == "llama" else "relu2"), f"activation {hf.get('hidden_act')!r}"),
-        (isinstance(d, int) and isinstance(heads, int) and heads > 0
-         and hf.get("head_dim") not in (None, d // heads), "a head_dim other than hidden/heads"),
-    ]  # fmt: skip
-    for refused, what in refusals:
-        if refused:
-            raise LmcoreError(f"{arch} with {what} is not supported")
-    llama = family == "llama"
-    try:
-        return GPTConfig(
-            vocab_size=hf["vocab_size"], n_layer=hf["num_hidden_layers"], n_head=heads,
-            n_kv_head=hf.get("num_key_value_heads") or heads, d_model=d,
-            context=min(hf.get("max_position_embeddings", 2048), MAX_CONTEXT),
-            mlp_hidden=hf["intermediate_size"],
-            rope_base=float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))),
-            tie_weights=bool(hf.get("tie_word_embeddings", False)),
-            norm_eps=float(hf.get("rms_norm_eps", 1e-6)), norm_gain=llama,
-            embed_norm=not llama, qk_norm=not llama, mlp="swiglu" if llama else "relu2",
-            rope_sign=1 if llama else -1,
-            logit_softcap=None if llama else hf.get("final_logit_softcapping", 15.0),
-        )  # fmt: skip
-    except KeyError as exc:
-        raise LmcoreError(f"config.json lacks {exc.args[0]}") from None
-    except (TypeError, ValueError) as exc:
-        raise LmcoreError(f"config.json describes an impossible model ({exc})") from None
 
 
 def _read_json(directory: Path, name: str) -> dict[str, Any]:

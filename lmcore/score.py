@@ -14,9 +14,9 @@ give a number that looks meaningful and is not), so for them x1 stays unscored (
 None) and the figures cover x2..xn. `bos_id_for` reads which case a checkpoint is. Either
 way `evaluate` computes the same figure on the same ids.
 
-Long texts are cut into windows of `context` inputs exactly as `evaluate` cuts them (each
-window's first target sees one token of context), so the two agree on any length; the
-trade-off is the same slightly pessimistic estimate near window starts.
+Long texts are cut into windows of `context` inputs by `evaluate`'s own `window_starts` and
+`window_batches` (each window's first target sees one token of context), so the two agree
+on any length; the trade-off is the same slightly pessimistic estimate near window starts.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ import math
 from collections.abc import Sequence
 from typing import Any, NotRequired, TypedDict
 
+import numpy as np
 import torch
 
 from lmcore.config import MAX_TOP_LOGPROBS
 from lmcore.device import autocast
 from lmcore.documents import bos_id_for  # noqa: F401  (re-exported for callers of score)
 from lmcore.errors import LmcoreError
+from lmcore.evaluate import window_batches, window_starts
 from lmcore.model import GPT
 from lmcore.textstream import token_texts
 
@@ -114,25 +116,18 @@ def _target_logprobs(
     model.eval()
     device = next(model.parameters()).device
     context = model.config.context
-    ids = torch.tensor(seq, dtype=torch.long)  # (N + 1,)
-    n_targets = len(seq) - 1
     rows = max(1, WINDOW_LOGITS // (context * model.config.vocab_size))
+    windows = window_starts(len(seq) - 1, context, None)
     out: list[float] = []
     tops: list[list[tuple[int, float]]] = []
     try:
-        for lo in range(0, n_targets, rows * context):
-            hi = min(lo + rows * context, n_targets)
-            full = (hi - lo) // context * context  # whole windows batch together
-            for a, b, width in ((lo, lo + full, context), (lo + full, hi, hi - lo - full)):
-                if b > a:
-                    x = ids[a:b].view(-1, width).to(device)  # (R, T)
-                    y = ids[a + 1 : b + 1].view(-1, width).to(device)  # (R, T)
-                    lp, top_lp, top_ids = _logprobs_of(model, x, y, device, top)
-                    out += lp.flatten().tolist()
-                    if top:
-                        pairs = zip(top_ids.reshape(-1, top).tolist(),
-                                    top_lp.reshape(-1, top).tolist(), strict=True)  # fmt: skip
-                        tops += [list(zip(i, v, strict=True)) for i, v in pairs]
+        for x, y in window_batches(np.asarray(seq, dtype=np.int64), windows, rows):
+            lp, top_lp, top_ids = _logprobs_of(model, x.to(device), y.to(device), device, top)
+            out += lp.flatten().tolist()
+            if top:
+                pairs = zip(top_ids.reshape(-1, top).tolist(),
+                            top_lp.reshape(-1, top).tolist(), strict=True)  # fmt: skip
+                tops += [list(zip(i, v, strict=True)) for i, v in pairs]
     finally:
         model.train(was_training)
     return out, tops if top else [[] for _ in out]

@@ -16,8 +16,9 @@ import argparse
 from pathlib import Path
 
 from lmcore.adapters import export_peft, is_lora
+from lmcore.checkpoint_files import find_checkpoint, read_config
 from lmcore.cli import emit
-from lmcore.hf_export import export_hf, read_lmcore_config
+from lmcore.hf_export import export_hf
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not is_lora(args.checkpoint):
         emit(export_hf(args.checkpoint, args.out))
         return 0
-    config = read_lmcore_config(args.checkpoint)
-    base = (config["directory"] / config["lora"]["base"]).resolve()
+    directory = find_checkpoint(args.checkpoint)
+    base = (directory / read_config(directory)["lora"]["base"]).resolve()
     emit({**export_peft(args.checkpoint, args.out), "format": "peft", "base": str(base)})
     return 0

@@ -1,4 +1,4 @@
-// Chunked, resumable uploads: the browser half of the protocol in webapp/upload_views.py.
+// Chunked, resumable uploads: the browser half of the protocol in webapp/uploads/views.py.
 // A file is sent as slices of `chunk_bytes`, each with its offset; a dropped connection waits
 // and asks the server how far it got; a reload resumes when the same file is picked again
 // (the server recognises it by name, size and modification time).

@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from lmcore.adapters import is_lora
 from lmcore.checkpoint import (
     find_checkpoint,
     load_checkpoint,
@@ -14,6 +15,8 @@ from lmcore.checkpoint import (
     save_checkpoint,
 )
 from lmcore.errors import LmcoreError
+from lmcore.gguf_export import plan_gguf
+from lmcore.hf_export import export_files
 from lmcore.model import GPT
 from lmcore.tokenizer import TokenizerConfig, train_tokenizer
 
@@ -96,13 +99,21 @@ def test_the_tokenizer_must_match_the_model_vocabulary(
         load_checkpoint(tmp_path / "ck")
 
 
-def test_unknown_format_versions_are_refused(tmp_path, model, small_tokenizer):
+READERS = {
+    "load": load_checkpoint, "hf export": export_files, "gguf export": plan_gguf,
+    "peft export": is_lora,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_unknown_format_versions_are_refused(tmp_path, model, small_tokenizer, reader):
+    """Every reader of a checkpoint goes through read_config's format check."""
     save_checkpoint(tmp_path / "ck", model, small_tokenizer)
     config_file = tmp_path / "ck" / "config.json"
     config = json.loads(config_file.read_text())
     config_file.write_text(json.dumps({**config, "format_version": 99}))
-    with pytest.raises(LmcoreError, match="unsupported"):
-        load_checkpoint(tmp_path / "ck")
+    with pytest.raises(LmcoreError, match="unsupported checkpoint format 'lmcore-checkpoint'"):
+        READERS[reader](tmp_path / "ck")
 
 
 def test_optimizer_state_round_trips(tmp_path, model, small_tokenizer):

@@ -7,7 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmcore.evaluate import evaluate, token_byte_lengths, window_starts
+from lmcore.evaluate import (
+    evaluate,
+    token_byte_lengths,
+    window_batches,
+    window_starts,
+)
 from lmcore.model import GPT
 
 
@@ -67,6 +72,18 @@ def test_bounded_evaluation_spreads_whole_windows_and_counts_their_bytes(tiny_gp
     assert window_starts(10, 4, None) == [(0, 4), (4, 4), (8, 2)]
     assert window_starts(99, 8, 24) == [(0, 8), (46, 8), (91, 8)]
     assert window_starts(99, 8, 5) == [(0, 5)]
+
+
+def test_window_batches_cut_inputs_and_next_token_targets_in_order():
+    tokens = np.arange(11) * 10
+    batches = list(window_batches(tokens, window_starts(10, 4, None), batch_size=1))
+    assert [(x.tolist(), y.tolist()) for x, y in batches] == [
+        ([[0, 10, 20, 30]], [[10, 20, 30, 40]]),
+        ([[40, 50, 60, 70]], [[50, 60, 70, 80]]),
+        ([[80, 90]], [[90, 100]]),
+    ]
+    (x, y), last = list(window_batches(tokens, window_starts(10, 4, None), batch_size=8))[:2]
+    assert x.shape == y.shape == (2, 4) and last[1].tolist() == [[90, 100]]
 
 
 def test_an_array_with_no_targets_gives_nan(tiny_gpt_config):

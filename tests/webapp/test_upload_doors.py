@@ -1,4 +1,4 @@
-"""The one upload API (webapp/upload_views.py) behind both kinds of upload, corpora and model
+"""The one upload API (webapp/uploads/views.py) behind both kinds of upload, corpora and model
 files: every door looks the row up through `access()`, a chunk whose write fails says what
 happened and gives its claim back, and a file resumes only the upload it was started for,
 whichever kind it is."""

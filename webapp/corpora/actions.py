@@ -1,6 +1,6 @@
 """What happens to corpora: take a chunk, validate, rename, delete, sweep.
 
-A corpus upload is one kind of the upload machine (webapp/uploads.py, `CORPUS_UPLOADS`): this
+A corpus upload is one kind of the upload machine (webapp/uploads/chunked.py, `CORPUS_UPLOADS`): this
 module adds what is a corpus's own (the quota, the sniffed first chunk, the validation the
 last one queues). Views and the management command validate their input, then call one of
 these; the tasks in workers/corpora.py call `do_validate_corpus` and `do_sweep_uploads`. Each
@@ -31,7 +31,7 @@ from webapp.jobs.reporting import JobReporter
 from webapp.limits import storage
 from webapp.limits.policy import limits_for
 from webapp.sizes import format_sizes
-from webapp.uploads import UploadError, UploadKind, abandon_idle, do_start_upload
+from webapp.uploads.chunked import UploadError, UploadKind, abandon_idle, do_start_upload
 
 if TYPE_CHECKING:
     from webapp.corpora.scan import ScanResult
@@ -46,9 +46,9 @@ def _publish(corpus: Corpus, send: Send | None) -> None:
     events.publish(send, corpus.owner_id, corpus.pk, events.status_event(corpus))
 
 
-# --- uploads (the machine is webapp/uploads.py's; here is what is a corpus's own) ---------------
+# --- uploads (the machine is webapp/uploads/chunked.py's; here is what is a corpus's own) ---------------
 def _check_room(user: Any, name: str, size: int) -> None:
-    """A new upload counts at its full size from the start (webapp/uploads.py holds the lock
+    """A new upload counts at its full size from the start (webapp/uploads/chunked.py holds the lock
     on the user's row), so parallel uploads cannot overshoot the quota."""
     quota = limits_for(user).storage_bytes
     if quota is None:

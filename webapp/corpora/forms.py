@@ -7,7 +7,7 @@ from django.conf import settings
 
 from webapp.corpora.models import CorpusKind
 from webapp.sizes import format_sizes
-from webapp.uploads import StartForm
+from webapp.uploads.chunked import StartForm
 
 
 class CorporaField(forms.ModelMultipleChoiceField):
@@ -23,7 +23,7 @@ class CorporaField(forms.ModelMultipleChoiceField):
 
 
 class StartUploadForm(StartForm):
-    """A corpus upload's start (webapp/uploads.py): the file, and whether it holds text or
+    """A corpus upload's start (webapp/uploads/chunked.py): the file, and whether it holds text or
     conversations."""
 
     kind = forms.ChoiceField(choices=CorpusKind.choices, required=False)

@@ -1,7 +1,7 @@
 """`Corpus`: one user's text file, from its first uploaded chunk to validated, measured text.
 
 Status: `uploading → validating → ready | rejected`. It arrives in chunks like every upload
-(webapp/uploads.py) and is then tracked like a job (webapp/jobs/models.py): every transition
+(webapp/uploads/chunked.py) and is then tracked like a job (webapp/jobs/models.py): every transition
 and every chunk's byte count is a conditional UPDATE whose row count says whether this call
 made it happen, so two chunks, a worker and the sweep can race safely; the validation beats
 through `JobReporter`, and the job sweep rejects a validation whose worker died.
@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from webapp.corpora import events
 from webapp.files import StorageEntry
-from webapp.uploads import ChunkedUpload, UploadQuerySet
+from webapp.uploads.chunked import ChunkedUpload, UploadQuerySet
 
 
 class CorpusStatus(models.TextChoices):
@@ -158,7 +158,7 @@ class Corpus(ChunkedUpload):
             return entry
         return replace(entry, note=f"{self.get_status_display()}: reserved at its full size")
 
-    # --- transitions after the upload's (webapp/uploads.py): True when this call made it happen
+    # --- transitions after the upload's (webapp/uploads/chunked.py): True when this call made it happen
     def start_validation(self) -> bool:
         """Claim the validation (one worker only, even if the task was delivered twice)."""
         where = {"status": CorpusStatus.VALIDATING, "heartbeat_at": None}

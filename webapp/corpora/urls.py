@@ -4,7 +4,7 @@ from webapp.corpora import views
 from webapp.corpora.actions import CORPUS_UPLOADS
 from webapp.corpora.models import Corpus
 from webapp.deletion.views import delete_view
-from webapp.upload_views import start_view, upload_view
+from webapp.uploads.views import start_view, upload_view
 
 
 def _list_of(corpus: Corpus) -> str:

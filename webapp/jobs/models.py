@@ -8,7 +8,7 @@ without corrupting a row. The row is the source of truth; pushes to the browser 
 accelerate what a reload shows. Two kinds are tracked: `Job` (tokenizer and training runs:
 `queued → running → (cancelling →) succeeded | failed | cancelled`) and `ChunkedUpload` (a
 file received in chunks and the job that reads it: a corpus's validation, a model's import;
-webapp/uploads.py).
+webapp/uploads/chunked.py).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from lmcore import adapters
+from lmcore.checkpoint_files import read_config
 from lmcore.errors import LmcoreError
 from webapp.registry.models import ModelVersion
 
@@ -58,7 +59,7 @@ def do_register_version(run: Any, metrics: dict[str, Any]) -> ModelVersion:
     """Copy the run's checkpoint into a new version numbered after the name's last one. A
     LoRA run's version keeps its adapter only, on its parent version's weights."""
     source = run.checkpoint_dir
-    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    config = read_config(source)
     lora = config.get("lora")
     if lora and run.parent is None:
         raise LmcoreError(f"{run}: a LoRA adapter without its base version (deleted)")

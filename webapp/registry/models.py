@@ -11,7 +11,6 @@ never its (editable) name: a rename keeps them, and no name can point outside ME
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,11 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from lmcore.checkpoint_files import read_config
+from lmcore.errors import LmcoreError
 from webapp.files import FileOwner, StorageEntry
 from webapp.jobs.models import new_storage_key
-from webapp.uploads import ChunkedUpload
+from webapp.uploads.chunked import ChunkedUpload
 
 
 class VersionStatus(models.TextChoices):
@@ -110,13 +111,12 @@ class ModelVersion(FileOwner, models.Model):
 
     @cached_property
     def checkpoint_config(self) -> dict[str, Any]:
-        """Its checkpoint's config.json, {} when that cannot be read (the worker reports a
-        version whose files are gone)."""
+        """Its checkpoint's config.json (lmcore's reader), {} when that cannot be read (the
+        worker reports a version whose files are gone)."""
         try:
-            config = json.loads((self.directory / "config.json").read_text("utf-8"))
-        except (OSError, ValueError):
+            return read_config(self.directory)
+        except LmcoreError:
             return {}
-        return config if isinstance(config, dict) else {}
 
     @property
     def context(self) -> int | None:
@@ -182,7 +182,7 @@ STALE_IMPORT = (
 
 class ModelUpload(ChunkedUpload):
     """A staff user's zip of a `transformers` model, or GGUF file, uploaded in chunks
-    (webapp/uploads.py), then imported by a cpu task into a new ModelVersion of `name`.
+    (webapp/uploads/chunked.py), then imported by a cpu task into a new ModelVersion of `name`.
 
     `uploading → importing → imported | rejected`; the file and its unpacked copy are deleted
     once the import ends either way. A rejected upload keeps its row with the reason.
@@ -240,7 +240,7 @@ class ModelUpload(ChunkedUpload):
         note = f"{self.get_status_display()}: reserved at its full size"
         return StorageEntry(self.noun.capitalize(), self.filename, None, self.stored_bytes(), note)
 
-    # --- transitions after the upload's (webapp/uploads.py): True when this call made it happen
+    # --- transitions after the upload's (webapp/uploads/chunked.py): True when this call made it happen
     def start_import(self) -> bool:
         """Claim the import (one worker only, even if the task was delivered twice)."""
         where = {"status": UploadStatus.IMPORTING, "heartbeat_at": None}

@@ -1,5 +1,5 @@
 """Staff upload a zip of a `transformers` model, or a GGUF file, in chunks, as corpora are
-uploaded: one kind of the upload machine (webapp/uploads.py, `MODEL_UPLOADS`;
+uploaded: one kind of the upload machine (webapp/uploads/chunked.py, `MODEL_UPLOADS`;
 static/js/uploader.js); a cpu task then imports it as a new version (`do_import_upload`,
 lmcore/hf_import.py, lmcore/gguf_import.py). A refused file leaves its row `rejected` with the
 reason, no version and no bytes on disk.
@@ -21,7 +21,7 @@ from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
 from webapp.registry.actions import do_import_version
 from webapp.registry.models import ModelUpload
-from webapp.uploads import StartForm, UploadKind, abandon_idle
+from webapp.uploads.chunked import StartForm, UploadKind, abandon_idle
 
 logger = logging.getLogger(__name__)
 

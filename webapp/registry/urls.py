@@ -4,7 +4,7 @@ from webapp.deletion.views import delete_view, to
 from webapp.registry import views
 from webapp.registry.models import ModelVersion
 from webapp.registry.uploads import MODEL_UPLOADS
-from webapp.upload_views import start_view, upload_view
+from webapp.uploads.views import start_view, upload_view
 
 app_name = "registry"
 urlpatterns = [

@@ -12,7 +12,7 @@ import pytest
 
 from tests.webapp.corpora.conftest import CHUNK, put, start
 from webapp.corpora.models import Corpus
-from webapp.uploads import DISK_FULL
+from webapp.uploads.chunked import DISK_FULL
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 TMPFS_BYTES = 1 << 20

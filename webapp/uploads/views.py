@@ -1,4 +1,4 @@
-"""The upload API: one set of views for every kind of upload (webapp/uploads.py), a small
+"""The upload API: one set of views for every kind of upload (webapp/uploads/chunked.py), a small
 JSON API the browser (static/js/uploader.js) speaks. Each kind's urls.py mounts them, e.g.
 the corpora's on /corpora/uploads/ and the models' (staff only) on /models/uploads/:
 
@@ -29,7 +29,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from webapp import deletion
 from webapp.access import access
-from webapp.uploads import ChunkedUpload, ChunkForm, UploadError, UploadKind, do_start_upload
+from webapp.uploads.chunked import (
+    ChunkedUpload,
+    ChunkForm,
+    UploadError,
+    UploadKind,
+    do_start_upload,
+)
 
 View = Callable[..., HttpResponse]
 

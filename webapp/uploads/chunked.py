@@ -2,7 +2,7 @@
 "How data flows", Uploads).
 
 Corpora (webapp/corpora/) and imported models (webapp/registry/) both take a file as
-`PUT ?offset=N` chunks into a partial file, through one API (webapp/upload_views.py;
+`PUT ?offset=N` chunks into a partial file, through one API (webapp/uploads/views.py;
 static/js/uploader.js is the browser half). A kind of upload is a concrete `ChunkedUpload`
 model plus an `UploadKind` saying what differs: its start form, what follows a chunk (the
 corpora sniff the first one; the last one queues a validation or an import), its API's
@@ -264,7 +264,7 @@ def _write_at(path: Path, offset: int, body: BinaryIO, length: int) -> None:
 # --- a kind of upload, and its start --------------------------------------------------------
 @dataclass(frozen=True)
 class UploadKind:
-    """What differs between kinds of upload; webapp/upload_views.py serves each one."""
+    """What differs between kinds of upload; webapp/uploads/views.py serves each one."""
 
     model: type[ChunkedUpload]
     start_form: type[StartForm]
