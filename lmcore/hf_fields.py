@@ -4,7 +4,7 @@
 lmcore's block compute what it computes), `FIELDS` which config.json key says the same as
 each remaining GPTConfig field, and `MATRICES` what each weight matrix is called on either
 side. Export (lmcore/hf_export.py: `hf_config`, `name_map`), import (lmcore/hf_import.py:
-`gpt_config`, `name_map`) and the PEFT form of an adapter (lmcore/adapters.py: `MATRICES`)
+`gpt_config`, `name_map`) and the PEFT form of an adapter (lmcore/adapters.py: `hf_matrix`)
 all read them, so a field added here goes both ways at once. The options themselves are in
 docs/architecture.md, "Model architecture options".
 
