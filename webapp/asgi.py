@@ -1,9 +1,9 @@
 """The ASGI application: HTTP through Django, websockets through Channels.
 
 Both see the client and scheme a trusted reverse proxy names, never what a client claims
-(webapp/proxies.py). Websockets pass `AllowedHostsOriginValidator(AuthMiddlewareStack(...))`
+(webapp/web/proxies.py). Websockets pass `AllowedHostsOriginValidator(AuthMiddlewareStack(...))`
 (docs/architecture.md, "Security"). HTTP responses that stream wait for the client under
-daphne (webapp/backpressure.py), so a big download does not pile up in memory.
+daphne (webapp/web/backpressure.py), so a big download does not pile up in memory.
 """
 
 import os
@@ -17,9 +17,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from webapp.backpressure import flow_controlled  # noqa: E402
-from webapp.proxies import behind_proxies  # noqa: E402
 from webapp.routing import websocket_urlpatterns  # noqa: E402
+from webapp.web.backpressure import flow_controlled  # noqa: E402
+from webapp.web.proxies import behind_proxies  # noqa: E402
 
 application = behind_proxies(
     ProtocolTypeRouter(

@@ -52,11 +52,11 @@ ALLOWED_HOSTS = [
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
-# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (webapp/proxies.py):
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (webapp/web/proxies.py):
 # addresses or networks, comma-separated. Empty: the socket's peer is the client, headers
 # are ignored (a client could forge them).
 try:
-    from webapp.proxies import parse_networks
+    from webapp.web.proxies import parse_networks
 
     TRUSTED_PROXIES = parse_networks(os.environ.get("BOTTEGA_TRUSTED_PROXIES", ""))
 except ValueError as _exc:
@@ -98,12 +98,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # The project's 404/403/500 pages even with DEBUG on (webapp/errors.py).
-    "webapp.errors.ErrorPagesMiddleware",
+    # The project's 404/403/500 pages even with DEBUG on (webapp/web/errors.py).
+    "webapp.web.errors.ErrorPagesMiddleware",
     # Last, as django-axes requires: answers a locked-out sign-in with AXES_LOCKOUT_CALLABLE.
     "axes.middleware.AxesMiddleware",
 ]
-CSRF_FAILURE_VIEW = "webapp.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "webapp.web.errors.csrf_failure"
 
 ROOT_URLCONF = "webapp.urls"
 ASGI_APPLICATION = "webapp.asgi.application"
@@ -173,7 +173,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # no row per successful sign-in
 AXES_LOCKOUT_CALLABLE = "webapp.accounts.views.locked_out"
-# The address is REMOTE_ADDR only: the client webapp/proxies.py vouched for, never a header.
+# The address is REMOTE_ADDR only: the client webapp/web/proxies.py vouched for, never a header.
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 for _name, _value in [
     ("BOTTEGA_SIGN_IN_FAILURES", AXES_FAILURE_LIMIT),
@@ -236,7 +236,7 @@ def channel_layers(url: str) -> dict:
 CHANNEL_LAYERS = channel_layers(REDIS_URL)
 
 # Celery reads every CELERY_* setting (workers/app.py); queues and pools: docs/architecture.md,
-# "How it starts". The web side sends tasks by name (webapp/enqueue.py), routed from here.
+# "How it starts". The web side sends tasks by name (webapp/web/enqueue.py), routed from here.
 TASK_QUEUES = ("cpu", "gpu_train", "gpu_infer")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
@@ -409,7 +409,7 @@ LOGGING = {
 
 if not DEBUG:
     # Production is served over HTTPS, by a TLS proxy in front of daphne that sends
-    # X-Forwarded-Proto, believed from BOTTEGA_TRUSTED_PROXIES only (webapp/proxies.py).
+    # X-Forwarded-Proto, believed from BOTTEGA_TRUSTED_PROXIES only (webapp/web/proxies.py).
     # HTTPS=false is for a trial on plain http (check --deploy warns).
     HTTPS = _env_bool("HTTPS", True)
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS

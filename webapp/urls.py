@@ -18,7 +18,7 @@ urlpatterns = [
     path("", include("webapp.system.urls")),
 ]
 
-handler400 = "webapp.errors.bad_request"
-handler403 = "webapp.errors.permission_denied"
-handler404 = "webapp.errors.page_not_found"
-handler500 = "webapp.errors.server_error"
+handler400 = "webapp.web.errors.bad_request"
+handler403 = "webapp.web.errors.permission_denied"
+handler404 = "webapp.web.errors.page_not_found"
+handler500 = "webapp.web.errors.server_error"

@@ -4,7 +4,7 @@ Queues (settings.TASK_QUEUES; docs/architecture.md, "How it starts"): `cpu` (val
 tokenizers, sweeps; prefork), `gpu_train` (training; solo pool, prefetch 1), `gpu_infer`
 (generation; a long-lived threaded worker caching models). Nothing here imports torch or
 touches CUDA: workers fork, and the device is chosen inside a task. The web side imports
-only `app` from here and sends tasks by name (webapp/enqueue.py).
+only `app` from here and sends tasks by name (webapp/web/enqueue.py).
 """
 
 import os

@@ -4,8 +4,8 @@ import redis
 from django.conf import settings
 
 from tests.webapp.fixtures_ml import wait_for
-from webapp.enqueue import send
 from webapp.system.health import KEY
+from webapp.web.enqueue import send
 
 
 def beat_once() -> None:

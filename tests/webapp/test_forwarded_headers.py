@@ -1,5 +1,5 @@
 """X-Forwarded-For / X-Forwarded-Proto are believed from trusted proxies only
-(webapp/proxies.py), tried through daphne started exactly as production starts it (the
+(webapp/web/proxies.py), tried through daphne started exactly as production starts it (the
 Procfile's web line and the Dockerfile's CMD): a forged address must not get past the
 sign-in lockout, and a proxy that sends only X-Forwarded-Proto is not redirected in a loop."""
 
@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 
 from tests.webapp.api.conftest import ROOT, daphne
-from webapp.proxies import _networks, real_client
+from webapp.web.proxies import _networks, real_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

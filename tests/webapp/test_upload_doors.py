@@ -10,8 +10,8 @@ import logging
 import pytest
 
 from webapp.corpora.models import Corpus
-from webapp.errors import MESSAGES
 from webapp.registry.models import ModelUpload
+from webapp.web.errors import MESSAGES
 
 pytestmark = pytest.mark.django_db
 JSON = {"HTTP_ACCEPT": "application/json"}  # as static/js/uploader.js asks

@@ -10,11 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.access import access
 from webapp.api.lookups import chat_template_problem
 from webapp.api.models import MAX_KEYS_PER_USER, ApiKey
 from webapp.api.names import list_models, model_name
 from webapp.playground.access import playable_versions
+from webapp.web.access import access
 
 
 class KeyForm(forms.Form):

@@ -44,7 +44,7 @@ from webapp.playground.inference import (
     pickup_deadline,
 )
 from webapp.playground.streams import decode_entry, stream_key
-from webapp.sockets import JsonSocketConsumer
+from webapp.web.sockets import JsonSocketConsumer
 
 logger = logging.getLogger(__name__)
 LAST_ID = re.compile(r"^\d{1,20}-\d{1,20}$")

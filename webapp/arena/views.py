@@ -13,7 +13,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.access import access
 from webapp.arena.actions import (
     Refused,
     do_reset_board,
@@ -25,7 +24,8 @@ from webapp.arena.actions import (
 from webapp.arena.forms import BattleForm, VoteForm
 from webapp.arena.leaderboard import leaderboard_for
 from webapp.arena.models import Battle, Board, Outcome, Vote
-from webapp.errors import wants_json
+from webapp.web.access import access
+from webapp.web.errors import wants_json
 
 
 def _battle_for(user: Any, public_id: Any) -> Battle:

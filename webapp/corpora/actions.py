@@ -26,12 +26,12 @@ from webapp.corpora.events import Send
 from webapp.corpora.forms import StartUploadForm
 from webapp.corpora.models import Corpus, CorpusKind, CorpusStatus
 from webapp.corpora.sniff import HEAD_BYTES, Rejected, sniff_head
-from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
 from webapp.limits import storage
 from webapp.limits.policy import limits_for
-from webapp.sizes import format_sizes
 from webapp.uploads.chunked import UploadError, UploadKind, abandon_idle, do_start_upload
+from webapp.web.enqueue import enqueue
+from webapp.web.sizes import format_sizes
 
 if TYPE_CHECKING:
     from webapp.corpora.scan import ScanResult

@@ -14,7 +14,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from webapp.corpora import events, lookups
-from webapp.sockets import JsonSocketConsumer
+from webapp.web.sockets import JsonSocketConsumer
 
 MAX_MESSAGE_BYTES = 1024
 SNAPSHOT_LIMIT = 100  # the list page shows the latest corpora; older ones rarely change

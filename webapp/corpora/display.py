@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from webapp.corpora.templatetags.corpora_format import format_percent, plural
-from webapp.sizes import format_bytes
+from webapp.web.sizes import format_bytes
 
 START_BYTES = 2000
 SAMPLE_BYTES = 600

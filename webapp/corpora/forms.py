@@ -6,8 +6,8 @@ from django import forms
 from django.conf import settings
 
 from webapp.corpora.models import CorpusKind
-from webapp.sizes import format_sizes
 from webapp.uploads.chunked import StartForm
+from webapp.web.sizes import format_sizes
 
 
 class CorporaField(forms.ModelMultipleChoiceField):

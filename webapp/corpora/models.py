@@ -24,8 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from webapp.corpora import events
-from webapp.files import StorageEntry
 from webapp.uploads.chunked import ChunkedUpload, UploadQuerySet
+from webapp.web.files import StorageEntry
 
 
 class CorpusStatus(models.TextChoices):
@@ -144,7 +144,7 @@ class Corpus(ChunkedUpload):
                 "mounted, so nothing can read it. An administrator can put the file back from a "
                 "backup; otherwise delete this entry and upload the file again.")  # fmt: skip
 
-    # --- its files (webapp/files.py): counted by its row, at their full size from the start ---
+    # --- its files (webapp/web/files.py): counted by its row, at their full size from the start ---
     def owned_paths(self) -> list[Path]:
         return [self.upload_path, self.rewrite_path, self.path]
 

@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from webapp.access import access
 from webapp.corpora import display
 from webapp.corpora.actions import do_rename_corpus
 from webapp.corpora.datasets import chosen_tokenizer, dataset_context
@@ -16,6 +15,7 @@ from webapp.corpora.forms import RenameForm
 from webapp.corpora.models import Corpus, CorpusKind, CorpusStatus
 from webapp.limits import storage
 from webapp.limits.policy import limits_for
+from webapp.web.access import access
 
 
 def _limits(user) -> dict:

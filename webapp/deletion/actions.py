@@ -26,7 +26,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from webapp.deletion.plans import Effect, Plan, part_of, plan_for
-from webapp.files import FileOwner, remove_paths
+from webapp.web.files import FileOwner, remove_paths
 
 
 @dataclass

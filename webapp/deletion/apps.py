@@ -8,7 +8,7 @@ class DeletionConfig(AppConfig):
 
     def ready(self) -> None:
         from webapp.deletion.actions import remove_files_after_commit
-        from webapp.files import file_owners
+        from webapp.web.files import file_owners
 
         autodiscover_modules("deletion")  # each app's part of the plans, in its deletion.py
         for model in file_owners():  # every deleted row that owns files takes them along

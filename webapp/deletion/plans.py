@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from django.conf import settings
 from django.db.models import Model
 
-from webapp.files import FileOwner, path_bytes
+from webapp.web.files import FileOwner, path_bytes
 
 if TYPE_CHECKING:
     from django.db.models import Field, QuerySet
@@ -85,7 +85,7 @@ class Part(Generic[M]):
     """A deletable model's own part of its plans; its app overrides what differs."""
 
     def kind(self, obj: M) -> str:
-        """What the pages call it: a file owner's noun (webapp/files.py)."""
+        """What the pages call it: a file owner's noun (webapp/web/files.py)."""
         return obj.noun  # type: ignore[attr-defined]
 
     def effects(self, obj: M) -> Iterable[Effect]:

@@ -20,11 +20,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from webapp.access import access
 from webapp.deletion.actions import Outcome, delete
 from webapp.deletion.plans import plan_for
 from webapp.jobs.models import ACTIVE, Job
-from webapp.sizes import format_bytes
+from webapp.web.access import access
+from webapp.web.sizes import format_bytes
 
 
 def _message(outcome: Outcome) -> str:

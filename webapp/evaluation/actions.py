@@ -10,9 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from webapp.enqueue import enqueue
 from webapp.evaluation.models import EvalTask, EvaluationRun
 from webapp.limits import policy
+from webapp.web.enqueue import enqueue
 
 TASK = "workers.evaluation.evaluate_run"
 

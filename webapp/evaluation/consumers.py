@@ -5,7 +5,7 @@ from typing import Any
 
 from webapp.evaluation.models import EvaluationRun
 from webapp.jobs.consumers import RunConsumer
-from webapp.sockets import JsonSocketConsumer
+from webapp.web.sockets import JsonSocketConsumer
 
 
 class EvaluationRunConsumer(RunConsumer):

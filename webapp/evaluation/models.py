@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from webapp.files import FileOwner
 from webapp.jobs.models import Run, RunQuerySet, new_storage_key
+from webapp.web.files import FileOwner
 
 
 class EvalTaskQuerySet(models.QuerySet):

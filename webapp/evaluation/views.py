@@ -7,7 +7,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.access import access
 from webapp.evaluation.actions import (
     do_cancel_evaluation,
     do_create_task_file,
@@ -16,6 +15,7 @@ from webapp.evaluation.actions import (
 from webapp.evaluation.forms import EvaluationForm, TaskFileForm
 from webapp.evaluation.models import EvalTask, EvaluationRun
 from webapp.limits.policy import LimitExceeded
+from webapp.web.access import access
 
 
 @require_http_methods(["GET", "POST"])

@@ -11,7 +11,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from webapp.sockets import JsonSocketConsumer
+from webapp.web.sockets import JsonSocketConsumer
 
 
 class RunConsumer(JsonSocketConsumer):

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from webapp.files import FileOwner, StorageEntry
+from webapp.web.files import FileOwner, StorageEntry
 
 
 def new_storage_key() -> str:
@@ -165,7 +165,7 @@ class Run(FileOwner, Job):
         owner = f"user-{self.owner_id}"  # type: ignore[attr-defined]
         return Path(settings.MEDIA_ROOT) / self.media_dir / owner / self.storage_key
 
-    # --- its files (webapp/files.py) ---------------------------------------------------------
+    # --- its files (webapp/web/files.py) ---------------------------------------------------------
     def owned_paths(self) -> list[Path]:
         return [self.directory]
 

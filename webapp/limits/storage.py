@@ -1,6 +1,6 @@
 """What a user's files take on disk, object by object, against their storage quota.
 
-Every model that owns files says which and how much (`FileOwner`, webapp/files.py): corpora
+Every model that owns files says which and how much (`FileOwner`, webapp/web/files.py): corpora
 and conversation datasets, tokenizer runs, training and fine-tuning runs (encoded data and
 checkpoints), evaluations, evaluation task files, model versions, and staff's model uploads in
 progress. An upload counts at its declared size from its first request, so parallel uploads
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.files import StorageEntry, file_owners
 from webapp.limits.models import ASK, Limits, limits_for
-from webapp.sizes import format_sizes
+from webapp.web.files import StorageEntry, file_owners
+from webapp.web.sizes import format_sizes
 
 # A training run's files, roughly: fp32 weights and AdamW's two moments in its checkpoint,
 # and the weights again in the version it registers (encoded data comes on top).

@@ -47,7 +47,7 @@ from webapp.playground.inference import (
 )
 from webapp.playground.protocol import BadMessage, parse_generate, parse_resume, parse_score
 from webapp.playground.protocol import request_id as parse_request_id
-from webapp.sockets import JsonSocketConsumer
+from webapp.web.sockets import JsonSocketConsumer
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
 from webapp import deletion
-from webapp.access import access
 from webapp.playground.models import Conversation
 from webapp.playground.protocol import BadMessage
 from webapp.playground.transcripts import (
@@ -36,6 +35,7 @@ from webapp.playground.transcripts import (
     MAX_CONVERSATIONS,
     clean_conversation,
 )
+from webapp.web.access import access
 
 
 def _error(message: str, status: int = 400) -> JsonResponse:

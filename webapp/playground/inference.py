@@ -24,7 +24,6 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from webapp.enqueue import send
 from webapp.playground.streams import (
     RELEASE_ACTIVE,
     active_key,
@@ -33,6 +32,7 @@ from webapp.playground.streams import (
     stream_key,
     worker_key,
 )
+from webapp.web.enqueue import send
 
 XREAD_BLOCK_MS = 500
 LIVENESS_CHECK_S = 1.0  # while no entry comes, how often the worker's liveness key is read

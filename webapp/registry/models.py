@@ -23,9 +23,9 @@ from django.utils import timezone
 
 from lmcore.checkpoint_files import read_config
 from lmcore.errors import LmcoreError
-from webapp.files import FileOwner, StorageEntry
 from webapp.jobs.models import new_storage_key
 from webapp.uploads.chunked import ChunkedUpload
+from webapp.web.files import FileOwner, StorageEntry
 
 
 class VersionStatus(models.TextChoices):
@@ -227,7 +227,7 @@ class ModelUpload(ChunkedUpload):
     def unpack_dir(self) -> Path:
         return self.directory / f"{self.storage_key}.unpacked"
 
-    # --- its files (webapp/files.py): counted at their full size until the import ends --------
+    # --- its files (webapp/web/files.py): counted at their full size until the import ends --------
     def owned_paths(self) -> list[Path]:
         return [self.upload_path, self.unpack_dir]
 

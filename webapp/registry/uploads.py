@@ -17,16 +17,16 @@ from django import forms
 from django.conf import settings
 
 from lmcore.errors import LmcoreError
-from webapp.enqueue import enqueue
 from webapp.jobs.reporting import JobReporter
 from webapp.registry.actions import do_import_version
 from webapp.registry.models import ModelUpload
 from webapp.uploads.chunked import StartForm, UploadKind, abandon_idle
+from webapp.web.enqueue import enqueue
 
 logger = logging.getLogger(__name__)
 
 IMPORT_TASK = "workers.registry.import_model_upload"
-# A GGUF download is written here first (webapp/backpressure.py `written_file`), then streamed.
+# A GGUF download is written here first (webapp/web/backpressure.py `written_file`), then streamed.
 DOWNLOAD_SCRATCH = "tmp"
 # A download's file that has not changed for this long was left by a server that was killed.
 LEFT_DOWNLOAD_S = 3600

@@ -17,15 +17,15 @@ from lmcore.adapters import peft_files
 from lmcore.errors import LmcoreError
 from lmcore.gguf_export import plan_gguf, write_gguf
 from lmcore.hf_export import file_on_disk, iter_zip, zip_stream
-from webapp.access import access
-from webapp.backpressure import in_thread, written_file
-from webapp.enqueue import enqueue
 from webapp.evaluation.leaderboard import against_parent
 from webapp.limits import storage
 from webapp.limits.policy import limits_for
 from webapp.registry.actions import set_merge_state
 from webapp.registry.models import ModelVersion, VersionStatus
 from webapp.registry.uploads import download_scratch
+from webapp.web.access import access
+from webapp.web.backpressure import in_thread, written_file
+from webapp.web.enqueue import enqueue
 
 MERGE_STALE_S = 600
 

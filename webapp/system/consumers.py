@@ -14,8 +14,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from webapp.enqueue import send
-from webapp.sockets import JsonSocketConsumer
+from webapp.web.enqueue import send
+from webapp.web.sockets import JsonSocketConsumer
 
 PING_TASK = "workers.tasks.ping"
 MAX_MESSAGE_BYTES = 1024

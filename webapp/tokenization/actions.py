@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db import transaction
 
-from webapp.enqueue import enqueue
 from webapp.limits import policy
 from webapp.tokenization.models import TokenizerRun
+from webapp.web.enqueue import enqueue
 
 
 def do_start_tokenizer_run(user: Any, data: dict[str, Any]) -> TokenizerRun:

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from webapp.files import StorageEntry
 from webapp.jobs.models import JobStatus, Run, RunQuerySet
+from webapp.web.files import StorageEntry
 
 
 class TokenizerRunQuerySet(RunQuerySet):

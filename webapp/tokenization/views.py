@@ -10,13 +10,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lmcore.errors import LmcoreError
-from webapp.access import access
 from webapp.jobs.models import JobStatus
 from webapp.limits.policy import LimitExceeded
 from webapp.tokenization import inspector
 from webapp.tokenization.actions import do_cancel_tokenizer_run, do_start_tokenizer_run
 from webapp.tokenization.forms import TokenizerRunForm
 from webapp.tokenization.models import TokenizerRun
+from webapp.web.access import access
 
 
 @require_http_methods(["GET", "POST"])

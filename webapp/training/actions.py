@@ -8,13 +8,13 @@ from typing import Any
 from django.db import transaction
 
 from lmcore.estimate import estimate_params
-from webapp.enqueue import enqueue
 from webapp.jobs import cancel as cancel_flags
 from webapp.jobs.models import JobStatus
 from webapp.limits import policy
 from webapp.limits.storage import TRAINING_BYTES_PER_PARAM
 from webapp.training.lora_fields import trainable
 from webapp.training.models import TrainingRun
+from webapp.web.enqueue import enqueue
 
 
 def _enqueue(run: TrainingRun) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.jobs.consumers import RunConsumer
-from webapp.sockets import JsonSocketConsumer
 from webapp.training.models import TrainingRun
+from webapp.web.sockets import JsonSocketConsumer
 
 
 class TrainingRunConsumer(RunConsumer):

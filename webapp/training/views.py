@@ -7,7 +7,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.access import access
 from webapp.jobs.models import JobStatus
 from webapp.limits.policy import LimitExceeded
 from webapp.registry.models import ModelVersion
@@ -21,6 +20,7 @@ from webapp.training.actions import (
 from webapp.training.estimates import estimate_run
 from webapp.training.forms import FineTuneForm, TrainingRunForm, finetune_problem
 from webapp.training.models import TrainingRun
+from webapp.web.access import access
 
 
 @require_http_methods(["GET", "POST"])

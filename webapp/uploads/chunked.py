@@ -30,9 +30,9 @@ from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.utils import timezone
 
-from webapp.files import FileOwner
 from webapp.jobs.models import Tracked, new_storage_key
-from webapp.sizes import format_bytes
+from webapp.web.files import FileOwner
+from webapp.web.sizes import format_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class ChunkedUpload(FileOwner, Tracked):
     Its `status` goes `UPLOADING → RECEIVED` (the last chunk) `→ ...`, or `REJECTED` with an
     `error`. Each subclass declares `owner`, `name`, `filename`, `status` (with these values
     among its choices), `size_bytes` (the declared size) and `fingerprint`, and its files:
-    `directory`, `upload_path` (the partial file) and `owned_paths()` (webapp/files.py).
+    `directory`, `upload_path` (the partial file) and `owned_paths()` (webapp/web/files.py).
     They count at the declared size from the start (`stored_bytes`), so parallel uploads
     cannot overshoot a quota.
     """

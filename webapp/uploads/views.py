@@ -28,7 +28,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from webapp import deletion
-from webapp.access import access
 from webapp.uploads.chunked import (
     ChunkedUpload,
     ChunkForm,
@@ -36,6 +35,7 @@ from webapp.uploads.chunked import (
     UploadKind,
     do_start_upload,
 )
+from webapp.web.access import access
 
 View = Callable[..., HttpResponse]
 

@@ -1,5 +1,5 @@
 """A streamed answer left early, and a 429, through daphne as served in production (its
-Twisted request under webapp/backpressure.py): no error in the server's log for a client
+Twisted request under webapp/web/backpressure.py): no error in the server's log for a client
 that leaves, and "429 Too Many Requests" on the status line, not "429 Unknown Status"."""
 
 import http.client

@@ -1,7 +1,7 @@
 """Sizes and counts as the corpus pages write them."""
 
 from webapp.corpora.templatetags.corpora_format import plural
-from webapp.sizes import format_bytes, format_sizes
+from webapp.web.sizes import format_bytes, format_sizes
 
 
 def test_configured_binary_sizes_read_exactly():

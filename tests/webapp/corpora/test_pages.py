@@ -3,9 +3,9 @@
 import pytest
 
 from tests.webapp.corpora.conftest import files_under
-from webapp.access import access
 from webapp.corpora.actions import do_import_corpus
 from webapp.corpora.models import Corpus, CorpusStatus
+from webapp.web.access import access
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""What a row owns on disk is said once (webapp/files.py): the Storage page counts exactly the
+"""What a row owns on disk is said once (webapp/web/files.py): the Storage page counts exactly the
 files a deletion would remove, for every kind of file owner, evaluations included."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import pytest
 
 from tests.webapp.deletion.test_evaluations import make_evaluation, make_task
 from webapp import deletion
-from webapp.files import file_owners
 from webapp.limits import storage
 from webapp.registry.models import ModelUpload
+from webapp.web.files import file_owners
 
 pytestmark = pytest.mark.django_db
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from webapp.deletion.jobs import JobPart
 from webapp.deletion.plans import DEPENDANTS, PARTS
-from webapp.files import file_owners
 from webapp.jobs.models import job_models
 from webapp.tokenization.models import TokenizerRun
 from webapp.training.models import TrainingRun
+from webapp.web.files import file_owners
 
 
 def unsaid(parts: dict, dependants: dict) -> list[str]:

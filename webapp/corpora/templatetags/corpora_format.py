@@ -1,11 +1,11 @@
-"""Numbers with their units, as the corpus pages show them: `bytes_si` (webapp/sizes.py), counts
+"""Numbers with their units, as the corpus pages show them: `bytes_si` (webapp/web/sizes.py), counts
 and percentages."""
 
 from __future__ import annotations
 
 from django import template
 
-from webapp.sizes import format_bytes
+from webapp.web.sizes import format_bytes
 
 register = template.Library()
 register.filter("bytes_si", format_bytes)
