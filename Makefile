@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(PY) -m webapp.launcher
+	$(PY) -m webapp.devstack.launcher
 
 test: install
 	$(PY) -m pytest

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    from webapp.preflight import use_local_secret
+    from webapp.devstack.local_secret import use_local_secret
 
     # Beside `make run` (import_corpus, createsuperuser, ...): its secret in var/, if any.
     var_dir = os.environ.get("BOTTEGA_VAR_DIR") or Path(__file__).resolve().parent / "var"

@@ -83,7 +83,7 @@ def main() -> int:
     p.add_argument("--device", default="auto")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    from webapp.localredis import free_port, start_local_redis
+    from webapp.devstack.localredis import free_port, start_local_redis
 
     redis = start_local_redis(tmp / "redis")
     os.environ.update({

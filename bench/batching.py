@@ -174,7 +174,7 @@ def main() -> int:  # noqa: PLR0915  (one linear script)
         old_tree = tmp / "old"
         subprocess.run(["git", "worktree", "add", "--detach", str(old_tree), ref], cwd=ROOT,
                        check=True, capture_output=True)  # fmt: skip
-    from webapp.localredis import start_local_redis
+    from webapp.devstack.localredis import start_local_redis
 
     redis = start_local_redis(tmp / "redis")
     env = {**os.environ, "REDIS_URL": redis.url, "BOTTEGA_VAR_DIR": str(tmp / "var"),

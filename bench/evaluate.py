@@ -104,7 +104,7 @@ def main() -> int:
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-evaluate-"))
     bench_api = _load_bench_api()
-    from webapp.localredis import free_port, start_local_redis
+    from webapp.devstack.localredis import free_port, start_local_redis
 
     redis = start_local_redis(tmp / "redis")
     os.environ.update({

@@ -132,7 +132,7 @@ def uploader(user, n: int, args, until: float, out: dict) -> None:
 def main() -> int:
     args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    from webapp.localredis import start_local_redis
+    from webapp.devstack.localredis import start_local_redis
 
     redis = start_local_redis(tmp / "redis")
     os.environ.update({

@@ -156,7 +156,7 @@ def serve_bench_version(checkpoint: Path, concurrency: int):
 def main() -> int:
     args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-playground-"))
-    from webapp.localredis import start_local_redis
+    from webapp.devstack.localredis import start_local_redis
 
     redis = start_local_redis(tmp / "redis")
     env = {**os.environ, "REDIS_URL": redis.url, "BOTTEGA_VAR_DIR": str(tmp / "var"),

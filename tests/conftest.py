@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from webapp.localredis import LocalRedis, start_local_redis
+from webapp.devstack.localredis import LocalRedis, start_local_redis
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from webapp.localredis import free_port
+from webapp.devstack.localredis import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_PASSWORD = "stack-admin-password-1"
@@ -80,7 +80,7 @@ class Stack:
         self.log_path = self.var_dir / "launcher.log"
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "webapp.launcher", "--port", str(self.port)],
+            [sys.executable, "-m", "webapp.devstack.launcher", "--port", str(self.port)],
             cwd=ROOT,
             env=env,
             stdout=self.log_path.open("wb"),

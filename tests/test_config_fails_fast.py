@@ -14,7 +14,7 @@ def _launch(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     environ.update(BOTTEGA_VAR_DIR=str(tmp_path), **env)
     return subprocess.run(
-        [sys.executable, "-m", "webapp.launcher", "--port", "1"],
+        [sys.executable, "-m", "webapp.devstack.launcher", "--port", "1"],
         cwd=ROOT,
         env=environ,
         capture_output=True,

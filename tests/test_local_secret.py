@@ -2,7 +2,7 @@
 
 import os
 
-from webapp.launcher import _local_defaults
+from webapp.devstack.launcher import _local_defaults
 
 
 def test_it_makes_the_secret_once_and_reuses_it(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ import pytest
 
 from tests.webapp.fixtures_ml import wait_for
 from tests.webapp.training.test_outages import ROOT, PrivatePostgres
-from webapp.localredis import free_port, start_local_redis
+from webapp.devstack.localredis import free_port, start_local_redis
 
 pytestmark = pytest.mark.slow
 PAGES = ["/", "/corpora/", "/tokenizers/", "/training/", "/models/", "/playground/", "/status/"]

@@ -36,7 +36,7 @@ def _env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}: expected an integer, got {raw!r}") from None
 
 
-# Production-safe defaults: DEBUG off and no secret of ours. The run command (webapp/launcher.py)
+# Production-safe defaults: DEBUG off and no secret of ours. The run command (webapp/devstack/launcher.py)
 # sets both for local use; the tests set them in tests/settings.py.
 DEBUG = _env_bool("DEBUG", False)
 

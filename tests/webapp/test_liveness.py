@@ -15,7 +15,7 @@ import pytest
 
 from tests.webapp.api.conftest import daphne
 from tests.webapp.fixtures_ml import wait_for
-from webapp.localredis import start_local_redis
+from webapp.devstack.localredis import start_local_redis
 
 pytestmark = pytest.mark.django_db
 

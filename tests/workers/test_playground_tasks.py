@@ -172,7 +172,7 @@ def test_chat_prompts_are_lmcore_s_template_and_a_full_context_is_refused(versio
 def test_an_inference_loop_outlives_redis_going_away(version, tiny_checkpoint, settings, tmp_path):
     """A stream served while Redis is unreachable ends (its slot freed, its error written
     when Redis is back) and the model's loop serves the next request: it did not die."""
-    from webapp.localredis import free_port, start_local_redis
+    from webapp.devstack.localredis import free_port, start_local_redis
     from workers import tokenstream
     from workers.inference import Stream, registry
     from workers.tokenstream import Reply

@@ -26,7 +26,7 @@ from tests.webapp.playground.conftest import (  # noqa: F401  (fixtures)
     make_version,
     tiny_checkpoint,
 )
-from webapp.localredis import free_port
+from webapp.devstack.localredis import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 # A generation that cannot end by itself while a test cancels it (the tiny model writes 1,000

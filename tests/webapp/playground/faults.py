@@ -18,7 +18,7 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
-from webapp.localredis import LocalRedis, start_local_redis
+from webapp.devstack.localredis import LocalRedis, start_local_redis
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKER_TTL_S = 3  # the liveness key's TTL in the workers started here (default 10)

@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import IN_CI
 from tests.webapp.fixtures_ml import wait_for
-from webapp.localredis import free_port, start_local_redis
+from webapp.devstack.localredis import free_port, start_local_redis
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]

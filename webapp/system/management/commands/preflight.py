@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from webapp import preflight
+from webapp.system import preflight
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """The run command: one process that brings up all of Bottega for development.
 
-`python -m webapp.launcher` (what `make run` calls) sets what local use needs on top of the
-production-safe settings (DEBUG on unless set, and a SECRET_KEY generated once into
+`python -m webapp.devstack.launcher` (what `make run` calls) sets what local use needs on top of
+the production-safe settings (DEBUG on unless set, and a SECRET_KEY generated once into
 `var/secret_key` and reused, unless set), checks the configuration, starts a private
 Redis when REDIS_URL is unset, migrates, makes sure a first user exists, then runs every process
 of the `Procfile` (web, one Celery worker per queue, beat) under honcho's process manager.
@@ -27,15 +27,16 @@ from pathlib import Path
 from honcho.environ import parse_procfile
 from honcho.manager import Manager
 
-from webapp import preflight
-from webapp.localredis import start_local_redis
+from webapp.devstack.local_secret import use_local_secret
+from webapp.devstack.localredis import start_local_redis
+from webapp.system import preflight
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 SIGINT_STATUS = 128 + signal.SIGINT  # what honcho returns after a SIGINT
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m webapp.launcher", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m webapp.devstack.launcher", description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     return parser.parse_args(argv)
@@ -62,7 +63,7 @@ def _local_defaults(var_dir: Path) -> None:
     the operator has not: local use needs readable static files and cookies over plain http
     (DEBUG on), and a secret that survives restarts so sessions do."""
     os.environ.setdefault("DEBUG", "true")
-    preflight.use_local_secret(var_dir, create=True)
+    use_local_secret(var_dir, create=True)
 
 
 def _prepare(url: str) -> str:
