@@ -43,8 +43,9 @@ import torch  # noqa: E402
 
 from lmcore.checkpoint import load_checkpoint  # noqa: E402
 from lmcore.commands.chat import reply  # noqa: E402
+from lmcore.preparation import train_held_out_tokenizer  # noqa: E402
 from lmcore.sampling import SamplingParams  # noqa: E402
-from lmcore.tokenizer import TokenizerConfig, train_tokenizer  # noqa: E402
+from lmcore.tokenizer import TokenizerConfig  # noqa: E402
 
 WORDS = ["king", "queen", "lord", "love", "night", "day", "sword", "heart", "blood", "death", "crown", "honour", "father", "mother", "son", "daughter", "friend", "enemy", "fool", "ghost", "grave", "heaven", "hell", "horse", "house", "land", "life", "light", "man", "world", "eye", "hand", "head", "tongue", "word", "time", "war", "peace", "gold", "fire"]  # fmt: skip
 SYSTEM = "Answer briefly."
@@ -139,7 +140,7 @@ def main() -> None:
     timings = {}
     if base is None:
         started = time.perf_counter()
-        tokenizer = train_tokenizer([args.data], TokenizerConfig(vocab_size=2048), val_fraction=0.1)
+        tokenizer = train_held_out_tokenizer([args.data], TokenizerConfig(vocab_size=2048))
         tokenizer.save(work / "tok")
         lmcore("train", "--tokenizer", str(work / "tok"), "--input", str(args.data), "--out",
                str(work / "base"), "--preset", "tiny", "--max-seconds", str(args.base_seconds),
