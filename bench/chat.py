@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--base", type=Path, help="reuse this base run instead of training one")
     parser.add_argument("--base-seconds", type=float, default=180.0)
     parser.add_argument("--ft-seconds", type=float, default=600.0)
+    parser.add_argument("--ft-steps", type=int, help="a step limit instead of --ft-seconds")
     parser.add_argument("--ft-lr", type=float, default=1e-2)
     parser.add_argument("--ft-warmup", type=int, default=10, help="warmup steps")
     parser.add_argument(
@@ -150,9 +151,11 @@ def main() -> None:
     train_set, held_out = make_task(args.train, args.held_out, seed=0, task=args.task)
     data = write_jsonl(work / f"{args.task}.jsonl", train_set)
     shutil.rmtree(work / "chat", ignore_errors=True)
+    limit = (["--max-steps", str(args.ft_steps)] if args.ft_steps
+             else ["--max-seconds", str(args.ft_seconds)])  # fmt: skip
     started = time.perf_counter()
     events = lmcore("train", "--init-from", str(base), "--chat-data", str(data), "--out",
-                    str(work / "chat"), "--max-seconds", str(args.ft_seconds), "--lr",
+                    str(work / "chat"), *limit, "--lr",
                     str(args.ft_lr), "--batch-size", str(args.ft_batch), "--warmup-steps", str(args.ft_warmup),
                     "--eval-every", "250",
                     "--device", "cpu")  # fmt: skip
@@ -166,7 +169,7 @@ def main() -> None:
         "held_out_conversations": args.held_out, "accuracy_before": before,
         "accuracy_after": after, "finetune_steps": done["step"],
         "finetune_val_loss": round(done["val_loss"], 4), "finetune_batch": args.ft_batch,
-        "finetune_lr": args.ft_lr, "finetune_tokens_per_s": done["tokens_per_s"], **timings,
+        "finetune_lr": args.ft_lr, "finetune_seconds": done["seconds"], "finetune_tokens_per_s": done["tokens_per_s"], **timings,
         "examples_before": before_examples, "examples_after": after_examples,
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in os.getloadavg()], "workdir": str(work),
