@@ -27,7 +27,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+# ../shared/data beside the checkout (a git worktree under /work/wt: two levels up).
+DATA = next((p / "shared" / "data" for p in REPO.parents if (p / "shared" / "data").is_dir()),
+            REPO.parent / "shared" / "data")  # fmt: skip
 sys.path.insert(0, str(REPO))
 
 
