@@ -61,8 +61,16 @@ def test_the_cli_tokenizer_holds_the_same_tail_out(capsys, marked_file, tmp_path
                  "--out", str(tmp_path / "tok")])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert not learnt_marker(Tokenizer.load(tmp_path / "tok"))
-    tokenizer, _ = prepare_text([marked_file], 600, tmp_path / "data")
+    tokenizer, corpus = prepare_text([marked_file], 600, tmp_path / "data")
     assert Tokenizer.load(tmp_path / "tok").to_str() == tokenizer.to_str()  # one path
+    # ... and `train` encodes the corpus the benchmarks get from prepare_text, byte for byte.
+    code = main(["train", "--tokenizer", str(tmp_path / "tok"), "--input", str(marked_file),
+                 "--out", str(tmp_path / "run"), "--prepare-only"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    for split in ("train.bin", "val.bin"):
+        assert (tmp_path / "run" / "data" / split).read_bytes() == (
+            corpus.directory / split
+        ).read_bytes()
 
 
 def test_it_refuses_a_split_with_no_validation(marked_file, tmp_path):
