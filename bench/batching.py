@@ -81,8 +81,9 @@ def build_checkpoint(directory: Path, preset_name: str) -> Path:
     from lmcore.checkpoint import save_checkpoint
     from lmcore.config import GPTConfig
     from lmcore.model import GPT
+    from lmcore.preparation import train_held_out_tokenizer
     from lmcore.presets import PRESETS
-    from lmcore.tokenizer import TokenizerConfig, train_tokenizer
+    from lmcore.tokenizer import TokenizerConfig
 
     preset = PRESETS[preset_name]
     rng = random.Random(0)
@@ -92,7 +93,7 @@ def build_checkpoint(directory: Path, preset_name: str) -> Path:
     corpus = directory / "corpus.txt"
     lines = (" ".join(rng.choice(words) for _ in range(12)) for _ in range(20000))
     corpus.write_text("\n".join(lines), encoding="utf-8")
-    tokenizer = train_tokenizer([corpus], TokenizerConfig(vocab_size=preset.vocab_size))
+    tokenizer = train_held_out_tokenizer([corpus], TokenizerConfig(vocab_size=preset.vocab_size))
     shape = {**preset.model, "dropout": 0.0}
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **shape)).eval()

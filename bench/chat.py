@@ -43,8 +43,9 @@ import torch  # noqa: E402
 
 from lmcore.checkpoint import load_checkpoint  # noqa: E402
 from lmcore.commands.chat import reply  # noqa: E402
+from lmcore.preparation import train_held_out_tokenizer  # noqa: E402
 from lmcore.sampling import SamplingParams  # noqa: E402
-from lmcore.tokenizer import TokenizerConfig, train_tokenizer  # noqa: E402
+from lmcore.tokenizer import TokenizerConfig  # noqa: E402
 
 WORDS = ["king", "queen", "lord", "love", "night", "day", "sword", "heart", "blood", "death", "crown", "honour", "father", "mother", "son", "daughter", "friend", "enemy", "fool", "ghost", "grave", "heaven", "hell", "horse", "house", "land", "life", "light", "man", "world", "eye", "hand", "head", "tongue", "word", "time", "war", "peace", "gold", "fire"]  # fmt: skip
 SYSTEM = "Answer briefly."
@@ -119,6 +120,7 @@ def main() -> None:
     parser.add_argument("--base", type=Path, help="reuse this base run instead of training one")
     parser.add_argument("--base-seconds", type=float, default=180.0)
     parser.add_argument("--ft-seconds", type=float, default=600.0)
+    parser.add_argument("--ft-steps", type=int, help="a step limit instead of --ft-seconds")
     parser.add_argument("--ft-lr", type=float, default=1e-2)
     parser.add_argument("--ft-warmup", type=int, default=10, help="warmup steps")
     parser.add_argument(
@@ -139,7 +141,7 @@ def main() -> None:
     timings = {}
     if base is None:
         started = time.perf_counter()
-        tokenizer = train_tokenizer([args.data], TokenizerConfig(vocab_size=2048), val_fraction=0.1)
+        tokenizer = train_held_out_tokenizer([args.data], TokenizerConfig(vocab_size=2048))
         tokenizer.save(work / "tok")
         lmcore("train", "--tokenizer", str(work / "tok"), "--input", str(args.data), "--out",
                str(work / "base"), "--preset", "tiny", "--max-seconds", str(args.base_seconds),
@@ -149,9 +151,11 @@ def main() -> None:
     train_set, held_out = make_task(args.train, args.held_out, seed=0, task=args.task)
     data = write_jsonl(work / f"{args.task}.jsonl", train_set)
     shutil.rmtree(work / "chat", ignore_errors=True)
+    limit = (["--max-steps", str(args.ft_steps)] if args.ft_steps
+             else ["--max-seconds", str(args.ft_seconds)])  # fmt: skip
     started = time.perf_counter()
     events = lmcore("train", "--init-from", str(base), "--chat-data", str(data), "--out",
-                    str(work / "chat"), "--max-seconds", str(args.ft_seconds), "--lr",
+                    str(work / "chat"), *limit, "--lr",
                     str(args.ft_lr), "--batch-size", str(args.ft_batch), "--warmup-steps", str(args.ft_warmup),
                     "--eval-every", "250",
                     "--device", "cpu")  # fmt: skip
@@ -165,7 +169,7 @@ def main() -> None:
         "held_out_conversations": args.held_out, "accuracy_before": before,
         "accuracy_after": after, "finetune_steps": done["step"],
         "finetune_val_loss": round(done["val_loss"], 4), "finetune_batch": args.ft_batch,
-        "finetune_lr": args.ft_lr, "finetune_tokens_per_s": done["tokens_per_s"], **timings,
+        "finetune_lr": args.ft_lr, "finetune_seconds": done["seconds"], "finetune_tokens_per_s": done["tokens_per_s"], **timings,
         "examples_before": before_examples, "examples_after": after_examples,
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in os.getloadavg()], "workdir": str(work),

@@ -44,8 +44,9 @@ def build(tmp: Path, items: int) -> tuple[Path, Path]:
 
     from lmcore.checkpoint import save_checkpoint
     from lmcore.model import GPT
+    from lmcore.preparation import train_held_out_tokenizer
     from lmcore.presets import configs_from_preset
-    from lmcore.tokenizer import TokenizerConfig, train_tokenizer
+    from lmcore.tokenizer import TokenizerConfig
 
     rng = random.Random(0)
     corpus = tmp / "corpus.txt"
@@ -56,7 +57,7 @@ def build(tmp: Path, items: int) -> tuple[Path, Path]:
         lines.append(line)
         size += len(line)
     corpus.write_text("".join(lines), encoding="utf-8")
-    tokenizer = train_tokenizer([corpus], TokenizerConfig(vocab_size=2048))
+    tokenizer = train_held_out_tokenizer([corpus], TokenizerConfig(vocab_size=2048))
     config, _ = configs_from_preset("small", tokenizer.vocab_size)
     torch.manual_seed(0)
     model = GPT(config).eval()

@@ -50,11 +50,12 @@ def main() -> None:
     django.setup()
     from lmcore.checkpoint import save_checkpoint
     from lmcore.model import GPT, GPTConfig
-    from lmcore.tokenizer import TokenizerConfig, train_tokenizer
+    from lmcore.preparation import train_held_out_tokenizer
+    from lmcore.tokenizer import TokenizerConfig
 
     root = Path(tempfile.mkdtemp(prefix="bench-hf-stream-"))
     (root / "text.txt").write_text("the cat ate the cheese città 日本 🙂\n" * 2000)
-    tok = train_tokenizer([root / "text.txt"], TokenizerConfig(vocab_size=300))
+    tok = train_held_out_tokenizer([root / "text.txt"], TokenizerConfig(vocab_size=300))
     config = GPTConfig(vocab_size=tok.vocab_size, context=64, n_layer=12, n_head=8, d_model=512)
     save_checkpoint(root / "ck", GPT(config), tok)
     print(f"before: VmRSS {rss_mb()} MB", flush=True)

@@ -57,7 +57,8 @@ def build_checkpoint(directory: Path) -> Path:
     from lmcore.checkpoint import save_checkpoint
     from lmcore.config import GPTConfig
     from lmcore.model import GPT
-    from lmcore.tokenizer import TokenizerConfig, train_tokenizer
+    from lmcore.preparation import train_held_out_tokenizer
+    from lmcore.tokenizer import TokenizerConfig
 
     rng = random.Random(0)
     words = ["the", "mouse", "ate", "cheese", "cat", "città", "perché", "naïve", "and", "sat"]
@@ -65,7 +66,7 @@ def build_checkpoint(directory: Path) -> Path:
     corpus.write_text(
         "\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(2000))
     )
-    tokenizer = train_tokenizer([corpus], TokenizerConfig(vocab_size=512, min_frequency=1))
+    tokenizer = train_held_out_tokenizer([corpus], TokenizerConfig(vocab_size=512, min_frequency=1))
     config = GPTConfig(
         vocab_size=tokenizer.vocab_size, context=256, n_layer=4, n_head=4, d_model=128
     )

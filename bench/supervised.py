@@ -44,13 +44,12 @@ def log(*parts: object) -> None:
 
 
 def prepare(workdir: Path, data: Path) -> Path:
-    """Tokenizer + encoded corpus, shared by every run (not timed)."""
-    from lmcore.data import encode_corpus
-    from lmcore.tokenizer import TokenizerConfig, train_tokenizer
+    """Tokenizer + encoded corpus, shared by every run (not timed), the validation tail held
+    out of both (lmcore/preparation.py)."""
+    from lmcore.preparation import prepare_text
 
-    tokenizer = train_tokenizer([data], TokenizerConfig(vocab_size=PRESETS["tiny"].vocab_size))
+    tokenizer, _ = prepare_text([data], PRESETS["tiny"].vocab_size, workdir / "data")
     tokenizer.save(workdir / "tok")
-    encode_corpus(tokenizer, [data], workdir / "data", val_fraction=0.1)
     return workdir / "tok"
 
 

@@ -10,6 +10,8 @@ Corpora: ../shared/data/*.txt, plus a `--big-mb` file made by repeating them wit
 (lines shuffled per copy, a few words mutated) so its vocabulary keeps growing like real text.
 Training runs each happen in a fresh subprocess, so peak RSS (VmHWM) is per run; ours and
 bare alternate and the best of `--repeats` is kept, which damps noise on a shared machine.
+Ours holds each file's validation tail out (lmcore/preparation.py, as every tokenizer is
+made); the bare call reads a copy of the same training part, so both learn from the same bytes.
 The target (docs/benchmarks.md, "Targets") is ours/bare <= 1.10 for training time.
 """
 
@@ -25,7 +27,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+# ../shared/data beside the checkout (a git worktree under /work/wt: two levels up).
+DATA = next((p / "shared" / "data" for p in REPO.parents if (p / "shared" / "data").is_dir()),
+            REPO.parent / "shared" / "data")  # fmt: skip
 sys.path.insert(0, str(REPO))
 
 
@@ -45,12 +49,13 @@ def worker(kind: str, path: Path, vocab: int, save: Path) -> dict:
     """Train once (in this fresh process) and report time and memory."""
     from tokenizers import pre_tokenizers, trainers
 
-    from lmcore.tokenizer import SPECIAL_TOKENS, TokenizerConfig, hf_template, train_tokenizer
+    from lmcore.preparation import train_held_out_tokenizer
+    from lmcore.tokenizer import SPECIAL_TOKENS, TokenizerConfig, hf_template
 
     base = proc_status_mb("VmRSS")
     started = time.perf_counter()
     if kind == "ours":
-        train_tokenizer([path], TokenizerConfig(vocab_size=vocab)).save(save)
+        train_held_out_tokenizer([path], TokenizerConfig(vocab_size=vocab)).save(save)
     else:  # the bare call: same pre-tokenizer and trainer settings, HF reads the file itself
         hf = hf_template()
         trainer = trainers.BpeTrainer(
@@ -72,11 +77,30 @@ def run_worker(kind: str, path: Path, vocab: int, save: Path) -> dict:
     return json.loads(out)
 
 
+def training_part(path: Path, work: Path) -> Path:
+    """The text ours learns from (the file less its validation tail), as a file for the bare
+    call: both train on the same bytes."""
+    from lmcore.documents import VAL_FRACTION, split_file
+
+    part, _ = split_file(path, VAL_FRACTION)
+    out = work / f"{path.stem}-train.txt"
+    with path.open("rb") as src, out.open("wb") as dst:
+        left = part.hi - part.lo
+        src.seek(part.lo)
+        while left > 0:
+            chunk = src.read(min(left, 1 << 24))
+            dst.write(chunk)
+            left -= len(chunk)
+    return out
+
+
 def compare_training(path: Path, vocab: int, repeats: int, work: Path) -> dict:
     runs: dict[str, list[dict]] = {"ours": [], "bare": []}
+    work.mkdir(parents=True, exist_ok=True)
+    inputs = {"ours": path, "bare": training_part(path, work)}
     for i in range(repeats):
         for kind in ("ours", "bare") if i % 2 == 0 else ("bare", "ours"):
-            runs[kind].append(run_worker(kind, path, vocab, work / kind))
+            runs[kind].append(run_worker(kind, inputs[kind], vocab, work / kind))
     best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
     peak = {k: max(r["peak_rss_mb"] for r in v) for k, v in runs.items()}
     grew = {k: max(r["peak_rss_mb"] - r["base_rss_mb"] for r in v) for k, v in runs.items()}
@@ -140,12 +164,13 @@ def head_sample(path: Path, mb: float, work: Path) -> Path:
 
 def bytes_per_token(path: Path, vocabs: list[int]) -> dict:
     from lmcore.inspect_tokens import file_stats
-    from lmcore.tokenizer import TokenizerConfig, train_tokenizer
+    from lmcore.preparation import train_held_out_tokenizer
+    from lmcore.tokenizer import TokenizerConfig
 
     rows = {}
     for vocab in vocabs:
-        tokenizer = train_tokenizer([path], TokenizerConfig(vocab_size=vocab))
-        rows[str(vocab)] = {
+        tokenizer = train_held_out_tokenizer([path], TokenizerConfig(vocab_size=vocab))
+        rows[str(vocab)] = {  # on the whole file: the held-out tail is its last tenth
             "bytes_per_token": file_stats(tokenizer, [path])["bytes_per_token"],
             "vocab_reached": tokenizer.vocab_size,
         }

@@ -38,10 +38,9 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from lmcore.data import encode_corpus  # noqa: E402
 from lmcore.estimate import flops_per_token, model_flops_utilization  # noqa: E402
+from lmcore.preparation import prepare_text  # noqa: E402
 from lmcore.presets import PRESETS, configs_from_preset  # noqa: E402
-from lmcore.tokenizer import TokenizerConfig, train_tokenizer  # noqa: E402
 from lmcore.train import train  # noqa: E402
 
 TARGET_BPB = 2.11  # nanoGPT shakespeare-char best: 1.465 nats/char / ln 2
@@ -52,11 +51,11 @@ def log(*parts: object) -> None:
 
 
 def prepare(preset: str, workdir: Path, data: Path, vocab_size: int | None = None):
-    """Train the preset's tokenizer and encode the corpus (not part of the timed run)."""
+    """Train the preset's tokenizer and encode the corpus (not part of the timed run), the
+    validation tail held out of both, as `lmcore tokenizer train` then `lmcore train` do."""
     started = time.perf_counter()
     vocab = vocab_size or PRESETS[preset].vocab_size
-    tokenizer = train_tokenizer([data], TokenizerConfig(vocab_size=vocab))
-    corpus = encode_corpus(tokenizer, [data], workdir / f"data-{preset}", val_fraction=0.1)
+    tokenizer, corpus = prepare_text([data], vocab, workdir / f"data-{preset}", val_fraction=0.1)
     setup = {"vocab_size": tokenizer.vocab_size,
              "bytes_per_token": round(corpus.val_bytes / corpus.val_tokens, 3),
              "setup_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip

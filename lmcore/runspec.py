@@ -14,9 +14,9 @@ the same fields, so the file is the one place every option lives.
 At launch the resolved spec (every field spelled out) is written to OUT/run.json, so a resume
 needs only the run directory: `python -m lmcore train --out OUT --resume`. A resume keeps the
 model and the recipe; only the fields in RESUMABLE may change (a new recipe is a new run).
-`prepare()` encodes the corpus once, before any training process starts. Torch-free. (The
-training supervisor, workers/training.py, writes the file as plain JSON and never imports
-this module.)
+The format only: lmcore/preparation.py makes the tokenizer and the encoded corpus a spec
+names. Torch-free. (The training supervisor, workers/training.py, writes the file as plain
+JSON and never imports this module.)
 """
 
 from __future__ import annotations
@@ -26,10 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lmcore.chat import finetune_start
-from lmcore.chatdata import ChatData, encode_chat_data, load_chat_data
 from lmcore.config import GPTConfig, LoRAConfig, TrainConfig
-from lmcore.data import EncodedCorpus, encode_corpus, load_encoded, tokenizer_digest
 from lmcore.errors import LmcoreError
 from lmcore.presets import PRESETS, configs_from_preset
 from lmcore.tokenizer import Tokenizer
@@ -111,81 +108,6 @@ class RunSpec:
         tmp.write_text(json.dumps({**self.to_dict(), "resume": False}, indent=2) + "\n", "utf-8")
         tmp.replace(path)
         return path
-
-
-def prepare(spec: RunSpec, on_event=None) -> tuple[EncodedCorpus, Tokenizer]:
-    """Encode the corpus into the data directory unless it is there already (made with this
-    tokenizer), write OUT/run.json, and return both. Runs once, before any training process."""
-    tokenizer = _tokenizer(spec)
-    data_dir = spec.data_dir
-    if (data_dir / "meta.json").is_file():
-        corpus = load_encoded(data_dir)
-        if corpus.tokenizer_sha256 == tokenizer_digest(tokenizer):
-            spec.save()
-            return corpus, tokenizer
-    if not spec.data.inputs and spec.finetune is not None:
-        spec.save()
-        return None, tokenizer  # conversations only
-    if not spec.data.inputs:
-        raise LmcoreError(f"{data_dir}: no encoded corpus, and no data.inputs (--input) to encode")
-    corpus = encode_corpus(tokenizer, spec.data.inputs, data_dir,
-                           val_fraction=spec.data.val_fraction, on_event=on_event)  # fmt: skip
-    spec.save()
-    return corpus, tokenizer
-
-
-def prepare_chat(spec: RunSpec, tokenizer: Tokenizer, on_event=None) -> ChatData:
-    """Render the conversations into spec.chat_dir unless they are there already (same
-    tokenizer, same context). Runs once, before any training process."""
-    directory = spec.chat_dir
-    if (directory / "meta.json").is_file():
-        data = load_chat_data(directory)
-        if data.tokenizer_sha256 == tokenizer_digest(tokenizer) and (
-            data.context == spec.model.context
-        ):
-            return data
-    if not spec.finetune.chat_data:
-        raise LmcoreError("no conversation files: set finetune.chat_data or pass --chat-data F")
-    # The parent's own template (imported ones too), checked before any file is read.
-    parent = read_json(_parent_dir(Path(spec.finetune.init_from)) / "config.json")
-    template, carried, bos = finetune_start(parent, tokenizer)
-    return encode_chat_data(tokenizer, spec.finetune.chat_data, directory,
-                            context=spec.model.context, val_fraction=spec.data.val_fraction,
-                            on_event=on_event, template=template, carried=carried,
-                            bos_token=bos)  # fmt: skip
-
-
-def open_chat(spec: RunSpec) -> ChatData:
-    """The conversations `prepare_chat` rendered, for a torchrun rank."""
-    if not (spec.chat_dir / "meta.json").is_file():
-        raise LmcoreError(
-            f"{spec.chat_dir}: no rendered conversations. Under torchrun, prepare them once "
-            "before the launch: python -m lmcore train --config RUN.json --prepare-only"
-        )
-    return load_chat_data(spec.chat_dir)
-
-
-def open_prepared(spec: RunSpec) -> tuple[EncodedCorpus | None, Tokenizer]:
-    """The corpus `prepare` made, for a process that must not encode (a torchrun rank)."""
-    tokenizer = _tokenizer(spec)
-    data_dir = spec.data_dir
-    if spec.finetune is not None and not spec.data.inputs:
-        return None, tokenizer
-    if not (data_dir / "meta.json").is_file():
-        raise LmcoreError(
-            f"{data_dir}: no encoded corpus. Under torchrun, encode it once before the launch: "
-            "python -m lmcore train --config RUN.json --prepare-only"
-        )
-    corpus = load_encoded(data_dir)
-    if corpus.tokenizer_sha256 != tokenizer_digest(tokenizer):
-        raise LmcoreError(f"{data_dir}: encoded with another tokenizer; run --prepare-only again")
-    return corpus, tokenizer
-
-
-def _tokenizer(spec: RunSpec) -> Tokenizer:
-    """A resumed run keeps the tokenizer its checkpoint holds; a new one loads spec.tokenizer."""
-    saved = spec.checkpoint_dir / "tokenizer.json"
-    return Tokenizer.load(saved if spec.resume and saved.is_file() else spec.tokenizer)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -281,7 +203,7 @@ def _finetune(raw: dict[str, Any], out: Path, base: Path) -> RunSpec:
     """A fine-tuning run: the parent's model and tokenizer, the preset's recipe with overrides
     (a fine-tuning recipe usually wants a lower lr and fewer steps: pass them)."""
     finetune = _finetune_section(raw["finetune"], base)
-    parent = _parent_dir(Path(finetune.init_from))
+    parent = parent_dir(Path(finetune.init_from))
     saved = read_json(parent / "config.json")
     model = _section(raw, "model", GPTConfig)
     if set(model) - {"dropout"}:
@@ -330,7 +252,7 @@ def _finetune_section(raw: Any, base: Path) -> FineTuneSpec:
                         lora=lora)  # fmt: skip
 
 
-def _parent_dir(path: Path) -> Path:
+def parent_dir(path: Path) -> Path:
     """The checkpoint directory of a checkpoint or run directory (as lmcore.checkpoint finds
     it, without importing torch)."""
     for candidate in (path, path / CHECKPOINT_SUBDIR):

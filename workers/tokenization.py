@@ -9,7 +9,8 @@ from celery import shared_task
 
 from lmcore.documents import VAL_FRACTION
 from lmcore.inspect_tokens import file_stats
-from lmcore.tokenizer import TokenizerConfig, train_tokenizer
+from lmcore.preparation import train_held_out_tokenizer
+from lmcore.tokenizer import TokenizerConfig
 from webapp.jobs.models import JobStatus
 from webapp.jobs.reporting import JobReporter
 from webapp.tokenization.models import TokenizerRun
@@ -33,8 +34,8 @@ def _work(run: Any, reporter: JobReporter) -> str:
         if event.get("event") == "progress" and event["bytes_total"]:
             _report(run, reporter, TRAINING_SHARE * event["bytes_read"] / event["bytes_total"])
 
-    # Each corpus's validation tail is left out, as training runs hold it out (lmcore/documents.py).
-    tokenizer = train_tokenizer(paths, config, on_event=on_event, val_fraction=VAL_FRACTION)
+    # Each corpus's validation tail is left out, as training runs hold it out (lmcore/preparation.py).
+    tokenizer = train_held_out_tokenizer(paths, config, VAL_FRACTION, on_event)
     per_corpus = []
     for n, corpus in enumerate(corpora, start=1):
         stats = file_stats(tokenizer, [corpus.path])

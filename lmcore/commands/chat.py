@@ -12,6 +12,14 @@ until end of input (Ctrl-D). `--system S` starts it with a system message.
      "prompt_tokens": N, "dropped": N}
 
 where the tokens are `sample --json`'s token objects (logprob: natural log under the model).
+
+`--messages F.jsonl` (a name ending in .jsonl, or a file or stdin of two or more lines that
+is not one JSON document but one JSON value a line): many conversations, one a line (`{"messages": [...]}` or the bare list of
+messages), answered in this one process (the model loaded once), one JSON object a line,
+in order: `{"line": N, ...the object above}`, or `{"line": N, "error": "..."}` for a
+conversation that cannot be answered (its last message alone overfills the context); the
+exit status is then 1. Every line is checked before anything is generated: a bad one is
+refused with its number, and nothing is answered.
 The reply ends at the template's end ids (lmcore's: the end-of-turn token), or when it fills
 the context (`context_full`). A model that was not fine-tuned for chat but has lmcore's chat
 tokens still answers, with a warning on stderr; one with no template at all is refused. A
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from lmcore.chat import Message, render, reply_params, reply_prompt
@@ -45,7 +54,8 @@ from lmcore.sampling import SamplingParams
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("chat", help="chat with a fine-tuned checkpoint")
     p.add_argument("--checkpoint", type=Path, required=True, metavar="RUN")
-    p.add_argument("--messages", metavar="F.json", help="answer this conversation as JSON")
+    p.add_argument("--messages", metavar="F.json",
+                   help="answer this conversation as JSON, or one conversation a line (JSONL)")  # fmt: skip
     p.add_argument("--system", metavar="S", help="interactive: a system message to start with")
     add_sampling_args(p)
     p.add_argument("--device", choices=DEVICES, default="auto")
@@ -54,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     params_from_args(args)  # before loading: a bad flag fails fast
-    messages = _read_messages(args.messages) if args.messages else None
+    batch = _read_conversations(args.messages) if args.messages else None
     device = resolve_device(args.device)
     configure(device)
     checkpoint = load_checkpoint(args.checkpoint, device)
@@ -62,10 +72,23 @@ def cmd_chat(args: argparse.Namespace) -> int:
     chat_template(checkpoint)  # refuses a model without one before anything is read
     if not checkpoint.train_config.get("chat") and not carries_template(checkpoint.config):
         sys.stderr.write("warning: this model has not been fine-tuned for chat\n")
-    if messages is not None:
-        emit(reply(checkpoint, messages, params))
+    if isinstance(batch, list):
+        return _answer_each(checkpoint, batch, params)
+    if batch is not None:
+        emit(reply(checkpoint, batch.messages, params))
         return 0
     return _interactive(checkpoint, params, args.system)
+
+
+def _answer_each(checkpoint: Checkpoint, batch: list[Conversation], params) -> int:
+    failed = 0
+    for conversation in batch:
+        try:
+            emit({"line": conversation.line, **reply(checkpoint, conversation.messages, params)})
+        except LmcoreError as exc:  # this one cannot be answered; the others still are
+            failed += 1
+            emit({"line": conversation.line, "error": str(exc)})
+    return 1 if failed else 0
 
 
 def chat_template(checkpoint: Checkpoint) -> ChatTemplate:
@@ -113,20 +136,59 @@ def _prompt(
     return prompt, reply_params(params, len(prompt), context), fitted.dropped
 
 
-def _read_messages(source: str) -> list[Message]:
+@dataclass(frozen=True)
+class Conversation:
+    line: int | None  # in a JSONL input; None for a single JSON conversation
+    messages: list[Message]
+
+
+def _read_conversations(source: str) -> Conversation | list[Conversation]:
+    """One conversation (a JSON document), or a list of them (JSONL); see the docstring."""
     try:
-        raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-        value = json.loads(raw)
+        raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise LmcoreError(f"{source}: cannot read ({exc.strerror})") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise LmcoreError(f"{source}: not valid JSON ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise LmcoreError(f"{source}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    if not source.lower().endswith(".jsonl"):
+        try:
+            return Conversation(None, _checked(json.loads(raw), source))
+        except ValueError as exc:
+            lines = [line for line in raw.splitlines() if line.strip()]
+            if len(lines) < 2 or not _is_json(lines[0]):
+                raise LmcoreError(f"{source}: not valid JSON ({exc})") from None
+    batch = []
+    for number, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise LmcoreError(f"{source}: line {number}: not valid JSON ({exc})") from None
+        batch.append(Conversation(number, _checked(value, f"{source}: line {number}")))
+    if not batch:
+        raise LmcoreError(f"{source}: no conversations: one JSON list of messages a line")
+    return batch
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _checked(value: object, where: str) -> list[Message]:
+    """The messages of `{"messages": [...]}` or of a bare list, ending with a user message."""
+    if isinstance(value, list):
+        value = {"messages": value}
     try:
         messages = parse_messages(value, need_assistant=False)
     except ValueError as exc:
-        raise LmcoreError(f"{source}: {exc}") from None
+        raise LmcoreError(f"{where}: {exc}") from None
     if messages[-1]["role"] != "user":
-        raise LmcoreError(f"{source}: the conversation must end with a user message to answer")
+        raise LmcoreError(f"{where}: the conversation must end with a user message to answer")
     return messages
 
 

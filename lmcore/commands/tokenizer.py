@@ -15,7 +15,8 @@ from pathlib import Path
 from lmcore.cli import emit
 from lmcore.documents import VAL_FRACTION
 from lmcore.inspect_tokens import file_stats, text_stats, token_text, trace, vocab_entries
-from lmcore.tokenizer import SPECIAL_TOKENS, Tokenizer, TokenizerConfig, train_tokenizer
+from lmcore.preparation import train_held_out_tokenizer
+from lmcore.tokenizer import SPECIAL_TOKENS, Tokenizer, TokenizerConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         special_tokens=list(args.special_tokens),
     )
     started = time.perf_counter()
-    tokenizer = train_tokenizer(args.input, config, val_fraction=args.val_fraction)
+    tokenizer = train_held_out_tokenizer(args.input, config, args.val_fraction)
     seconds = time.perf_counter() - started
     tokenizer.save(args.out)
     stats = file_stats(tokenizer, args.input)  # what the new vocabulary achieves on its corpus

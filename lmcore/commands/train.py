@@ -36,17 +36,9 @@ from lmcore import distributed
 from lmcore.cli import emit
 from lmcore.config import DEVICES, OPTIMIZERS
 from lmcore.errors import LmcoreError
+from lmcore.preparation import open_chat, open_prepared, prepare, prepare_chat
 from lmcore.presets import PRESETS
-from lmcore.runspec import (
-    RunSpec,
-    merge,
-    open_chat,
-    open_prepared,
-    prepare,
-    prepare_chat,
-    read_json,
-    resolve,
-)
+from lmcore.runspec import RunSpec, merge, read_json, resolve
 
 EXIT_STOPPED = 75  # sysexits' EX_TEMPFAIL: stopped by a signal, checkpoint saved, resume later
 

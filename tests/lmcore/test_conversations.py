@@ -84,3 +84,22 @@ def test_a_bom_on_the_first_line_is_accepted(tmp_path):
     path = tmp_path / "bom.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
     assert scan(path).conversations == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_a_file_with_a_utf16_or_utf32_mark_reads_as_its_utf8_twin(tmp_path, encoding):
+    import codecs
+
+    marks = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE,
+             "utf-32-le": codecs.BOM_UTF32_LE, "utf-32-be": codecs.BOM_UTF32_BE}  # fmt: skip
+    lines = [json.dumps(GOOD), "", msgs(("user", "città 日本 🙂"), ("assistant", "così"))]
+    utf8 = write(tmp_path, lines)
+    wide = tmp_path / "wide.jsonl"
+    wide.write_bytes(marks[encoding] + utf8.read_text(encoding="utf-8").encode(encoding))
+    counted = []
+    assert list(iter_conversations(wide, on_bytes=counted.append)) == list(iter_conversations(utf8))
+    assert sum(counted) == wide.stat().st_size  # progress ends at the file's size
+    long = tmp_path / "long.jsonl"
+    long.write_bytes(marks[encoding] + (json.dumps(GOOD) + "\n" + "x" * 5000).encode(encoding))
+    with pytest.raises(LmcoreError, match="line 2: longer than"):
+        scan(long, Limits(max_chars=100, max_messages=4))

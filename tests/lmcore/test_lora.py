@@ -135,7 +135,7 @@ def test_a_lora_run_trains_only_the_adapter_and_saves_it_small(parent, tmp_path,
 def test_a_lora_run_resumes_exactly(parent, tmp_path, capsys):
     from lmcore.cli import build_parser
     from lmcore.commands.train import spec_from_args
-    from lmcore.runspec import prepare, prepare_chat
+    from lmcore.preparation import prepare, prepare_chat
     from lmcore.train import train
 
     assert main(lora_args(parent, tmp_path / "whole", "--max-steps", "6")) == 0

@@ -5,12 +5,22 @@ from typing import Any
 from django import forms
 
 from lmcore.errors import LmcoreError
+from lmcore.presets import PRESETS
 from lmcore.tokenizer import SPECIAL_TOKENS, TokenizerConfig
 from webapp.corpora.forms import CorporaField
 from webapp.corpora.models import Corpus
 from webapp.limits import policy, storage
 
 MAX_UI_VOCAB = 65_536  # the web form's cap; the CLI allows more
+PROPOSED_PRESET = "tiny"  # the training form's default preset; ?preset=NAME proposes another's
+
+
+def _vocab_help() -> str:
+    tuned = ", ".join(f"{p.vocab_size:,} for {name}" for name, p in PRESETS.items())
+    return (
+        "Tokens in the vocabulary: 256 single bytes + special tokens + learned merges. "
+        f"Each preset was tuned with one: {tuned} (lmcore/presets.py)."
+    )
 
 
 class TokenizerRunForm(forms.Form):
@@ -20,8 +30,8 @@ class TokenizerRunForm(forms.Form):
         help_text="Ready corpora to learn merges from, concatenated in the order listed.",
     )  # fmt: skip
     vocab_size = forms.IntegerField(
-        initial=2048, min_value=256, max_value=MAX_UI_VOCAB,
-        help_text="Tokens in the vocabulary: 256 single bytes + special tokens + learned merges.",
+        initial=PRESETS[PROPOSED_PRESET].vocab_size, min_value=256, max_value=MAX_UI_VOCAB,
+        help_text=_vocab_help(),
     )  # fmt: skip
     min_frequency = forms.IntegerField(
         initial=2, min_value=0, max_value=1_000_000,
@@ -32,10 +42,12 @@ class TokenizerRunForm(forms.Form):
         help_text="Space-separated; never split, and never produced from user text.",
     )  # fmt: skip
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any, preset: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["corpora"].queryset = Corpus.objects.for_user(user).text().ready()
         self.user = user
+        if preset in PRESETS:  # the vocabulary the preset was tuned with
+            self.initial.setdefault("vocab_size", min(PRESETS[preset].vocab_size, MAX_UI_VOCAB))
 
     def clean_special_tokens(self) -> list[str]:
         return self.cleaned_data["special_tokens"].split()

@@ -21,7 +21,9 @@ from webapp.web.access import access
 
 @require_http_methods(["GET", "POST"])
 def index(request: HttpRequest) -> HttpResponse:
-    form = TokenizerRunForm(request.POST or None, user=request.user)
+    form = TokenizerRunForm(
+        request.POST or None, user=request.user, preset=request.GET.get("preset")
+    )
     if request.method == "POST" and form.is_valid():
         try:
             return redirect(do_start_tokenizer_run(request.user, form.cleaned_data))
