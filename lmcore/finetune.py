@@ -2,7 +2,9 @@
 
 `lmcore.train.train` runs fine-tuning with the same loop, limits, events, cancel, resume and
 DDP as any run; with `chat` data it asks this module for three things instead of the text
-corpus's:
+corpus's.
+
+The three make the `Batches` interface (lmcore/batches.py) that text corpora share:
 
 - batches (`ChatBatches.batch`): rows of whole conversations (lmcore/chatdata.py), with
   `text_ratio` of the rows drawn as random windows of a text corpus instead (keeps the base
@@ -88,8 +90,9 @@ class ChatBatches:
 
     def batch(
         self, batch_size: int, seed: tuple[int, ...], shard: tuple[int, int], device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """This rank's rows of the global batch: inputs and targets (B, T), -1 = no target."""
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """This rank's rows of the global batch: inputs and targets (B, T), -1 = no target,
+        and the real tokens among the inputs (each row's own length, its padding left out)."""
         rank, world = shard
         rng = np.random.default_rng(seed)
         n = batch_size * world
@@ -114,7 +117,12 @@ class ChatBatches:
         y = np.full((len(rows_x), width), -1, dtype=np.int64)
         for r, (rx, ry) in enumerate(zip(rows_x, rows_y, strict=True)):
             x[r, : len(rx)], y[r, : len(ry)] = rx, ry
-        return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)  # (B, T) each
+        real = sum(len(r) for r in rows_x)
+        return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device), real  # (B, T)
+
+    def val_tokens(self) -> int:
+        """The held-out replies' tokens: what a whole evaluation scores."""
+        return int(self.data.targets["val"])
 
     @torch.no_grad()
     def evaluate(
