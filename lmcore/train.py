@@ -54,6 +54,7 @@ from lmcore.model import GPT, GPTConfig
 from lmcore.optim import lr_factor, make_optimizer
 from lmcore.pace import Pace, eta, eval_due, final_reserve, progress_of
 from lmcore.tokenizer import Tokenizer
+from lmcore.verdict import barely_trained
 
 __all__ = ["TrainConfig", "TrainResult", "eval_due", "get_batch", "progress_of", "train"]
 
@@ -75,6 +76,7 @@ class TrainResult:
     replicas: list[str] = field(default_factory=list)  # a digest of each rank's final weights
     train_seconds: float = 0.0  # of `seconds`, in training steps (no start-up, no evaluation)
     tokens: int = 0  # real tokens trained on, resumed sessions included
+    warning: str = ""  # lmcore/verdict.py: why the run barely trained, and what to do; "" if not
 
     def to_event(self) -> dict[str, Any]:
         return {"event": "done", **asdict(self)}
@@ -282,6 +284,11 @@ def train(
         seconds=round(meter.elapsed(), 2), params=params, reason=reason,
         checkpoint=str(run.out_dir), world_size=ctx.world_size, replicas=replicas,
         train_seconds=round(meter.train_seconds, 2), tokens=run.tokens_seen,
+    )  # fmt: skip
+    result.warning = barely_trained(
+        steps=result.step, val_loss=result.val_loss, vocab_size=model_config.vocab_size,
+        reason=reason, seconds=result.seconds, tokens_per_s=result.tokens_per_s,
+        max_steps=cfg.max_steps, max_seconds=cfg.max_seconds,
     )  # fmt: skip
     emit(result.to_event())
     return result
