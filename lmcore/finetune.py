@@ -18,8 +18,9 @@ The three make the `Batches` interface (lmcore/batches.py) that text corpora sha
 
 The template (any chat version's own, imported ones included: lmcore/chat_config.py) only
 shapes the rendered data (lmcore/chatdata.py); this module sees ids and masks.
-`initial_weights` copies the parent checkpoint's weights into the new model; the model's
-shape and the tokenizer must be the parent's (the run takes both from it). A full fine-tune
+`load_weights` copies the parent checkpoint's weights into the new model (and a resume's
+checkpoint's, lmcore/train.py); the model's shape and the tokenizer must be the parent's
+(the run takes both from it). A full fine-tune
 trains every weight; with `lora` in the recipe, `starting_model` then freezes them and puts a
 fresh adapter on (lmcore/lora.py): the run trains and checkpoints the adapter only, which
 names the parent as its base (lmcore/adapters.py).
@@ -36,7 +37,7 @@ import torch.nn.functional as F
 from lmcore.adapters import base_reference
 from lmcore.chat import reply_end_ids
 from lmcore.chatdata import ChatData, chat_rows
-from lmcore.checkpoint import load_checkpoint
+from lmcore.checkpoint import Checkpoint, load_checkpoint
 from lmcore.config import LoRAConfig, TrainConfig
 from lmcore.device import autocast
 from lmcore.errors import LmcoreError
@@ -47,18 +48,24 @@ from lmcore.tokenizer import Tokenizer
 SAMPLE_CONVERSATIONS = 2
 
 
-def initial_weights(model: GPT, init_from: str | Path, tokenizer: Tokenizer) -> None:
-    """Load the parent checkpoint's weights into `model` (same shape, same tokenizer)."""
-    parent = load_checkpoint(init_from, "cpu")
-    if parent.model_config != model.config:
+def load_weights(
+    model: GPT, directory: str | Path, tokenizer: Tokenizer, whose: str,
+    merge_adapter: bool = True,
+) -> Checkpoint:  # fmt: skip
+    """Copy a checkpoint's weights into `model`, which must have its shape and tokenizer
+    (`whose`: "the parent model's" for a fine-tune's start, "the checkpoint's" for a resume);
+    returns the checkpoint (its step and state, for a resume)."""
+    ck = load_checkpoint(directory, next(model.parameters()).device, merge_adapter=merge_adapter)
+    if ck.model_config != model.config:
         raise LmcoreError(
-            f"{init_from}: the parent model's shape differs from this run's: a fine-tuning run "
-            "keeps the parent's model config"
+            f"{directory}: {whose} model config differs from this run's (a fine-tuning run "
+            "keeps its parent's)"
         )
-    if parent.tokenizer.to_str() != tokenizer.to_str():
-        raise LmcoreError(f"{init_from}: the parent model was trained with another tokenizer")
+    if ck.tokenizer.to_str() != tokenizer.to_str():
+        raise LmcoreError(f"{directory}: {whose} tokenizer differs from this run's")
     with torch.no_grad():
-        model.load_state_dict(parent.model.state_dict())
+        model.load_state_dict(ck.model.state_dict())
+    return ck
 
 
 def starting_model(model: GPT, cfg: TrainConfig, tokenizer: Tokenizer, resume: bool) -> dict | None:
@@ -66,7 +73,7 @@ def starting_model(model: GPT, cfg: TrainConfig, tokenizer: Tokenizer, resume: b
     LoRA a frozen base with a fresh adapter. Returns the LoRA checkpoint's "lora" object
     (None: a full fine-tune)."""
     if not resume:
-        initial_weights(model, cfg.init_from, tokenizer)
+        load_weights(model, cfg.init_from, tokenizer, "the parent model's")
     if cfg.lora is None:
         return None
     lora = LoRAConfig.from_dict(cfg.lora)

@@ -43,12 +43,12 @@ from lmcore import device as devices
 from lmcore import distributed
 from lmcore.batches import Batches, TextBatches, get_batch
 from lmcore.chatdata import ChatData
-from lmcore.checkpoint import load_checkpoint, load_optimizer, save_checkpoint
+from lmcore.checkpoint import load_optimizer, save_checkpoint
 from lmcore.config import TrainConfig
 from lmcore.data import EncodedCorpus, check_compatible
 from lmcore.errors import LmcoreError
 from lmcore.evaluate import EvalResult, token_byte_lengths
-from lmcore.finetune import ChatBatches, starting_model
+from lmcore.finetune import ChatBatches, load_weights, starting_model
 from lmcore.lora import param_counts
 from lmcore.model import GPT, GPTConfig
 from lmcore.optim import lr_factor, make_optimizer
@@ -117,14 +117,8 @@ class _Run:
         self.tokens_per_step *= ctx.world_size
 
     def _restore(self) -> None:
-        ck = load_checkpoint(self.out_dir, self.device, merge_adapter=False)
-        if ck.model_config != self.model.config:
-            raise LmcoreError(
-                f"{self.out_dir}: the checkpoint's model config differs from this run's"
-            )
-        if ck.tokenizer.to_str() != self.tokenizer.to_str():
-            raise LmcoreError(f"{self.out_dir}: the checkpoint was trained with another tokenizer")
-        self.model.load_state_dict(ck.model.state_dict())
+        ck = load_weights(self.model, self.out_dir, self.tokenizer, "the checkpoint's",
+                          merge_adapter=False)  # fmt: skip
         load_optimizer(self.out_dir, self.optimizer)
         self.step = ck.step
         self.prior_seconds = float(ck.state.get("elapsed_seconds", 0.0))

@@ -193,7 +193,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         if ctx.is_main:
             spec.save()
     else:
-        emit({"event": "phase", "phase": "encoding"})  # "progress" lines follow, if it encodes
         corpus, tokenizer = prepare(spec, on_event=emit)
     chat = None
     if spec.finetune is not None:
