@@ -10,7 +10,8 @@ one fitted inside: training stops early by the time the periodic ones foretell f
 saves a checkpoint in `checkpoint_dir` that `resume=True` continues exactly (a resumed run
 keeps counting steps and seconds from where it stopped). Tokens/s and tokens seen count
 the real tokens trained on: a conversation row's padding is not counted.
-Progress, evaluation cadence and ETA: lmcore/pace.py. Batches: lmcore/batches.py.
+Progress, evaluation cadence and ETA: lmcore/pace.py; the clocks and the lines between
+evaluations: lmcore/meter.py. Batches: lmcore/batches.py.
 
 Optimizers and schedule: lmcore/optim.py. Linear warmup over `warmup_steps`, then a decay to
 `min_lr_ratio` x the peak (cosine, or linear over the last `warmdown` of the run), driven
@@ -50,16 +51,16 @@ from lmcore.errors import LmcoreError
 from lmcore.evaluate import EvalResult, token_byte_lengths
 from lmcore.finetune import ChatBatches, load_weights, starting_model
 from lmcore.lora import param_counts
+from lmcore.meter import Meter
 from lmcore.model import GPT, GPTConfig
 from lmcore.optim import lr_factor, make_optimizer
-from lmcore.pace import Pace, eta, eval_due, final_reserve, progress_of
+from lmcore.pace import eval_due, progress_of
 from lmcore.tokenizer import Tokenizer
 from lmcore.verdict import barely_trained
 
 __all__ = ["TrainConfig", "TrainResult", "eval_due", "get_batch", "progress_of", "train"]
 
 EventCallback = Callable[[dict[str, Any]], None]
-PACE_EVERY_S = 1.0  # "pace" lines between logged steps, at most one a second
 
 
 @dataclass
@@ -222,7 +223,7 @@ def train(
     emit({"event": "start", "step": run.step, "params": params, "trainable_params": trainable,
           "tokens_per_step": run.tokens_per_step, "device": str(device),
           "world_size": ctx.world_size, "resumed": resume})  # fmt: skip
-    meter = _Meter(run, emit)
+    meter = Meter(run, emit)
     meter.phase_to("compiling" if cfg.compile else "training")
     since, last_eval = None, run.step  # progress and step where the last evaluation ended
     try:
@@ -288,77 +289,6 @@ def train(
     return result
 
 
-class _Meter:
-    """The session's clocks, and what it tells between evaluations: the phase ("compiling",
-    "training", "evaluating", "saving"), a "step" line every `log_every` steps and a light
-    "pace" line (progress, ETA) at least PACE_EVERY_S apart between them. The ETA's step
-    time is a moving average that leaves out start-up and evaluations (lmcore/pace.py)."""
-
-    def __init__(self, run: _Run, emit: EventCallback) -> None:
-        self.run, self.cfg, self.emit = run, run.cfg, emit
-        self.started = self.last_line = time.perf_counter()
-        self.train_seconds = run.prior_train  # in training steps, resumed sessions included
-        self.session_train, self.session_tokens = 0.0, 0
-        self.window_seconds, self.window_tokens = 0.0, 0
-        self.pace = Pace()
-        self.eval_seconds = 0.0  # the last periodic evaluation's, its samples and save included
-        self.final_estimate: float | None = None  # the final one's, from the periodic ones
-        self.phase: str | None = None
-
-    def elapsed(self) -> float:
-        return self.run.prior_seconds + time.perf_counter() - self.started
-
-    @property
-    def reserve(self) -> float:
-        return final_reserve(self.cfg, self.final_estimate)
-
-    def progress(self, elapsed: float) -> float:
-        return progress_of(self.cfg, self.run.step, elapsed, self.reserve)
-
-    def eta(self, elapsed: float) -> float | None:
-        return eta(self.cfg, self.run.step, elapsed, self.pace.step_seconds, self.eval_seconds,
-                   self.final_estimate or 0.0)  # fmt: skip
-
-    def stepped(self, seconds: float, tokens: int) -> None:
-        self.pace.add(seconds)
-        self.train_seconds += seconds
-        self.session_train += seconds
-        self.window_seconds += seconds
-        self.session_tokens += tokens
-        self.window_tokens += tokens
-
-    def _where(self) -> dict[str, Any]:
-        elapsed = self.elapsed()
-        return {"step": self.run.step, "seconds": round(elapsed, 2),
-                "progress": round(min(self.progress(elapsed), 1.0), 4),
-                "eta_s": self.eta(elapsed)}  # fmt: skip
-
-    def phase_to(self, phase: str) -> None:
-        if phase != self.phase:
-            self.phase = phase
-            self.emit({"event": "phase", "phase": phase, **self._where()})
-
-    def report(self, loss_value: float | None, lr: float, logged: bool) -> None:
-        now = time.perf_counter()
-        if logged:
-            self.emit({"event": "step", "loss": loss_value, "lr": lr,
-                       "tokens_per_s": round(self.window_tokens / self.window_seconds, 1),
-                       "tokens": self.run.tokens_seen, **self._where()})  # fmt: skip
-            self.window_seconds, self.window_tokens = 0.0, 0
-        elif now - self.last_line >= PACE_EVERY_S:
-            self.emit({"event": "pace", **self._where()})
-        else:
-            return
-        self.last_line = now
-
-    def evaluated(self, eval_seconds: float, scored: int, rest_seconds: float) -> None:
-        """A periodic evaluation took eval_seconds to score `scored` tokens, then rest_seconds
-        to sample and save: the final one (on all val_tokens) will take about as long."""
-        self.eval_seconds = eval_seconds + rest_seconds
-        whole = self.run.batches.val_tokens()
-        self.final_estimate = eval_seconds * max(1.0, whole / max(scored, 1)) + rest_seconds
-
-
 def _stop_reason(cfg, step, elapsed, should_cancel, loss_value, reserve=0.0) -> str:
     if loss_value is not None and not math.isfinite(loss_value):
         return "nan"
@@ -372,7 +302,7 @@ def _stop_reason(cfg, step, elapsed, should_cancel, loss_value, reserve=0.0) -> 
 
 
 def _report(
-    run: _Run, meter: _Meter, max_tokens: int | None, loss_value: float | None,
+    run: _Run, meter: Meter, max_tokens: int | None, loss_value: float | None,
     final: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Evaluate (every rank, its share), then sample and checkpoint (rank 0); returns the

@@ -24,7 +24,6 @@ and the events stored past the checkpoint (steps that are now trained again) are
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import signal
@@ -349,33 +348,14 @@ def _key(event: dict[str, Any]) -> str:
 
 
 def run_file(run: TrainingRun) -> Path:
-    return run.directory / "run.json"
+    return run.run_file
 
 
 def write_run_file(run: TrainingRun) -> Path:
-    """RUN/run.json for lmcore (lmcore/runspec.py) from the row: the whole run in one file."""
-    model = {k: v for k, v in run.model_config.items() if k != "vocab_size"}
-    # A fine-tuning run takes the parent's own tokenizer (lmcore/runspec.py): imports have no run.
-    tokenizer = (Path(run.tokenizer.tokenizer_path) if run.tokenizer
-                 else Path(run.train_config["init_from"]) / "tokenizer.json")  # fmt: skip
-    spec = {"out": str(run.directory), "tokenizer": str(tokenizer),
-            "preset": run.preset, "model": model, "train": run.train_config,
-            "data": {"inputs": [str(p) for p in corpus_paths(run)]
-                              if not run.is_finetune or run.corpora.exists() else []}}  # fmt: skip
-    if run.is_finetune:  # chat fine-tuning: the parent's model, conversations (lmcore/finetune.py)
-        datasets = list(run.chat_datasets.order_by("pk"))
-        missing = [d.name for d in datasets if not d.path.exists()]
-        if not datasets or missing:
-            raise LmcoreError(f"conversation files are missing ({', '.join(missing) or 'none'})")
-        spec["model"] = {"dropout": model.get("dropout", 0.0)}
-        spec["finetune"] = {"init_from": run.train_config["init_from"],
-                            "chat_data": [str(d.path) for d in datasets],
-                            "text_ratio": run.train_config.get("text_ratio", 0.0),
-                            "lora": run.train_config.get("lora")}  # fmt: skip
-    path = run_file(run)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    return path
+    """RUN/run.json for lmcore, written by the run (`TrainingRun.write_run_spec`) with its
+    corpora's text files (a fine-tune may have none: conversations only)."""
+    text = not run.is_finetune or run.corpora.exists()
+    return run.write_run_spec(corpus_paths(run) if text else [])
 
 
 def checkpoint_step(run: TrainingRun) -> int | None:

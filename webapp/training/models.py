@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lmcore.config import CHECKPOINT_SUBDIR
+from lmcore.errors import LmcoreError
 from webapp.jobs.models import JobStatus, Run, RunQuerySet
 
 # What a running run is doing, in the words its page shows (the `run.phase` events).
@@ -99,6 +100,38 @@ class TrainingRun(Run):
     @property
     def can_resume(self) -> bool:
         return self.status in (JobStatus.FAILED, JobStatus.CANCELLED) and self.has_checkpoint
+
+    @property
+    def run_file(self) -> Path:
+        return self.directory / "run.json"
+
+    def write_run_spec(self, inputs: list[Path]) -> Path:
+        """RUN/run.json for lmcore (lmcore/runspec.py) from the row, the whole run in one file:
+        trained on `inputs` (the corpora's text files, mixed into a fine-tune's batches)."""
+        model = {k: v for k, v in self.model_config.items() if k != "vocab_size"}
+        # A fine-tuning run takes the parent's own tokenizer (lmcore/runspec.py): imports have
+        # no tokenizer run.
+        tokenizer = (Path(self.tokenizer.tokenizer_path) if self.tokenizer
+                     else Path(self.train_config["init_from"]) / "tokenizer.json")  # fmt: skip
+        spec = {"out": str(self.directory), "tokenizer": str(tokenizer), "preset": self.preset,
+                "model": model, "train": self.train_config,
+                "data": {"inputs": [str(p) for p in inputs]}}  # fmt: skip
+        if self.is_finetune:  # chat fine-tuning: the parent's model, conversations
+            datasets = list(self.chat_datasets.order_by("pk"))
+            missing = [d.name for d in datasets if not d.path.exists()]
+            if not datasets or missing:
+                raise LmcoreError(
+                    f"conversation files are missing ({', '.join(missing) or 'none'})"
+                )
+            spec["model"] = {"dropout": model.get("dropout", 0.0)}
+            spec["finetune"] = {"init_from": self.train_config["init_from"],
+                                "chat_data": [str(d.path) for d in datasets],
+                                "text_ratio": self.train_config.get("text_ratio", 0.0),
+                                "lora": self.train_config.get("lora")}  # fmt: skip
+        path = self.run_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+        return path
 
     def checkpoint_step(self) -> int | None:
         """The step of the run's checkpoint (lmcore's config.json), None without one."""
