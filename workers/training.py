@@ -9,8 +9,11 @@ one run at a time, a second run waits in the database, not in a blocked thread.
 The supervisor (`_Supervisor._main`): write RUN/run.json from the row; start `python -m
 lmcore train --config RUN/run.json` in its own process group (workers/child.py), or for
 several devices `torchrun` after a `--prepare-only` child has encoded the corpus once (a
-single process encodes it itself); turn each JSON line into a `RunEvent` through an `Outbox`
-that retries database writes (workers/outbox.py); watch for a cancel. How it ends:
+single process encodes it itself); hand each JSON line to the run to record
+(`TrainingRun.record_event`) through an `Outbox` that retries database writes
+(workers/outbox.py), phases included ("starting" is the supervisor's own, "encoding" comes
+with the encoder's byte counts), and copy lmcore's progress to the row; watch for a cancel.
+How it ends:
 - the child's "done" line and exit 0: `succeeded`, and a new model version;
 - cancel (row or Redis flag): SIGTERM to the child's group, which checkpoints: `cancelled`;
 - its owner over the storage quota at a checkpoint (the check runs in the events' thread):

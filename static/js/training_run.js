@@ -199,6 +199,7 @@ function apply(event, draw) {
     const point = { ...event, seconds: event.seconds ?? lastSeconds, tokens: event.tokens ?? lastTokens ?? undefined };
     if (event.loss !== undefined) rows.train.push(point); else rows.val.push(point);
     showProgress(event);
+    if (event.loss !== undefined && root.querySelector('[data-field="phase"]').dataset.phase === "training") showPhase({ ...event, phase: "training" });
     const live = { ...event };
     delete live.progress; delete live.tokens;
     showLive(live);
