@@ -156,3 +156,17 @@ def test_a_run_that_barely_trained_says_why_and_what_to_do(run, expected):
         assert warning.startswith("Barely trained") and expected in warning
     else:
         assert warning == ""
+
+
+def test_between_logged_steps_the_run_reports_its_pace_about_once_a_second(
+    tmp_path, small_tokenizer, verse_corpus, tiny_gpt_config, tiny_train_config
+):
+    cfg = tiny_train_config(max_steps=None, max_seconds=2.5, log_every=100_000)
+    events = []
+    train(tiny_gpt_config(small_tokenizer.vocab_size), cfg, verse_corpus, small_tokenizer,
+          tmp_path / "ck", on_event=events.append)  # fmt: skip
+    paces = [e for e in events if e["event"] == "pace"]
+    assert 1 <= len(paces) <= 3 and not [e for e in events if e["event"] == "step"]
+    assert all(b["seconds"] - a["seconds"] >= 0.99 for a, b in zip(paces, paces[1:], strict=False))
+    assert all(0 < p["progress"] < 1 and p["eta_s"] == pytest.approx(2.5 - p["seconds"], abs=0.05)
+               for p in paces)  # fmt: skip
