@@ -84,7 +84,10 @@ class Meter:
 
     def evaluated(self, eval_seconds: float, scored: int, rest_seconds: float) -> None:
         """A periodic evaluation took eval_seconds to score `scored` tokens, then rest_seconds
-        to sample and save: the final one (on all val_tokens) will take about as long."""
+        to sample and save: the final one (on all val_tokens) takes about as long per token."""
         self.eval_seconds = eval_seconds + rest_seconds
         whole = self.run.batches.val_tokens()
-        self.final_estimate = eval_seconds * max(1.0, whole / max(scored, 1)) + rest_seconds
+        estimate = eval_seconds * max(1.0, whole / max(scored, 1)) + rest_seconds
+        # Never lowered: the time limit's budget only shrinks, so progress (and with it the
+        # learning rate's schedule) never goes back.
+        self.final_estimate = max(self.final_estimate or 0.0, estimate)
