@@ -94,6 +94,7 @@ class ChatBatches:
             )
         self.data, self.text, self.text_ratio, self.context = data, text, text_ratio, context
         self.n_train = data.conversations["train"]
+        self.offsets = data.arrays("train")[2]  # where each training conversation starts
 
     def batch(
         self, batch_size: int, seed: tuple[int, ...], shard: tuple[int, int], device: torch.device
@@ -124,7 +125,9 @@ class ChatBatches:
         y = np.full((len(rows_x), width), -1, dtype=np.int64)
         for r, (rx, ry) in enumerate(zip(rows_x, rows_y, strict=True)):
             x[r, : len(rx)], y[r, : len(ry)] = rx, ry
-        real = sum(len(r) for r in rows_x)
+        offsets = self.offsets  # a conversation's inputs: its length - 1
+        real = sum(int(offsets[i + 1] - offsets[i]) - 1 for i in chat_idx)
+        real += (len(rows_x) - len(chat_idx)) * self.context  # text windows are full
         return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device), real  # (B, T)
 
     def val_tokens(self) -> int:

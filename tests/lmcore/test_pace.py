@@ -3,6 +3,7 @@ counted, phases reported, and the barely-trained rule (lmcore/pace.py, lmcore/ve
 
 import json
 import math
+import os
 
 import pytest
 
@@ -170,3 +171,44 @@ def test_between_logged_steps_the_run_reports_its_pace_about_once_a_second(
     assert all(b["seconds"] - a["seconds"] >= 0.99 for a, b in zip(paces, paces[1:], strict=False))
     assert all(0 < p["progress"] < 1 and p["eta_s"] == pytest.approx(2.5 - p["seconds"], abs=0.05)
                for p in paces)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_data_parallel_chat_fine_tuning_counts_each_ranks_real_tokens(
+    tmp_path, small_tokenizer, gen_checkpoint
+):
+    """Rows of different lengths fall to each rank: the count is summed over the ranks, and
+    2 processes x batch 4 count exactly what 1 process x batch 8 counts (the same rows)."""
+    import subprocess
+    import sys
+
+    words = ["red", "blue green", "white black pink red", "one two three four five six"]
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps({"messages": [
+        {"role": "user", "content": f"say {w}"}, {"role": "assistant", "content": w}]}) + "\n"
+        for w in words * 8))  # fmt: skip
+
+    def run_file(name, batch_size):
+        spec = {"out": str(tmp_path / name), "model": {"dropout": 0.0},
+                "data": {"inputs": [], "dir": str(tmp_path / "data")},
+                "train": {"batch_size": batch_size, "max_steps": 4, "eval_every": 1000,
+                          "log_every": 1, "device": "cpu", "lr": 1e-3, "warmup_steps": 1,
+                          "sample_tokens": 2},
+                "finetune": {"init_from": str(gen_checkpoint), "chat_data": [str(path)]}}  # fmt: skip
+        (tmp_path / f"{name}.json").write_text(json.dumps(spec))
+        return str(tmp_path / f"{name}.json")
+
+    def done(command):
+        out = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+        assert out.returncode == 0, out.stderr[-3000:]
+        return [json.loads(line) for line in out.stdout.splitlines()][-1]
+
+    lmcore = [sys.executable, "-m", "lmcore", "train", "--config"]
+    ddp_file = run_file("ddp", 4)
+    done([*lmcore, ddp_file, "--prepare-only"])
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc-per-node=2", "-m", "lmcore", "train", "--config", ddp_file]  # fmt: skip
+    ddp, one = done(torchrun), done([*lmcore, run_file("one", 8)])
+    assert ddp["world_size"] == 2 and ddp["tokens"] == one["tokens"]
+    assert one["tokens"] < 4 * 8 * 32  # not batch x context
