@@ -43,5 +43,7 @@ def test_phases_reach_the_run_events_and_a_short_run_is_flagged(
     for url in (run.get_absolute_url(), version.get_absolute_url()):
         page = alice_client.get(url).content.decode()
         assert 'id="barely-trained"' in page and "step limit was 30" in page
+    runs = alice_client.get(reverse("training:index")).content.decode()
+    assert ">barely trained</span>" in runs
     playground = alice_client.get(reverse("playground:index")).content.decode()
     assert 'data-warning="Barely trained' in playground
