@@ -147,7 +147,7 @@ function showLive(event) {
   for (const [key, value] of Object.entries(event)) {
     const el = document.querySelector(`[data-live="${key}"]`);
     if (!el || value === null || value === undefined) continue;
-    if (key === "eta_s") el.textContent = `${Math.round(value)} s`;
+    if (key === "eta_s") el.textContent = formatDuration(value);
     else if (key === "lr") el.textContent = Number(value).toExponential(2);
     else if (typeof value === "number" && !Number.isInteger(value)) el.textContent = value.toFixed(key === "tokens_per_s" ? 0 : 4);
     else el.textContent = value.toLocaleString();
