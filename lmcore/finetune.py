@@ -2,7 +2,9 @@
 
 `lmcore.train.train` runs fine-tuning with the same loop, limits, events, cancel, resume and
 DDP as any run; with `chat` data it asks this module for three things instead of the text
-corpus's:
+corpus's.
+
+The three make the `Batches` interface (lmcore/batches.py) that text corpora share:
 
 - batches (`ChatBatches.batch`): rows of whole conversations (lmcore/chatdata.py), with
   `text_ratio` of the rows drawn as random windows of a text corpus instead (keeps the base
@@ -16,8 +18,9 @@ corpus's:
 
 The template (any chat version's own, imported ones included: lmcore/chat_config.py) only
 shapes the rendered data (lmcore/chatdata.py); this module sees ids and masks.
-`initial_weights` copies the parent checkpoint's weights into the new model; the model's
-shape and the tokenizer must be the parent's (the run takes both from it). A full fine-tune
+`load_weights` copies the parent checkpoint's weights into the new model (and a resume's
+checkpoint's, lmcore/train.py); the model's shape and the tokenizer must be the parent's
+(the run takes both from it). A full fine-tune
 trains every weight; with `lora` in the recipe, `starting_model` then freezes them and puts a
 fresh adapter on (lmcore/lora.py): the run trains and checkpoints the adapter only, which
 names the parent as its base (lmcore/adapters.py).
@@ -33,7 +36,7 @@ import torch
 from lmcore.adapters import base_reference
 from lmcore.chat import reply_end_ids
 from lmcore.chatdata import ChatData, chat_rows
-from lmcore.checkpoint import load_checkpoint
+from lmcore.checkpoint import Checkpoint, load_checkpoint
 from lmcore.config import LoRAConfig, TrainConfig
 from lmcore.errors import LmcoreError
 from lmcore.evaluate import target_nats
@@ -44,18 +47,24 @@ from lmcore.tokenizer import Tokenizer
 SAMPLE_CONVERSATIONS = 2
 
 
-def initial_weights(model: GPT, init_from: str | Path, tokenizer: Tokenizer) -> None:
-    """Load the parent checkpoint's weights into `model` (same shape, same tokenizer)."""
-    parent = load_checkpoint(init_from, "cpu")
-    if parent.model_config != model.config:
+def load_weights(
+    model: GPT, directory: str | Path, tokenizer: Tokenizer, whose: str,
+    merge_adapter: bool = True,
+) -> Checkpoint:  # fmt: skip
+    """Copy a checkpoint's weights into `model`, which must have its shape and tokenizer
+    (`whose`: "the parent model's" for a fine-tune's start, "the checkpoint's" for a resume);
+    returns the checkpoint (its step and state, for a resume)."""
+    ck = load_checkpoint(directory, next(model.parameters()).device, merge_adapter=merge_adapter)
+    if ck.model_config != model.config:
         raise LmcoreError(
-            f"{init_from}: the parent model's shape differs from this run's: a fine-tuning run "
-            "keeps the parent's model config"
+            f"{directory}: {whose} model config differs from this run's (a fine-tuning run "
+            "keeps its parent's)"
         )
-    if parent.tokenizer.to_str() != tokenizer.to_str():
-        raise LmcoreError(f"{init_from}: the parent model was trained with another tokenizer")
+    if ck.tokenizer.to_str() != tokenizer.to_str():
+        raise LmcoreError(f"{directory}: {whose} tokenizer differs from this run's")
     with torch.no_grad():
-        model.load_state_dict(parent.model.state_dict())
+        model.load_state_dict(ck.model.state_dict())
+    return ck
 
 
 def starting_model(model: GPT, cfg: TrainConfig, tokenizer: Tokenizer, resume: bool) -> dict | None:
@@ -63,7 +72,7 @@ def starting_model(model: GPT, cfg: TrainConfig, tokenizer: Tokenizer, resume: b
     LoRA a frozen base with a fresh adapter. Returns the LoRA checkpoint's "lora" object
     (None: a full fine-tune)."""
     if not resume:
-        initial_weights(model, cfg.init_from, tokenizer)
+        load_weights(model, cfg.init_from, tokenizer, "the parent model's")
     if cfg.lora is None:
         return None
     lora = LoRAConfig.from_dict(cfg.lora)
@@ -84,11 +93,13 @@ class ChatBatches:
             )
         self.data, self.text, self.text_ratio, self.context = data, text, text_ratio, context
         self.n_train = data.conversations["train"]
+        self.offsets = data.arrays("train")[2]  # where each training conversation starts
 
     def batch(
         self, batch_size: int, seed: tuple[int, ...], shard: tuple[int, int], device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """This rank's rows of the global batch: inputs and targets (B, T), -1 = no target."""
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """This rank's rows of the global batch: inputs and targets (B, T), -1 = no target,
+        and the real tokens among the inputs (each row's own length, its padding left out)."""
         rank, world = shard
         rng = np.random.default_rng(seed)
         n = batch_size * world
@@ -113,7 +124,14 @@ class ChatBatches:
         y = np.full((len(rows_x), width), -1, dtype=np.int64)
         for r, (rx, ry) in enumerate(zip(rows_x, rows_y, strict=True)):
             x[r, : len(rx)], y[r, : len(ry)] = rx, ry
-        return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)  # (B, T) each
+        offsets = self.offsets  # a conversation's inputs: its length - 1
+        real = sum(int(offsets[i + 1] - offsets[i]) - 1 for i in chat_idx)
+        real += (len(rows_x) - len(chat_idx)) * self.context  # text windows are full
+        return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device), real  # (B, T)
+
+    def val_tokens(self) -> int:
+        """The held-out replies' tokens: what a whole evaluation scores."""
+        return int(self.data.targets["val"])
 
     @torch.no_grad()
     def evaluate(

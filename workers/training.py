@@ -9,8 +9,11 @@ one run at a time, a second run waits in the database, not in a blocked thread.
 The supervisor (`_Supervisor._main`): write RUN/run.json from the row; start `python -m
 lmcore train --config RUN/run.json` in its own process group (workers/child.py), or for
 several devices `torchrun` after a `--prepare-only` child has encoded the corpus once (a
-single process encodes it itself); turn each JSON line into a `RunEvent` through an `Outbox`
-that retries database writes (workers/outbox.py); watch for a cancel. How it ends:
+single process encodes it itself); hand each JSON line to the run to record
+(`TrainingRun.record_event`) through an `Outbox` that retries database writes
+(workers/outbox.py), phases included ("starting" is the supervisor's own, "encoding" comes
+with the encoder's byte counts), and copy lmcore's progress to the row; watch for a cancel.
+How it ends:
 - the child's "done" line and exit 0: `succeeded`, and a new model version;
 - cancel (row or Redis flag): SIGTERM to the child's group, which checkpoints: `cancelled`;
 - its owner over the storage quota at a checkpoint (the check runs in the events' thread):
@@ -24,7 +27,6 @@ and the events stored past the checkpoint (steps that are now trained again) are
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import signal
@@ -43,7 +45,7 @@ from webapp.jobs.models import JobStatus
 from webapp.jobs.reporting import JobReporter
 from webapp.limits import storage
 from webapp.training import capacity
-from webapp.training.models import RunEvent, TrainingRun
+from webapp.training.models import TrainingRun
 from workers.child import Child, lmcore_command
 from workers.jobs import corpus_paths
 from workers.outbox import Outbox, retry
@@ -118,11 +120,20 @@ class _Supervisor:
     def _supervise(self) -> tuple[str, str]:
         run = self.run
         resumed_from = checkpoint_step(run)
+        events = _Events(run, self.reporter, resumed_from, self._over_quota)
+        try:
+            events.put({"event": "phase", "phase": "starting", "step": resumed_from or 0})
+            return self._run_children(events, resumed_from)
+        finally:
+            events.close()  # (again, after _train's: nothing left to store by then)
+
+    def _run_children(self, events: _Events, resumed_from: int | None) -> tuple[str, str]:
+        run = self.run
         if resumed_from is None:
             write_run_file(run)
             # One process encodes the corpus itself (nobody waits for it); several processes
             # train on a corpus a separate child encoded before they start.
-            ended = self._prepare() if run.devices > 1 else None
+            ended = self._prepare(events) if run.devices > 1 else None
             if ended is not None:
                 return ended
         else:
@@ -132,13 +143,14 @@ class _Supervisor:
             logger.info("run %s resumes at step %s (%s later events dropped)", run.pk,
                         resumed_from, dropped[0])  # fmt: skip
         extra = ("--resume",) if resumed_from is not None else ()
-        return self._train(lmcore_command(run_file(run), run.devices, *extra), resumed_from)
+        return self._train(lmcore_command(run_file(run), run.devices, *extra), events)
 
-    def _prepare(self) -> tuple[str, str] | None:
+    def _prepare(self, events: _Events) -> tuple[str, str] | None:
         """Encode the corpus once, before any training process starts; None when done."""
         child = self._start(lmcore_command(run_file(self.run), 1, "--prepare-only"))
-        for _ in child.events():
-            pass
+        for event in child.events():
+            if event.get("event") in ("phase", "progress"):  # encoding, bytes done of total
+                events.put(event)
         code = child.wait()
         if child.stopped_by == "shutdown":
             return JobStatus.QUEUED, ""
@@ -146,8 +158,7 @@ class _Supervisor:
             return JobStatus.CANCELLED, ""
         return None if code == 0 else (JobStatus.FAILED, _crash_message(code, child.error_tail()))
 
-    def _train(self, command: list[str], resumed_from: int | None) -> tuple[str, str]:
-        events = _Events(self.run, self.reporter, resumed_from, self._over_quota)
+    def _train(self, command: list[str], events: _Events) -> tuple[str, str]:
         child = self._start(command)
         try:
             for event in child.events():
@@ -157,6 +168,8 @@ class _Supervisor:
             if not events.close():
                 raise LmcoreError("the database stayed unreachable: events could not be stored")
         done = events.done
+        if done is not None:
+            retry("record the end", lambda: self.run.record_end(done))
         status, error = ending(code, done, child.stopped_by, events.problem, child.error_tail())
         if child.stopped_by == "quota" and status == JobStatus.CANCELLED:
             error = self.quota_message
@@ -236,53 +249,73 @@ def _crash_message(code: int, tail: str) -> str:
 
 
 class _Events:
-    """lmcore's JSON lines → RunEvents (stored through an Outbox), progress, and checks."""
+    """lmcore's JSON lines → the run's events (stored by the run through an Outbox), its
+    progress and phase, and checks. Stored: "step" and "eval" metrics, samples, and each
+    change of phase (starting, encoding, compiling, training, evaluating, saving). Pushed
+    only: the encoding's byte counts within its phase, and "pace" lines (progress and ETA
+    between logged steps, at most one a second)."""
 
     def __init__(self, run: TrainingRun, reporter: JobReporter, resumed_from: int | None,
                  over_quota: Callable[[str], None]) -> None:  # fmt: skip
         self.run, self.reporter, self.resumed_from = run, reporter, resumed_from
         self.over_quota = over_quota
-        self.cfg = None
         self.done: dict[str, Any] | None = None
         self.problem: str | None = None
+        self.phase: str | None = None
         self._first_step = True
         self._seen: set[tuple[str, int, str]] = set()  # a stop right after an eval repeats it
         self.outbox = Outbox(self._store, reporter.push, name=f"events-{run.pk}")
-        self._names: dict[str, str] | None = None
 
     def put(self, event: dict[str, Any]) -> None:
-        kind, step = event.get("event"), event.get("step", 0)
+        kind, step = event.get("event"), event.get("step", self.resumed_from or 0)
         if kind == "start":
             self._check_start(event)
         elif kind == "done":
             self.done = event
         elif kind == "checkpoint":
             self.outbox.put(("quota", step, {}))  # measured in the outbox's thread
+        elif kind == "phase":
+            self._phase(event["phase"], step, event)
+        elif kind == "progress":  # encoding the corpus (lmcore/corpus_text.py)
+            self._phase("encoding", step, {"bytes_done": event.get("bytes_read"),
+                                           "bytes_total": event.get("bytes_total")})  # fmt: skip
+        elif kind == "pace":
+            self._progress(event)
+            self.reporter.push({"type": "run.pace", **{k: event.get(k) for k in WHERE}})
         elif kind == "step":
             if self._first_step and self.resumed_from is not None and step != self.resumed_from + 1:
                 self.problem = (f"resume went wrong: the first step was {step}, not "
                                 f"{self.resumed_from + 1} (the checkpoint's + 1)")  # fmt: skip
             self._first_step = False
-            self.reporter.progress = min(1.0, _progress(self.run, event))
-            keys = ("loss", "lr", "tokens_per_s", "eta_s", "seconds")
+            self._progress(event)
+            keys = ("loss", "lr", "tokens_per_s", "tokens", *WHERE)
             self.outbox.put(("run.metrics", step, {k: event.get(k) for k in keys}))
         elif kind in ("eval", "sample") and self._once(kind, step, _key(event)):
             if kind == "eval":
                 data = {k: event.get(k) for k in ("val_loss", "val_bpb", "seconds")}
                 data["val_tokens"] = event.get("tokens")
-                data["corpora"] = event.get("corpora") or {}  # named in _store (retried)
+                data["corpora"] = event.get("corpora") or {}  # named when stored (retried)
                 self.outbox.put(("run.metrics", step, data))
             else:
                 self.outbox.put(("run.sample", step, {"prompt": event.get("prompt"),
                                                       "text": event.get("text")}))  # fmt: skip
 
-    def _by_name(self, per_file: dict[str, Any]) -> dict[str, Any]:
-        """Validation bits per byte per corpus (or dataset), keyed by the name the user gave
-        it rather than its file's."""
-        if self._names is None:
-            files = [*self.run.corpora.all(), *self.run.chat_datasets.all()]
-            self._names = {c.path.name: c.name for c in files}
-        return {self._names.get(f, f): r.get("val_bpb") for f, r in per_file.items()}
+    def _progress(self, event: dict[str, Any]) -> None:
+        """The fraction done, as lmcore measures it (lmcore.pace.progress_of)."""
+        if isinstance(event.get("progress"), (int, float)):
+            self.reporter.progress = min(1.0, float(event["progress"]))
+
+    def _phase(self, phase: str, step: int, event: dict[str, Any]) -> None:
+        """A new phase is stored (the page shows it after a reload too); what follows within
+        it (the encoding's byte counts) is only pushed."""
+        keys = (*WHERE, "bytes_done", "bytes_total")
+        data = {"phase": phase, **{k: event[k] for k in keys if event.get(k) is not None}}
+        self._progress(event)
+        if phase != self.phase:
+            self.phase = phase
+            self.outbox.put(("run.phase", step, data))
+        else:
+            self.reporter.push({"type": "run.phase", "step": step, **data})
 
     def _check_start(self, event: dict[str, Any]) -> None:
         if self.resumed_from is not None and event.get("step") != self.resumed_from:
@@ -301,23 +334,13 @@ class _Events:
             if problem:
                 self.over_quota(problem)
             return None
-        data = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in data.items()}  # fmt: skip
-        if "corpora" in data:  # a query: here, in the outbox's thread, it is retried
-            data["corpora"] = self._by_name(data["corpora"])
-        if retried:  # the failed attempt may have committed before its answer was lost
-            for old in RunEvent.objects.filter(run=self.run, type=kind, step=step):
-                if old.data == data:
-                    return old.payload()
-        event = RunEvent.objects.create(run=self.run, type=kind, step=step, data=data)
-        bpb = data.get("val_bpb")
-        if bpb is not None and (self.run.best_val_bpb is None or bpb < self.run.best_val_bpb):
-            TrainingRun.objects.filter(pk=self.run.pk).update(best_val_bpb=bpb)
-            self.run.best_val_bpb = bpb
-        return event.payload()
+        return self.run.record_event(kind, step, data, retried=retried)
 
     def close(self) -> bool:
         return self.outbox.close(timeout=settings.TRAIN_STORE_TIMEOUT_S)
+
+
+WHERE = ("step", "seconds", "progress", "eta_s")  # where a run is: lmcore/train.py's _Meter
 
 
 def _key(event: dict[str, Any]) -> str:
@@ -327,43 +350,15 @@ def _key(event: dict[str, Any]) -> str:
     return str(event.get("prompt", event.get("tokens", "")))
 
 
-def _progress(run: TrainingRun, event: dict[str, Any]) -> float:
-    """Fraction done, by whichever limit is closer (lmcore.train.progress_of, without torch)."""
-    cfg = run.train_config
-    by_steps = event["step"] / cfg["max_steps"] if cfg.get("max_steps") else 0.0
-    seconds = event.get("seconds") or 0.0
-    by_time = seconds / cfg["max_seconds"] if cfg.get("max_seconds") else 0.0
-    return max(by_steps, by_time)
-
-
 def run_file(run: TrainingRun) -> Path:
-    return run.directory / "run.json"
+    return run.run_file
 
 
 def write_run_file(run: TrainingRun) -> Path:
-    """RUN/run.json for lmcore (lmcore/runspec.py) from the row: the whole run in one file."""
-    model = {k: v for k, v in run.model_config.items() if k != "vocab_size"}
-    # A fine-tuning run takes the parent's own tokenizer (lmcore/runspec.py): imports have no run.
-    tokenizer = (Path(run.tokenizer.tokenizer_path) if run.tokenizer
-                 else Path(run.train_config["init_from"]) / "tokenizer.json")  # fmt: skip
-    spec = {"out": str(run.directory), "tokenizer": str(tokenizer),
-            "preset": run.preset, "model": model, "train": run.train_config,
-            "data": {"inputs": [str(p) for p in corpus_paths(run)]
-                              if not run.is_finetune or run.corpora.exists() else []}}  # fmt: skip
-    if run.is_finetune:  # chat fine-tuning: the parent's model, conversations (lmcore/finetune.py)
-        datasets = list(run.chat_datasets.order_by("pk"))
-        missing = [d.name for d in datasets if not d.path.exists()]
-        if not datasets or missing:
-            raise LmcoreError(f"conversation files are missing ({', '.join(missing) or 'none'})")
-        spec["model"] = {"dropout": model.get("dropout", 0.0)}
-        spec["finetune"] = {"init_from": run.train_config["init_from"],
-                            "chat_data": [str(d.path) for d in datasets],
-                            "text_ratio": run.train_config.get("text_ratio", 0.0),
-                            "lora": run.train_config.get("lora")}  # fmt: skip
-    path = run_file(run)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    return path
+    """RUN/run.json for lmcore, written by the run (`TrainingRun.write_run_spec`) with its
+    corpora's text files (a fine-tune may have none: conversations only)."""
+    text = not run.is_finetune or run.corpora.exists()
+    return run.write_run_spec(corpus_paths(run) if text else [])
 
 
 def checkpoint_step(run: TrainingRun) -> int | None:
@@ -381,9 +376,8 @@ def _register(run: TrainingRun, done: dict[str, Any]) -> None:
     metrics = {"step": done["step"], "val_loss": finite(done.get("val_loss")),
                "val_bpb": finite(done.get("val_bpb")), "params": done.get("params"),
                "tokens_per_s": done.get("tokens_per_s"), "seconds": done.get("seconds"),
-               "reason": done.get("reason")}  # fmt: skip
-    TrainingRun.objects.filter(pk=run.pk).update(params=done.get("params"))
-    run.params = done.get("params")
+               "train_seconds": done.get("train_seconds"), "reason": done.get("reason"),
+               "warning": done.get("warning") or ""}  # fmt: skip
     do_register_version(run, metrics)
 
 

@@ -1,20 +1,25 @@
 // A training run's live page: the history first, then each metric as it arrives, drawn with
 // uPlot; train and validation curves share the x axis (steps, tokens or seconds). While the run
-// goes, each logged step moves the progress bar (progress = seconds ÷ (seconds + ETA), what the
-// trainer's ETA is made of); once it has finished, ETA and the last window's tokens/s give way
-// to the run's duration and its average speed.
-import { connectLive } from "./live.js";
+// goes, its phase shows in words (starting, encoding, compiling, training, evaluating, saving),
+// and every report (logged steps, "pace" lines about once a second between them, phases) moves
+// the progress bar and the ETA, as the trainer measures them (lmcore/pace.py). Once it has
+// finished, ETA and the last window's tokens/s give way to its duration (launch to end, with
+// the time in training steps beside it) and its average speed.
+import { connectLive, formatBytes } from "./live.js";
 import { showJobStatus } from "./jobstatus.js";
 
 const root = document.getElementById("run");
 // batch x accumulation x context on each device, times the devices (training processes).
 const tokensPerStep = Number(root.dataset.tokensPerStep) * Number(root.dataset.gradAccum) * Number(root.dataset.context) * Number(root.dataset.devices || 1);
-const rows = { train: [], val: [] }; // {step, seconds, value(s)}
+const rows = { train: [], val: [] }; // {step, seconds, tokens, value(s)}
+const phaseWords = JSON.parse(document.getElementById("phase-words").textContent);
 let lastId = 0;
 let lastSeconds = 0;
+let lastTokens = null; // real tokens trained on so far, as the trainer counts them
+let shownProgress = 0;
 
 function xOf(point, axis) {
-  if (axis === "tokens") return point.step * tokensPerStep;
+  if (axis === "tokens") return point.tokens ?? point.step * tokensPerStep;
   if (axis === "seconds") return point.seconds;
   return point.step;
 }
@@ -82,12 +87,38 @@ function formatDuration(s) {
   return minutes < 90 ? `${minutes} min ${seconds} s` : `${(s / 3600).toFixed(1)} h`;
 }
 
+// The trainer's own fraction done (the closer limit); never backwards (pushes may cross).
 function showProgress(event) {
-  if (finished() || typeof event.eta_s !== "number" || typeof event.seconds !== "number") return;
-  const progress = event.seconds / (event.seconds + event.eta_s);
-  if (!(progress >= 0 && progress <= 1)) return;
+  const progress = event.progress;
+  if (finished() || typeof progress !== "number" || !(progress >= shownProgress && progress <= 1)) return;
+  shownProgress = progress;
   root.querySelector('[data-field="progress"]').value = progress;
   root.querySelector('[data-field="percent"]').textContent = `${Math.round(progress * 100)} %`;
+}
+
+// What the run is doing, in words: the phase, with the step or the bytes encoded.
+function showPhase(event) {
+  const line = root.querySelector('[data-field="phase"]');
+  if (finished() || !(event.phase in phaseWords)) { line.hidden = true; return; }
+  let text = phaseWords[event.phase];
+  const maxSteps = Number(root.dataset.maxSteps);
+  if (event.phase === "encoding" && typeof event.bytes_total === "number") {
+    text = text.replace(/…$/, `: ${formatBytes(event.bytes_done ?? 0)} of ${formatBytes(event.bytes_total)}…`);
+  } else if (event.phase === "training" && typeof event.step === "number") {
+    text = text.replace(/…$/, `: step ${event.step.toLocaleString()}${maxSteps ? ` of ${maxSteps.toLocaleString()}` : ""}…`);
+  } else if (["evaluating", "saving"].includes(event.phase)) {
+    text = text.replace(/…$/, ` (step ${event.step})…`);
+  }
+  line.textContent = text;
+  line.dataset.phase = event.phase;
+  line.hidden = false;
+}
+
+// Between logged steps: progress, ETA and the step, and the step in the training phase's line.
+function showPace(event) {
+  showProgress(event);
+  showLive({ step: event.step, eta_s: event.eta_s });
+  if (root.querySelector('[data-field="phase"]').dataset.phase === "training") showPhase({ ...event, phase: "training" });
 }
 
 // A finished run: its duration instead of an ETA, its average speed instead of the last window's.
@@ -100,10 +131,14 @@ function showTotals() {
     dd.previousElementSibling.title = title;
     dd.textContent = text;
   };
-  set("eta_s", "Duration", "Wall clock of the training, evaluations included (resumed sessions add up)", formatDuration(lastSeconds));
-  if (lastSeconds > 0) {
-    set("tokens_per_s", "Tokens/s (average)", "Training tokens ÷ wall-clock seconds over the whole run, evaluations included",
-        Math.round((last.step * tokensPerStep) / lastSeconds).toLocaleString());
+  const wall = Number(root.dataset.wallSeconds) || lastSeconds;
+  const training = Number(root.dataset.trainSeconds);
+  set("eta_s", "Duration", "Launch to end (since the last resume, for a resumed run); beside it, the time spent in training steps (start-up, encoding and evaluations left out; resumed sessions add up)",
+      training ? `${formatDuration(wall)} (training ${formatDuration(training)})` : formatDuration(wall));
+  const tokens = last.tokens ?? last.step * tokensPerStep;
+  if (training > 0 || lastSeconds > 0) {
+    set("tokens_per_s", "Tokens/s (average)", "Real training tokens ÷ seconds in training steps, over the whole run",
+        Math.round(tokens / (training || lastSeconds)).toLocaleString());
   }
 }
 
@@ -112,7 +147,7 @@ function showLive(event) {
   for (const [key, value] of Object.entries(event)) {
     const el = document.querySelector(`[data-live="${key}"]`);
     if (!el || value === null || value === undefined) continue;
-    if (key === "eta_s") el.textContent = `${Math.round(value)} s`;
+    if (key === "eta_s") el.textContent = formatDuration(value);
     else if (key === "lr") el.textContent = Number(value).toExponential(2);
     else if (typeof value === "number" && !Number.isInteger(value)) el.textContent = value.toFixed(key === "tokens_per_s" ? 0 : 4);
     else el.textContent = value.toLocaleString();
@@ -160,19 +195,30 @@ function apply(event, draw) {
   if (event.id !== undefined) { if (event.id <= lastId) return; lastId = event.id; }
   if (event.type === "run.metrics") {
     if (event.seconds !== undefined && event.seconds !== null) lastSeconds = event.seconds;
-    const point = { ...event, seconds: event.seconds ?? lastSeconds };
+    if (typeof event.tokens === "number") lastTokens = event.tokens;
+    const point = { ...event, seconds: event.seconds ?? lastSeconds, tokens: event.tokens ?? lastTokens ?? undefined };
     if (event.loss !== undefined) rows.train.push(point); else rows.val.push(point);
     showProgress(event);
-    showLive({ ...event });
+    if (event.loss !== undefined && root.querySelector('[data-field="phase"]').dataset.phase === "training") showPhase({ ...event, phase: "training" });
+    const live = { ...event };
+    delete live.progress; delete live.tokens;
+    showLive(live);
     showPerCorpus(event.corpora);
     if (draw) redraw();
   } else if (event.type === "run.sample") {
     addSample(event);
+  } else if (event.type === "run.phase") {
+    showPhase(event);
+    showProgress(event);
+    if (typeof event.eta_s === "number") showLive({ eta_s: event.eta_s });
+  } else if (event.type === "run.pace") {
+    showPace(event);
   }
 }
 
 function showStatus(event) {
   showJobStatus(root, event);
+  if (finished()) root.querySelector('[data-field="phase"]').hidden = true;
   const queue = root.querySelector('[data-field="queue"]');
   queue.hidden = event.status !== "queued";
   root.querySelector('[data-field="queue_position"]').textContent = event.queue_position ?? "";

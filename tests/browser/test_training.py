@@ -55,6 +55,10 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
     expect(page).to_have_url(re.compile(r"/training/\d+/$"))
     expect(page.locator('[data-empty="bpb"]')).to_contain_text("Waiting for the first evaluation")
 
+    # Never silent: from the launch on, the page says what the run is doing.
+    phase = page.locator('#run [data-field="phase"]')
+    expect(phase).to_be_visible()
+    expect(phase).to_have_text(re.compile(r"^(Starting|Preparing the data|Training)"))
     step = page.locator('[data-live="step"]')
     expect(step).not_to_have_text("–", timeout=60_000)
     first = int(step.inner_text().replace(",", ""))
@@ -74,6 +78,7 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
         "from => document.querySelector('#job-status progress').value > from", arg=moved_from
     )
     assert page.locator("#job-status progress").evaluate("p => p.value") < 1
+    expect(phase).to_have_text(re.compile(r"^(Training: step [\d,]+…|Evaluating|Saving)"))
     # uPlot drew a path for the train loss: the chart grows as metrics arrive.
     assert page.locator("#loss-chart canvas").count() == 1
     page.get_by_role("button", name="Cancel").click()
@@ -81,7 +86,10 @@ def test_it_trains_a_tokenizer_then_a_model_and_draws_the_curves(page, stack, co
     expect(page.get_by_role("button", name="Resume")).to_be_visible()
     # A finished run shows what it took, not a stale ETA and the last window's speed.
     expect(page.locator("dt", has_text="Duration")).to_be_visible()
-    expect(page.locator('[data-live="eta_s"]')).to_have_text(re.compile(r"^\d+ s$"))
+    expect(page.locator('[data-live="eta_s"]')).to_have_text(
+        re.compile(r"^(\d+ min )?\d+ s \(training (\d+ min )?\d+ s\)$")
+    )
+    expect(phase).to_be_hidden()
     expect(page.locator("dt", has_text="Tokens/s (average)")).to_be_visible()
     # The last evaluation's samples (one per prompt) in view, the earlier ones collapsed.
     expect(page.locator("#samples li")).to_have_count(2)

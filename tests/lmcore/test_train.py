@@ -90,8 +90,8 @@ def test_a_diverging_run_fails_clearly_and_keeps_the_last_good_checkpoint(
     real_step = _Run.train_step
 
     def step_that_diverges(self, lr):
-        loss = real_step(self, lr)
-        return loss * math.nan if self.step >= 5 else loss
+        loss, tokens = real_step(self, lr)
+        return (loss * math.nan if self.step >= 5 else loss), tokens
 
     monkeypatch.setattr(_Run, "train_step", step_that_diverges)
     with pytest.raises(LmcoreError, match="NaN.*lower learning rate"):

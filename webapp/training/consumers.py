@@ -3,7 +3,9 @@
 History: `{"type": "run.history", "events": [run.metrics | run.sample, ...]}` in the order the
 trainer reported them (one message, so the chart draws once), after `run.status`; then
 `run.status`, `run.metrics` (`step`, then `loss`, `lr`, `tokens_per_s`, `eta_s`, `seconds` or
-`val_loss`, `val_bpb`) and `run.sample` (`step`, `prompt`, `text`) as they happen.
+`val_loss`, `val_bpb`), `run.sample` (`step`, `prompt`, `text`), `run.phase` (`phase`:
+starting, encoding with `bytes_done` of `bytes_total`, compiling, training, evaluating, saving)
+and `run.pace` (`step`, `seconds`, `progress`, `eta_s`; not stored) as they happen.
 client → `{"type": "status"}` resends the state.
 """
 
@@ -24,3 +26,5 @@ class TrainingRunConsumer(RunConsumer):
 
     run_metrics = JsonSocketConsumer.forward
     run_sample = JsonSocketConsumer.forward
+    run_phase = JsonSocketConsumer.forward
+    run_pace = JsonSocketConsumer.forward

@@ -19,7 +19,7 @@ from webapp.training.actions import (
 )
 from webapp.training.estimates import estimate_run
 from webapp.training.forms import FineTuneForm, TrainingRunForm, finetune_problem
-from webapp.training.models import TrainingRun
+from webapp.training.models import PHASES, TrainingRun
 from webapp.web.access import access
 
 
@@ -79,7 +79,9 @@ def estimate(request: HttpRequest) -> JsonResponse:
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = access(request.user, TrainingRun, pk)
-    context = {"run": run, "versions": run.versions.order_by("-version")}
+    phase = run.last_phase() if run.status == JobStatus.RUNNING else None
+    context = {"run": run, "versions": run.versions.order_by("-version"), "phase_words": PHASES,
+               "phase_text": PHASES[phase.data.get("phase", "starting")] if phase else PHASES["starting"]}  # fmt: skip
     return render(request, "training/detail.html", context)
 
 
