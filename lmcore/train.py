@@ -272,7 +272,8 @@ def train(
     params, trainable = param_counts(run.model)  # a LoRA adapter is not counted in params
     emit({"event": "start", "step": run.step, "params": params, "trainable_params": trainable,
           "tokens_per_step": run.tokens_per_step, "device": str(device),
-          "world_size": ctx.world_size, "resumed": resume})  # fmt: skip
+          "world_size": ctx.world_size, "resumed": resume,
+          "threads": torch.get_num_threads()})  # fmt: skip
     started = time.perf_counter()
     clock = lambda: run.prior_seconds + time.perf_counter() - started  # noqa: E731
     train_seconds, window_seconds, window_tokens, loss_value = 0.0, 0.0, 0, None
