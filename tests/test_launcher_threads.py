@@ -11,7 +11,7 @@ from webapp.launcher import INFER, TRAIN, _environment, _parse_args, split_cores
     ("cores", "infer", "train", "split"),
     [(1, None, None, (1, 1)), (2, None, None, (1, 1)), (3, None, None, (1, 2)),
      (16, None, None, (8, 8)), (16, "12", None, (12, 4)), (16, None, "2", (8, 2)),
-     (16, "0", "", (8, 8)), (2, "4", "4", (4, 4))],
+     (16, "0", "", (8, 8)), (2, "4", "4", (4, 4)), (16, "-1", "-3", (8, 8))],
 )  # fmt: skip
 def test_the_cores_are_split_between_inference_and_training(cores, infer, train, split):
     assert split_cores(cores, infer, train) == split

@@ -63,12 +63,12 @@ def _environment(args: argparse.Namespace, redis_url: str, var_dir: Path) -> dic
 
 
 def split_cores(cores: int, infer: str | None = None, train: str | None = None) -> tuple[int, int]:
-    """(inference, training) intra-op threads on one machine: what the operator set (0 or
+    """(inference, training) intra-op threads on one machine: what the operator set (0, less or
     unset: not set), else half the cores each (inference rounded down, at least 1 each), so a
-    run training beside the playground does not fight it for every core. `split_cores(2) == (1, 1)`,
-    `split_cores(16) == (8, 8)`, `split_cores(16, infer="12") == (12, 4)`."""
-    infer_n = int(infer or 0) or max(1, cores // 2)
-    return infer_n, int(train or 0) or max(1, cores - infer_n)
+    run training beside the playground does not fight it for every core.
+    `split_cores(2) == (1, 1)`, `split_cores(16, infer="12") == (12, 4)`."""
+    infer_n = max(0, int(infer or 0)) or max(1, cores // 2)
+    return infer_n, max(0, int(train or 0)) or max(1, cores - infer_n)
 
 
 def _local_defaults(var_dir: Path) -> None:

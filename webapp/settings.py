@@ -378,7 +378,8 @@ PLAYGROUND_TORCH_THREADS = _env_int("BOTTEGA_INFER_TORCH_THREADS", 0)  # 0: torc
 TRAIN_TORCH_THREADS = _env_int("BOTTEGA_TRAIN_TORCH_THREADS", 0)
 if TRAIN_TORCH_THREADS < 0:
     raise ImproperlyConfigured(
-        f"BOTTEGA_TRAIN_TORCH_THREADS: expected 0 (the cores' share) or more, got {TRAIN_TORCH_THREADS}"
+        "BOTTEGA_TRAIN_TORCH_THREADS: expected 0 (the cores' share) or more, "
+        f"got {TRAIN_TORCH_THREADS}"
     )
 for _name, _value in [
     ("BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS", PLAYGROUND_MAX_NEW_TOKENS),
