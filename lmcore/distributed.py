@@ -16,7 +16,9 @@ Without torchrun (WORLD_SIZE unset or 1) every function here is a cheap no-op.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import importlib
 import os
 from dataclasses import dataclass
 
@@ -61,6 +63,12 @@ def init_distributed(device_type: str) -> DistContext:
         return ctx
     if device_type == "cuda":
         torch.cuda.set_device(ctx.local_rank)
+    # Imported before the group exists: its functions take `group=group.WORLD` as a default,
+    # evaluated at import, and DDP imports it (through torch.distributed._shard). Imported
+    # after, the defaults keep the group alive past destroy_process_group, and gloo's threads
+    # were joined only while the interpreter tore its modules down: a rank then sometimes
+    # died at exit with SIGABRT, "terminate called without an active exception".
+    importlib.import_module("torch.distributed.nn.functional")
     dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     return ctx
 
@@ -71,7 +79,10 @@ def barrier(ctx: DistContext) -> None:
 
 
 def shutdown(ctx: DistContext) -> None:
+    """Leave the process group, and with it stop its threads (gloo's), before the interpreter
+    exits: the DDP wrapper that held the group must be gone, so call it after `train` returns."""
     if ctx.enabled and dist.is_initialized():
+        gc.collect()  # a DDP wrapper caught in a reference cycle still holds the group
         dist.destroy_process_group()
 
 

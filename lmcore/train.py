@@ -222,7 +222,8 @@ def train(
     params, trainable = param_counts(run.model)  # a LoRA adapter is not counted in params
     emit({"event": "start", "step": run.step, "params": params, "trainable_params": trainable,
           "tokens_per_step": run.tokens_per_step, "device": str(device),
-          "world_size": ctx.world_size, "resumed": resume})  # fmt: skip
+          "world_size": ctx.world_size, "resumed": resume,
+          "threads": torch.get_num_threads()})  # fmt: skip
     meter = Meter(run, emit)
     meter.phase_to("compiling" if cfg.compile else "training")
     since, last_eval = None, run.step  # progress and step where the last evaluation ended

@@ -377,6 +377,15 @@ PLAYGROUND_MEMORY_MB = _env_int("BOTTEGA_PLAYGROUND_MEMORY_MB", 4096)
 PLAYGROUND_SHUTDOWN_GRACE_S = _env_int("BOTTEGA_PLAYGROUND_SHUTDOWN_GRACE_S", 20)
 PLAYGROUND_DEVICE = os.environ.get("BOTTEGA_PLAYGROUND_DEVICE", "auto")
 PLAYGROUND_TORCH_THREADS = _env_int("BOTTEGA_INFER_TORCH_THREADS", 0)  # 0: torch's default
+# Intra-op threads of each training process (workers/training.py passes `--threads` down);
+# 0: the training worker's usable cores divided by the run's processes. Beside an inference
+# worker on the same cores, split them (docs/architecture.md, "Threads"; `make run` does).
+TRAIN_TORCH_THREADS = _env_int("BOTTEGA_TRAIN_TORCH_THREADS", 0)
+if TRAIN_TORCH_THREADS < 0:
+    raise ImproperlyConfigured(
+        "BOTTEGA_TRAIN_TORCH_THREADS: expected 0 (the cores' share) or more, "
+        f"got {TRAIN_TORCH_THREADS}"
+    )
 for _name, _value in [
     ("BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS", PLAYGROUND_MAX_NEW_TOKENS),
     ("BOTTEGA_PLAYGROUND_MAX_PROMPT_CHARS", PLAYGROUND_MAX_PROMPT_CHARS),

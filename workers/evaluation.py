@@ -128,7 +128,7 @@ def _report(run: EvaluationRun, reporter: JobReporter, progress: float) -> None:
 
 def _share_cores() -> None:
     """A `cpu` worker runs several processes: each evaluation takes its share of the cores."""
-    import torch
+    from lmcore.threads import share_of_cores, usable_cores, use_threads
 
-    processes = int(os.environ.get("CPU_CONCURRENCY", "0") or 0) or min(4, os.cpu_count() or 1)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes))
+    processes = int(os.environ.get("CPU_CONCURRENCY", "0") or 0) or min(4, usable_cores())
+    use_threads(share_of_cores(processes))

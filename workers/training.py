@@ -40,6 +40,7 @@ from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 from django.conf import settings
 
 from lmcore.errors import LmcoreError
+from lmcore.threads import share_of_cores
 from webapp.jobs import cancel as cancel_flags
 from webapp.jobs.models import JobStatus
 from webapp.jobs.reporting import JobReporter
@@ -87,6 +88,7 @@ class _Supervisor:
         self.quota_message = ""
         self.shutting_down = threading.Event()
         self.thread = threading.Thread(target=self._main, name=f"train-{run.pk}")
+        self.threads = train_threads(run.devices)
 
     def _main(self) -> None:
         try:
@@ -143,7 +145,8 @@ class _Supervisor:
             logger.info("run %s resumes at step %s (%s later events dropped)", run.pk,
                         resumed_from, dropped[0])  # fmt: skip
         extra = ("--resume",) if resumed_from is not None else ()
-        return self._train(lmcore_command(run_file(run), run.devices, *extra), events)
+        command = lmcore_command(run_file(run), run.devices, "--threads", str(self.threads), *extra)
+        return self._train(command, events)
 
     def _prepare(self, events: _Events) -> tuple[str, str] | None:
         """Encode the corpus once, before any training process starts; None when done."""
@@ -184,7 +187,8 @@ class _Supervisor:
             self.child.stop("quota")
 
     def _start(self, command: list[str]) -> Child:
-        self.child = child = Child(command, cwd=ROOT)
+        # torchrun would otherwise set OMP_NUM_THREADS=1 for its ranks (lmcore/threads.py)
+        self.child = child = Child(command, cwd=ROOT, env={"OMP_NUM_THREADS": str(self.threads)})
         if self.shutting_down.is_set():
             child.stop("shutdown")
         threading.Thread(target=self._watch, args=(child,), daemon=True).start()
@@ -207,6 +211,12 @@ class _Supervisor:
         child = self.child
         if child is not None:
             child.stop("shutdown")
+
+
+def train_threads(processes: int) -> int:
+    """Intra-op threads for each of a run's `processes`: the setting, else this worker's
+    usable cores divided among them (lmcore/threads.py)."""
+    return settings.TRAIN_TORCH_THREADS or share_of_cores(processes)
 
 
 def _flag_raised(flags: Any, flag: str) -> bool:
@@ -318,6 +328,8 @@ class _Events:
             self.reporter.push({"type": "run.phase", "step": step, **data})
 
     def _check_start(self, event: dict[str, Any]) -> None:
+        logger.info("run %s trains with %s intra-op threads per process", self.run.pk,
+                    event.get("threads"))  # fmt: skip
         if self.resumed_from is not None and event.get("step") != self.resumed_from:
             self.problem = (f"resume went wrong: the trainer started at step {event.get('step')}, "
                             f"the checkpoint is at step {self.resumed_from}")  # fmt: skip

@@ -17,6 +17,11 @@ Data: the corpus is encoded into RUN/data once, before training. Under torchrun 
 opens the same encoded corpus, so it must exist before the launch (`--prepare-only`, or a
 first single-process run): no rank waits for minutes in a collective while another encodes.
 
+Threads: `--threads N` sets torch's intra-op threads in every process before any work (torchrun
+passes the same flags to every rank); without it torch chooses (OMP_NUM_THREADS, which torchrun
+sets to 1 for several processes, else one per core). On a machine shared with other work, give
+each process its share (lmcore/threads.py): the Bottega worker always does.
+
 Signals: SIGTERM or Ctrl-C stops cooperatively (a checkpoint is saved, the "done" line says
 "cancelled") and the process exits with EXIT_STOPPED, so a supervisor can tell "stopped and
 resumable" from success (0) and failure (1). A second Ctrl-C aborts; SIGTERM never does
@@ -32,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lmcore import distributed
+from lmcore import distributed, threads
 from lmcore.cli import emit
 from lmcore.config import DEVICES, OPTIMIZERS
 from lmcore.errors import LmcoreError
@@ -128,6 +133,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lora-targets", metavar="LIST",
                    help="matrices to adapt, comma-separated: q,k,v,o,gate,up,down (or PEFT's "
                    "q_proj, ...); default every one the model has")  # fmt: skip
+    p.add_argument("--threads", type=POSITIVE_INT, metavar="N",
+                   help="torch intra-op threads in each process (default: torch's, which is "
+                   "OMP_NUM_THREADS when set, else one per core)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue RUN from its checkpoint")
     p.add_argument("--prepare-only", action="store_true",
                    help="encode the corpus and write RUN/run.json, then exit")  # fmt: skip
@@ -178,6 +186,8 @@ def _lora_flags(args: argparse.Namespace, raw: dict[str, Any]) -> dict[str, Any]
 def cmd_train(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     ctx = distributed.context_from_env()
+    if args.threads:
+        threads.use_threads(args.threads)
     if not spec.resume and (spec.checkpoint_dir / "config.json").exists():
         raise LmcoreError(f"{spec.out} already holds a run: pass --resume or pick another --out")
     if ctx.enabled:  # every rank opens the corpus prepared before the launch

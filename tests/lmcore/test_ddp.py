@@ -156,3 +156,40 @@ def test_two_machines_on_loopback_equal_one_machine(tmp_path, prepared):
     assert two_by_two[0]["world_size"] == 4 and len(set(two_by_two[-1]["replicas"])) == 1
     assert _losses(two_by_two) == pytest.approx(_losses(one_by_four), abs=1e-5)
     assert _max_diff(_weights(tmp_path, "nodes"), _weights(tmp_path, "four")) < 1e-5
+
+
+# A joined thread can stay listed in /proc for a moment after pthread_join returns (the kernel
+# wakes the joiner before it reaps the task): poll for a few seconds. gloo's threads, when left
+# running, wait on a condition and an epoll loop forever, so they would still be listed.
+PROBE = """
+import json, os, sys, time
+from lmcore.cli import main
+code = main(sys.argv[1:])
+deadline = time.monotonic() + 5
+while True:
+    names = []
+    for task in sorted(os.listdir("/proc/self/task")):
+        try:
+            names.append(open(f"/proc/self/task/{task}/comm").read().strip())
+        except OSError:  # gone meanwhile
+            pass
+    if len(names) == 1 or time.monotonic() > deadline:
+        break
+    time.sleep(0.05)
+print(json.dumps({"event": "exit", "rank": os.environ["RANK"], "threads": names}), flush=True)
+raise SystemExit(code)
+"""
+
+
+def test_every_rank_has_stopped_its_threads_before_the_interpreter_exits(tmp_path, prepared):
+    """gloo's threads must be joined when the process group is destroyed, not left running
+    into the interpreter's teardown, where a rank sometimes died with SIGABRT ("terminate called
+    without an active exception"): DDP's import of torch.distributed.nn.functional kept the
+    group alive (its defaults are `group.WORLD`) until lmcore imports it before the group."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE)
+    events = _train([*TORCHRUN, "--standalone", "--nproc-per-node=2", str(probe), "train",
+                     "--config", str(prepared("probe", 4))])  # fmt: skip
+    exits = sorted((e["rank"], e["threads"]) for e in events if e["event"] == "exit")
+    assert [rank for rank, _ in exits] == ["0", "1"]
+    assert all(len(threads) == 1 for _, threads in exits), exits  # the main thread alone

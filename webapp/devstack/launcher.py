@@ -4,7 +4,8 @@
 the production-safe settings (DEBUG on unless set, and a SECRET_KEY generated once into
 `var/secret_key` and reused, unless set), checks the configuration, starts a private
 Redis when REDIS_URL is unset, migrates, makes sure a first user exists, then runs every process
-of the `Procfile` (web, one Celery worker per queue, beat) under honcho's process manager.
+of the `Procfile` (web, one Celery worker per queue, beat) under honcho's process manager, with
+the cores split between the inference worker's threads and each training process's.
 The address and how to sign in are printed last, once the web server and every queue answer, so
 they are the last lines a newcomer sees rather than lost among the workers' start-up lines.
 Ctrl-C (or SIGTERM) stops them all: honcho signals each process group, then kills what is left
@@ -27,12 +28,14 @@ from pathlib import Path
 from honcho.environ import parse_procfile
 from honcho.manager import Manager
 
+from lmcore.threads import usable_cores
 from webapp.devstack.local_secret import use_local_secret
 from webapp.devstack.localredis import start_local_redis
 from webapp.system import preflight
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SIGINT_STATUS = 128 + signal.SIGINT  # what honcho returns after a SIGINT
+INFER, TRAIN = "BOTTEGA_INFER_TORCH_THREADS", "BOTTEGA_TRAIN_TORCH_THREADS"
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,7 +58,18 @@ def _environment(args: argparse.Namespace, redis_url: str, var_dir: Path) -> dic
         CPU_CONCURRENCY=env.get("CPU_CONCURRENCY", str(min(4, os.cpu_count() or 1))),
         PYTHONUNBUFFERED="1",
     )
+    infer, train = split_cores(usable_cores(), env.get(INFER), env.get(TRAIN))
+    env.update({INFER: str(infer), TRAIN: str(train)})
     return env
+
+
+def split_cores(cores: int, infer: str | None = None, train: str | None = None) -> tuple[int, int]:
+    """(inference, training) intra-op threads on one machine: what the operator set (0, less or
+    unset: not set), else half the cores each (inference rounded down, at least 1 each), so a
+    run training beside the playground does not fight it for every core.
+    `split_cores(2) == (1, 1)`, `split_cores(16, infer="12") == (12, 4)`."""
+    infer_n = max(0, int(infer or 0)) or max(1, cores // 2)
+    return infer_n, max(0, int(train or 0)) or max(1, cores - infer_n)
 
 
 def _local_defaults(var_dir: Path) -> None:
@@ -138,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         announcer.start()
         manager = Manager()
         env = _environment(args, redis_url, var_dir)
+        print(f"Threads: {env[INFER]} for inference, {env[TRAIN]} per training process, of "
+              f"{usable_cores()} cores (set {INFER} and {TRAIN} to change).")  # fmt: skip
         procfile = parse_procfile((BASE_DIR / "Procfile").read_text())
         for name, command in procfile.processes.items():
             manager.add_process(name, command, env=env, cwd=str(BASE_DIR))
