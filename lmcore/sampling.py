@@ -47,6 +47,7 @@ class BatchSampler:
     greedy: torch.Tensor  # (B,) bool
     needs_sort: bool  # any row uses top-k or top-p
     needs_penalty: bool
+    all_greedy: bool  # every row: temperature 0 (no draw needed)
 
     @classmethod
     def for_params(cls, params: list[SamplingParams], device: torch.device) -> BatchSampler:
@@ -59,6 +60,7 @@ class BatchSampler:
             greedy=col("temperature", torch.float32) == 0,
             needs_sort=any(p.top_k > 0 or p.top_p < 1 for p in params),
             needs_penalty=any(p.repetition_penalty != 1 for p in params),
+            all_greedy=all(p.temperature == 0 for p in params),
         )  # fmt: skip
 
     def sampling_logits(self, logits: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
@@ -122,7 +124,10 @@ def sample_step(
     """Choose a token per row from logits (B, V) with uniforms (B,) in [0, 1)."""
     model_lp = torch.log_softmax(logits.float(), dim=-1)  # (B, V), T = 1, unfiltered
     sample_lp = torch.log_softmax(sampler.sampling_logits(logits.float(), seen), dim=-1)
-    ids = inverse_cdf(sample_lp.exp(), uniforms)  # (B,)
+    if sampler.all_greedy:  # a point mass per row: its one finite entry is the choice
+        ids = sample_lp.argmax(dim=-1)  # (B,)
+    else:
+        ids = inverse_cdf(sample_lp.exp(), uniforms)  # (B,)
     pick = ids[:, None]
     result = StepResult(ids, model_lp.gather(1, pick)[:, 0], sample_lp.gather(1, pick)[:, 0],
                         None, None, None)  # fmt: skip
