@@ -124,10 +124,9 @@ def sample_step(
     """Choose a token per row from logits (B, V) with uniforms (B,) in [0, 1)."""
     model_lp = torch.log_softmax(logits.float(), dim=-1)  # (B, V), T = 1, unfiltered
     sample_lp = torch.log_softmax(sampler.sampling_logits(logits.float(), seen), dim=-1)
-    if sampler.all_greedy:  # a point mass per row: its one finite entry is the choice
-        ids = sample_lp.argmax(dim=-1)  # (B,)
-    else:
-        ids = inverse_cdf(sample_lp.exp(), uniforms)  # (B,)
+    # Greedy rows sample from a point mass: its one finite entry is the choice, no draw.
+    greedy = sampler.all_greedy
+    ids = sample_lp.argmax(dim=-1) if greedy else inverse_cdf(sample_lp.exp(), uniforms)  # (B,)
     pick = ids[:, None]
     result = StepResult(ids, model_lp.gather(1, pick)[:, 0], sample_lp.gather(1, pick)[:, 0],
                         None, None, None)  # fmt: skip
