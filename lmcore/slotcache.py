@@ -1,9 +1,10 @@
 """The KV cache of continuous batching: many sequences, each in its own slot at its own position.
 
-`SlotCache` implements lmcore/model.py's cache interface (`rotary`, `attn_mask`, `insert`,
-`advance`). Before each forward the scheduler `select`s the slots, the position each row
-starts at and the number of new tokens T: a decode step is a range of slots with one token
-each, a prefill the chunks of a few prompts, padded at the end to the longest. Each row's
+`SlotCache` implements lmcore/kvcache.py's `Cache` protocol (`rotary`, `attn_mask`, `insert`,
+`advance`), which lmcore/model.py's attention uses. Before each forward the scheduler
+`select`s the slots, the position each row starts at and the number of new tokens T: a
+decode step is a range of slots with one token each, a prefill the chunks of a few prompts,
+padded at the end to the longest. Each row's
 keys and values go to its own positions and each row attends only to its own, so rows of
 different lengths share one forward (the keys up to the longest row are read, with a mask).
 A padded or dummy token's key lands on a position past the row's real ones, which the row's
@@ -29,8 +30,8 @@ def slot_bytes(config: GPTConfig, element_size: int) -> int:
 
 
 class SlotCache:
-    """Keys and values of `slots` sequences, each at its own position: lmcore/model.py's
-    cache interface. Before each forward the scheduler `select`s slots (a range: the keys are
+    """Keys and values of `slots` sequences, each at its own position: a
+    `lmcore.kvcache.Cache`. Before each forward the scheduler `select`s slots (a range: the keys are
     read in place; a list: gathered), the position each starts at and the number of new
     tokens T; storage per layer is (slots, n_kv_head, capacity, head_dim), grown on demand up
     to max_len."""

@@ -8,10 +8,11 @@ continuous-batching scheduler (lmcore/scheduler.py) over every stream of that mo
 
 A task returns once its streams are handed over, so Celery's threads do not bound how many
 streams run: the scheduler's slots do (as many as `PLAYGROUND_MEMORY_MB` holds beside the
-weights, at most `PLAYGROUND_MAX_BATCH`: `slots_within`), and streams beyond them wait
-in order, the client told its position (`queued` entries; `loading` while a model loads). Loaded models form an LRU within
-`PLAYGROUND_MEMORY_MB` (weights + KV slots): a loop evicts idle loops, least recently used
-first, before it loads, and waits while busy ones leave no room. Side by side of one
+weights, at most `PLAYGROUND_MAX_BATCH`: `slots_within`), and streams beyond them wait in
+order, the client told its position (`queued` entries; `loading` while a model loads).
+Loaded models form an LRU within `PLAYGROUND_MEMORY_MB` (weights + KV slots): a loop evicts
+idle loops, least recently used first, before it loads, and waits while busy ones leave no
+room. Side by side of one
 version is two streams in one batch; of two versions, one stream in each model's loop,
 both writing to the request's one `Reply`.
 """
