@@ -1,7 +1,7 @@
 """Bottega's engine against `transformers`' `generate` on the real SmolLM2-135M-Instruct.
 
     .venv/bin/python bench/vs_transformers.py [--threads 1] [--new-tokens 128]
-        [--streams 1 8 32]
+        [--streams 1 8 32] [--bf16]
 
 The model is tests/smollm2.py's `hf_dir()` (fp32 `transformers` directory), imported into
 lmcore with `lmcore.hf_import.import_hf` as the product does. Both sides decode greedily,
@@ -20,7 +20,9 @@ Each (side, N) runs in a fresh child process with `--threads` intra-op threads o
 `ttft_ms` = median over streams of submit -> first token, `peak_rss_mb` = the child's
 `ru_maxrss` (model, caches, allocator high-water mark). The parent checks that every stream's
 tokens are equal between the two sides and prints one JSON object (progress on stderr); the
-figures sit in docs/benchmarks.md, "Bottega vs transformers".
+figures sit in docs/benchmarks.md, "Bottega vs transformers". `--bf16` adds a third side,
+Bottega with its weights (and so its KV cache) in bfloat16, with how many streams still equal
+transformers' fp32 tokens: what a precision trade would buy, not what the product runs.
 """
 
 from __future__ import annotations
@@ -111,12 +113,16 @@ def run_transformers(source: Path, batch: list[list[int]], new_tokens: int) -> d
     return {"tokens": tokens, "wall_s": wall, "ttft_ms": ttft}
 
 
-def run_bottega(checkpoint: Path, batch: list[list[int]], new_tokens: int) -> dict:
+def run_bottega(checkpoint: Path, batch: list[list[int]], new_tokens: int, bf16: bool) -> dict:
+    import torch
+
     from lmcore.checkpoint import load_checkpoint
     from lmcore.sampling import SamplingParams
     from lmcore.scheduler import Scheduler, SchedulerConfig
 
     ck = load_checkpoint(checkpoint, "cpu")
+    if bf16:
+        ck.model.to(torch.bfloat16)
     table = ck.tokenizer.bytes_table()
 
     def generate(prompts: list[list[int]], n: int) -> tuple[list[list[int]], list[float]]:
@@ -147,7 +153,8 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "transformers":
         result = run_transformers(Path(args.source), batch, args.new_tokens)
     else:
-        result = run_bottega(Path(args.checkpoint), batch, args.new_tokens)
+        bf16 = args.child == "bottega-bf16"
+        result = run_bottega(Path(args.checkpoint), batch, args.new_tokens, bf16)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -180,7 +187,7 @@ def compare(args: argparse.Namespace, checkpoint: Path, tmp: Path) -> dict:
         prompts_file = tmp / f"prompts-{n}.json"
         prompts_file.write_text(json.dumps(batch))
         runs = {}
-        for side in ("transformers", "bottega"):
+        for side in ("transformers", "bottega", *(["bottega-bf16"] if args.bf16 else [])):
             log(f"{n} stream(s): {side} ...")
             runs[side] = spawn(args, side, prompts_file, checkpoint)
         hf, ours = runs["transformers"], runs["bottega"]
@@ -193,6 +200,14 @@ def compare(args: argparse.Namespace, checkpoint: Path, tmp: Path) -> dict:
         row["speedup"] = round(
             row["bottega"]["tokens_per_s"] / row["transformers"]["tokens_per_s"], 2
         )
+        if args.bf16:
+            low = runs["bottega-bf16"]
+            row["bottega_bf16"] = summary(low)
+            row["bf16_speedup"] = round(
+                row["bottega_bf16"]["tokens_per_s"] / row["transformers"]["tokens_per_s"], 2
+            )
+            same = [a == b for a, b in zip(hf["tokens"], low["tokens"], strict=True)]
+            row["bf16_equal_streams"] = f"{sum(same)}/{n}"
         log(json.dumps(row))
         rows.append(row)
     return {"threads": args.threads, "new_tokens": args.new_tokens,
@@ -204,7 +219,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--streams", type=int, nargs="+", default=[1, 8, 32])
-    p.add_argument("--child", choices=["transformers", "bottega"], help=argparse.SUPPRESS)
+    p.add_argument("--bf16", action="store_true",
+                   help="also Bottega with bf16 weights (not the product's default)")  # fmt: skip
+    p.add_argument("--child", choices=["transformers", "bottega", "bottega-bf16"],
+                   help=argparse.SUPPRESS)  # fmt: skip
     p.add_argument("--prompts", help=argparse.SUPPRESS)
     p.add_argument("--source", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--checkpoint", type=Path, help=argparse.SUPPRESS)
