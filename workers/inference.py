@@ -12,9 +12,8 @@ weights, at most `PLAYGROUND_MAX_BATCH`: `slots_within`), and streams beyond the
 order, the client told its position (`queued` entries; `loading` while a model loads).
 Loaded models form an LRU within `PLAYGROUND_MEMORY_MB` (weights + KV slots): a loop evicts
 idle loops, least recently used first, before it loads, and waits while busy ones leave no
-room. Side by side of one
-version is two streams in one batch; of two versions, one stream in each model's loop,
-both writing to the request's one `Reply`.
+room. Side by side of one version is two streams in one batch; of two versions, one stream
+in each model's loop, both writing to the request's one `Reply`.
 """
 
 from __future__ import annotations
