@@ -3,7 +3,7 @@
 The model asks a cache, in every attention layer, for four things and nothing else:
 
     cos, sin = cache.rotary(model.cos, model.sin, T)  # rotary rows of the T new positions
-    mask, is_causal = cache.attn_mask(T, device)       # which cached keys each new query sees
+    mask, is_causal = cache.attn_mask(q)               # which cached keys each new query sees
     k, v = cache.insert(layer, k, v)                   # store the new keys; all keys so far
     cache.advance(T)                                   # after the last layer
 
@@ -37,9 +37,10 @@ class Cache(Protocol):
         (1, context, 1, hs/2)."""
         ...
 
-    def attn_mask(self, T: int, device: torch.device) -> tuple[torch.Tensor | None, bool]:
-        """(mask, is_causal) for scaled_dot_product_attention: a boolean mask broadcasting to
-        (B, nh, T, keys) where True = visible, or None with is_causal."""
+    def attn_mask(self, q: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
+        """(mask, is_causal) for scaled_dot_product_attention of the new queries q
+        (B, nh, T, hs): a mask broadcasting to (B, nh, T, keys), boolean (True = visible) or
+        additive in q's dtype (0 or -inf), or None with is_causal."""
         ...
 
     def insert(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -88,8 +89,9 @@ class KVCache:
         self.v[layer][:, :, self.pos : end] = v
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]  # (B, H, pos+T, hs)
 
-    def attn_mask(self, T: int, device: torch.device) -> tuple[torch.Tensor | None, bool]:
+    def attn_mask(self, q: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
         """(mask, is_causal) for T new queries at pos: query i sits at pos + i, sees 0..pos+i."""
+        T, device = q.size(2), q.device
         if self.pos == 0:
             return None, True
         if T == 1:  # decoding one token: it sees every cached key

@@ -116,7 +116,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh|nkv, T, hs)
         mask, causal = None, True
         if kv_cache is not None:
-            mask, causal = kv_cache.attn_mask(T, x.device)  # before insert: from the old pos
+            mask, causal = kv_cache.attn_mask(q)  # before insert: from the old pos
             k, v = kv_cache.insert(self.layer, k, v)  # (B, nkv, pos+T, hs)
         y = F.scaled_dot_product_attention(
             q,
