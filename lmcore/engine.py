@@ -13,7 +13,7 @@ every request has ended, so the CLI, side by side and the worker's continuous ba
 the same code and give the same tokens. How it runs (details in lmcore/scheduler.py):
 - Prefill: the prompt but its last token goes through the model in chunks with no output
   layer, filling the KV cache; the last prompt token and every new token then cost one
-  batched one-token forward (see lmcore/model.py for the cache interface).
+  batched one-token forward (see lmcore/kvcache.py for the cache interface).
 - Sliding window: a prompt longer than the context keeps its end, as much as fits with room
   for the answer; when the sequence outgrows the context, the cache is rebuilt from the last
   `keep` tokens (default: half the context) and decoding goes on. Recomputing is exact (a

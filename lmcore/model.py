@@ -1,4 +1,4 @@
-"""A decoder-only transformer (GPT) in the current style, plus the KV cache the engine drives.
+"""A decoder-only transformer (GPT) in the current style.
 
 Token embedding -> RMSNorm -> n_layer x [RMSNorm -> causal self-attention with rotary positions
 -> residual, RMSNorm -> MLP -> residual] -> RMSNorm -> linear to the vocabulary. No biases; the
@@ -8,24 +8,13 @@ stable on tiny models. Attention goes through `F.scaled_dot_product_attention`, 
 flash kernel and CPU a fused one.
 
 GPTConfig's architecture options turn the same code into the blocks of imported models
-(lmcore/hf_import.py, lmcore/hf_export.py): Llama's learned norm gains, gated SiLU MLP, no embedding or query/key
-norm and opposite rotation; nanochat's norm epsilon and final-logit soft cap. Their defaults
-are the block above, so older checkpoints compute exactly what they did.
+(lmcore/hf_import.py, lmcore/hf_export.py): Llama's learned norm gains, gated SiLU MLP, no
+embedding or query/key norm and opposite rotation; nanochat's norm epsilon and final-logit
+soft cap. Their defaults are the block above, so older checkpoints compute what they did.
 
-KV cache (the interface lmcore/engine.py relies on):
-
-    cache = KVCache.for_model(model, batch_size=1)             # or max_len=... <= context
-    logits, _ = model(prompt_ids, kv_cache=cache)               # prefill: (B, T) -> (B, T, V)
-    logits, _ = model(next_id.view(1, 1), kv_cache=cache)       # decode one token: (B, 1, V)
-
-Each forward call with a cache appends its keys/values at `cache.pos`, offsets the rotary
-positions by `cache.pos`, attends to everything cached so far, then advances `cache.pos` by T.
-Prefill of many tokens, one-token decode and multi-token chunks on a non-empty cache all give
-the logits a full forward over the whole sequence gives (tests/lmcore/test_model_kv_cache.py).
-Positions are limited to `config.context`: the engine must crop and re-prefill beyond it.
-The model asks a cache only for `rotary(cos, sin, T)` (the rotary rows of the new positions),
-`attn_mask(T, device)` (which cached keys each new query sees), `insert(layer, k, v)` and
-`advance(T)`, so a cache that gives every row its own position plugs in the same way.
+Inference passes a KV cache (lmcore/kvcache.py: the `Cache` protocol, the single-sequence
+`KVCache`, and lmcore/slotcache.py's `SlotCache` for continuous batching): each layer stores
+its new keys and values there and attends to everything cached so far.
 `logits_to_keep` computes the output layer only where logits are used (prefill: 1 or 0).
 """
 
@@ -38,65 +27,38 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmcore.config import GPTConfig
+from lmcore.kvcache import Cache, KVCache
+
+# oneDNN's matmul, as torch.compile's CPU backend calls it; absent from builds without oneDNN.
+_ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
 
 
-class KVCache:
-    """Keys and values of every layer for positions [0, pos), preallocated to `max_len`.
+def linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x @ weight.T: (..., in) -> (..., out).
 
-    Storage per layer is (B, n_kv_head, max_len, head_dim), allocated on the first insert with
-    the dtype and device of the keys it receives (bf16 under CUDA autocast, fp32 on CPU).
+    Without autograd on CPU in fp32 it goes through oneDNN rather than F.linear's MKL, whose
+    sgemm runs AVX2 code on AMD CPUs: measured on this repository's EPYC VM with SmolLM2's
+    weights, 1.7x faster for one row (decoding one stream) and 2.2x for 32 rows. The sums run
+    in another order, so logits move by ~1e-5 (docs/benchmarks.md, "Bottega vs transformers").
     """
+    if (
+        _ONEDNN_LINEAR is not None
+        and x.device.type == "cpu"
+        and x.dtype == weight.dtype == torch.float32
+        and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+    ):
+        return _ONEDNN_LINEAR(x, weight, None, "none", [], "")
+    return F.linear(x, weight)
 
-    def __init__(self, n_layer: int, batch_size: int, max_len: int) -> None:
-        self.n_layer, self.batch_size, self.max_len = n_layer, batch_size, max_len
-        self.pos = 0
-        self.k: list[torch.Tensor] = []
-        self.v: list[torch.Tensor] = []
 
-    @classmethod
-    def for_model(cls, model: GPT, batch_size: int = 1, max_len: int | None = None) -> KVCache:
-        cfg = model.config
-        max_len = cfg.context if max_len is None else max_len
-        if not 0 < max_len <= cfg.context:
-            raise ValueError(f"cache length {max_len} must be in 1..{cfg.context} (the context)")
-        return cls(cfg.n_layer, batch_size, max_len)
+class Linear(nn.Linear):
+    """A bias-free nn.Linear computed by `linear`."""
 
-    def insert(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Store k, v (B, n_kv_head, T, hs) at `pos`; return all keys/values up to pos + T."""
-        B, H, T, hs = k.shape
-        if not self.k:
-            shape = (self.batch_size, H, self.max_len, hs)
-            for _ in range(self.n_layer):
-                self.k.append(torch.empty(shape, dtype=k.dtype, device=k.device))
-                self.v.append(torch.empty(shape, dtype=v.dtype, device=v.device))
-        end = self.pos + T
-        self.k[layer][:, :, self.pos : end] = k
-        self.v[layer][:, :, self.pos : end] = v
-        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]  # (B, H, pos+T, hs)
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__(d_in, d_out, bias=False)
 
-    def attn_mask(self, T: int, device: torch.device) -> tuple[torch.Tensor | None, bool]:
-        """(mask, is_causal) for T new queries at pos: query i sits at pos + i, sees 0..pos+i."""
-        if self.pos == 0:
-            return None, True
-        if T == 1:  # decoding one token: it sees every cached key
-            return None, False
-        key_pos = torch.arange(self.pos + T, device=device)
-        query_pos = torch.arange(self.pos, self.pos + T, device=device)
-        return key_pos[None, :] <= query_pos[:, None], False  # (T, pos+T)
-
-    def rotary(self, cos: torch.Tensor, sin: torch.Tensor, T: int) -> tuple[torch.Tensor, ...]:
-        """The rotary tables' rows for T new positions from pos: (1, T, 1, hs/2) each."""
-        if self.pos + T > self.max_len:
-            raise ValueError(
-                f"sequence of {self.pos + T} tokens exceeds the limit of {self.max_len}"
-            )
-        return cos[:, self.pos : self.pos + T], sin[:, self.pos : self.pos + T]
-
-    def advance(self, n: int) -> None:
-        self.pos += n
-
-    def reset(self) -> None:
-        self.pos = 0
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return linear(x, self.weight)
 
 
 class RMSNorm(nn.Module):
@@ -139,14 +101,14 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.layer, self.n_head, self.n_kv_head = layer, cfg.n_head, cfg.n_kv_head
         self.head_dim, self.dropout = cfg.head_dim, cfg.dropout
-        self.c_q = nn.Linear(cfg.d_model, cfg.n_head * cfg.head_dim, bias=False)
-        self.c_kv = nn.Linear(cfg.d_model, 2 * cfg.n_kv_head * cfg.head_dim, bias=False)
-        self.c_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.c_q = Linear(cfg.d_model, cfg.n_head * cfg.head_dim)
+        self.c_kv = Linear(cfg.d_model, 2 * cfg.n_kv_head * cfg.head_dim)
+        self.c_proj = Linear(cfg.d_model, cfg.d_model)
         self.resid_dropout = nn.Dropout(cfg.dropout)
         self.q_norm = RMSNorm(cfg, cfg.head_dim) if cfg.qk_norm else nn.Identity()
         self.k_norm = RMSNorm(cfg, cfg.head_dim) if cfg.qk_norm else nn.Identity()
 
-    def forward(self, x, cos, sin, kv_cache: KVCache | None) -> torch.Tensor:
+    def forward(self, x, cos, sin, kv_cache: Cache | None) -> torch.Tensor:
         B, T, C = x.shape
         q = self.c_q(x).view(B, T, self.n_head, self.head_dim)  # (B, T, nh, hs)
         k, v = self.c_kv(x).view(B, T, 2, self.n_kv_head, self.head_dim).unbind(2)  # (B,T,nkv,hs)
@@ -154,7 +116,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh|nkv, T, hs)
         mask, causal = None, True
         if kv_cache is not None:
-            mask, causal = kv_cache.attn_mask(T, x.device)  # before insert: from the old pos
+            mask, causal = kv_cache.attn_mask(q)  # before insert: from the old pos
             k, v = kv_cache.insert(self.layer, k, v)  # (B, nkv, pos+T, hs)
         y = F.scaled_dot_product_attention(
             q,
@@ -175,10 +137,10 @@ class MLP(nn.Module):
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
-        self.c_fc = nn.Linear(cfg.d_model, cfg.d_hidden, bias=False)
+        self.c_fc = Linear(cfg.d_model, cfg.d_hidden)
         gated = cfg.mlp == "swiglu"
-        self.c_gate = nn.Linear(cfg.d_model, cfg.d_hidden, bias=False) if gated else None
-        self.c_proj = nn.Linear(cfg.d_hidden, cfg.d_model, bias=False)
+        self.c_gate = Linear(cfg.d_model, cfg.d_hidden) if gated else None
+        self.c_proj = Linear(cfg.d_hidden, cfg.d_model)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,7 +159,7 @@ class Block(nn.Module):
         self.ln_2 = RMSNorm(cfg, cfg.d_model)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin, kv_cache: KVCache | None) -> torch.Tensor:
+    def forward(self, x, cos, sin, kv_cache: Cache | None) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), cos, sin, kv_cache)
         return x + self.mlp(self.ln_2(x))
 
@@ -211,7 +173,7 @@ class GPT(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.ln_f = RMSNorm(config, config.d_model)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.d_model, config.vocab_size)
         if config.tie_weights:
             self.lm_head.weight = self.wte.weight
         cos, sin = rotary_tables(config)
@@ -250,7 +212,7 @@ class GPT(nn.Module):
         self,
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
-        kv_cache: KVCache | None = None,
+        kv_cache: Cache | None = None,
         logits_to_keep: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx (B, T) token ids -> (logits (B, T, V) float32, mean cross-entropy or None).

@@ -47,6 +47,7 @@ class BatchSampler:
     greedy: torch.Tensor  # (B,) bool
     needs_sort: bool  # any row uses top-k or top-p
     needs_penalty: bool
+    all_greedy: bool  # every row: temperature 0 (no draw needed)
 
     @classmethod
     def for_params(cls, params: list[SamplingParams], device: torch.device) -> BatchSampler:
@@ -59,6 +60,7 @@ class BatchSampler:
             greedy=col("temperature", torch.float32) == 0,
             needs_sort=any(p.top_k > 0 or p.top_p < 1 for p in params),
             needs_penalty=any(p.repetition_penalty != 1 for p in params),
+            all_greedy=all(p.temperature == 0 for p in params),
         )  # fmt: skip
 
     def sampling_logits(self, logits: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
@@ -69,10 +71,12 @@ class BatchSampler:
             # CTRL: a seen token is made less likely whatever the sign of its logit.
             x = torch.where(seen, torch.where(x > 0, x / pen, x * pen), x)
         greedy_pick = x.argmax(dim=-1, keepdim=True)  # (B, 1), before any rescaling
+        point_mass = torch.full_like(x, -math.inf).scatter(1, greedy_pick, 0.0)
+        if self.all_greedy:
+            return point_mass
         x = x / torch.where(self.greedy, 1.0, self.temperature)[:, None]
         if self.needs_sort:
             x = self._filter(x)
-        point_mass = torch.full_like(x, -math.inf).scatter(1, greedy_pick, 0.0)
         return torch.where(self.greedy[:, None], point_mass, x)  # (B, V)
 
     def _filter(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,8 +125,12 @@ def sample_step(
 ) -> StepResult:
     """Choose a token per row from logits (B, V) with uniforms (B,) in [0, 1)."""
     model_lp = torch.log_softmax(logits.float(), dim=-1)  # (B, V), T = 1, unfiltered
-    sample_lp = torch.log_softmax(sampler.sampling_logits(logits.float(), seen), dim=-1)
-    ids = inverse_cdf(sample_lp.exp(), uniforms)  # (B,)
+    sampling = sampler.sampling_logits(logits.float(), seen)  # (B, V)
+    if sampler.all_greedy:  # point masses, already normalised: 0 at the choice, no draw
+        sample_lp, ids = sampling, sampling.argmax(dim=-1)  # (B, V), (B,)
+    else:
+        sample_lp = torch.log_softmax(sampling, dim=-1)
+        ids = inverse_cdf(sample_lp.exp(), uniforms)  # (B,)
     pick = ids[:, None]
     result = StepResult(ids, model_lp.gather(1, pick)[:, 0], sample_lp.gather(1, pick)[:, 0],
                         None, None, None)  # fmt: skip

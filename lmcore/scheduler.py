@@ -15,9 +15,10 @@ requests at any time and calls `step()` while anything is left. Each step
    (the prompt's last, or the token just sampled), then samples each row with its own
    settings and random generator and emits the token events (`done` when one ends).
 
-Memory is bounded: the KV cache (lmcore/slotcache.py) holds `max_batch` slots of `context`
-positions each, allocated on the first forward (`slot_bytes` is one slot's size, which the
-worker counts against its memory budget). Requests beyond it wait in order.
+Memory is bounded: the KV cache (lmcore/slotcache.py) holds `max_batch` slots of at most
+`context` positions each, grown as the longest sequence needs (`slot_bytes` is one full
+slot's size, which the worker counts against its memory budget). Requests beyond it wait
+in order.
 
 Same answers: a request's tokens do not depend on what else runs. Its prompt is cut into the
 same chunks alone or not (chunks start from its own first token), rows of a forward never

@@ -1,20 +1,25 @@
 """The KV cache of continuous batching: many sequences, each in its own slot at its own position.
 
-`SlotCache` implements lmcore/model.py's cache interface (`rotary`, `attn_mask`, `insert`,
-`advance`). Before each forward the scheduler `select`s the slots, the position each row
-starts at and the number of new tokens T: a decode step is a range of slots with one token
-each, a prefill the chunks of a few prompts, padded at the end to the longest. Each row's
+`SlotCache` implements lmcore/kvcache.py's `Cache` protocol (`rotary`, `attn_mask`, `insert`,
+`advance`), which lmcore/model.py's attention uses. Before each forward the scheduler
+`select`s the slots, the position each row starts at and the number of new tokens T: a
+decode step is a range of slots with one token each, a prefill the chunks of a few prompts,
+padded at the end to the longest. Each row's
 keys and values go to its own positions and each row attends only to its own, so rows of
 different lengths share one forward (the keys up to the longest row are read, with a mask).
 A padded or dummy token's key lands on a position past the row's real ones, which the row's
-next real token overwrites before any query can see it. Storage is preallocated on the first
-insert, (slots, n_kv_head, context, head_dim) per layer for keys and again for values: the
-memory bound (`slot_bytes` a slot).
+next real token overwrites before any query can see it. Storage per layer is
+(slots, n_kv_head, capacity, head_dim) for keys and again for values; the capacity grows on
+demand (doubling, with a copy) up to the context, so short generations on a long-context
+model hold little memory and a new scheduler does not first zero gigabytes. The memory bound
+is the full context for every slot (`slot_bytes` a slot), which the worker budgets.
 
 Example: the small preset (6 layers x 384 wide, context 256) takes 4.5 MiB a slot in fp32.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -27,11 +32,11 @@ def slot_bytes(config: GPTConfig, element_size: int) -> int:
 
 
 class SlotCache:
-    """Keys and values of `slots` sequences, each at its own position: lmcore/model.py's
-    cache interface. Before each forward the scheduler `select`s slots (a range: the keys are
+    """Keys and values of `slots` sequences, each at its own position: a
+    `lmcore.kvcache.Cache`. Before each forward the scheduler `select`s slots (a range: the keys are
     read in place; a list: gathered), the position each starts at and the number of new
-    tokens T; storage per layer is (slots, n_kv_head, max_len, head_dim), allocated on the
-    first insert."""
+    tokens T; storage per layer is (slots, n_kv_head, capacity, head_dim), grown on demand up
+    to max_len."""
 
     def __init__(self, n_layer: int, slots: int, max_len: int) -> None:
         self.n_layer, self.slots, self.max_len = n_layer, slots, max_len
@@ -48,26 +53,50 @@ class SlotCache:
         self.positions = start + torch.arange(T, device=device)  # (B, T)
         keys = torch.arange(self.end, device=device)
         self.mask = keys[None, None, None, :] <= self.positions[:, None, :, None]  # (B,1,T,end)
+        self.additive: torch.Tensor | None = None
 
     def rotary(self, cos: torch.Tensor, sin: torch.Tensor, T: int) -> tuple[torch.Tensor, ...]:
         return cos[0, self.positions], sin[0, self.positions]  # (B, T, 1, hs/2) each
 
-    def attn_mask(self, T: int, device: torch.device) -> tuple[torch.Tensor, bool]:
-        return self.mask, False  # each row sees its own positions up to its query's
+    def attn_mask(self, q: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """Each row sees its own positions up to its query's. Additive (0 / -inf in q's dtype),
+        made once per forward: given the boolean mask, attention converts it in every layer
+        (measured at 32 rows of SmolLM2 on CPU: 850 vs 530 us a layer)."""
+        if self.additive is None or self.additive.dtype != q.dtype:
+            zeros = torch.zeros(self.mask.shape, dtype=q.dtype, device=q.device)
+            self.additive = zeros.masked_fill_(~self.mask, -math.inf)  # (B, 1, T, end)
+        return self.additive, False
 
     def insert(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Store k, v (B, n_kv_head, T, hs) at each row's positions; return keys/values
         [0, end) of the selected rows (B, n_kv_head, end, hs)."""
-        if not self.k:
-            shape = (self.slots, k.size(1), self.max_len, k.size(3))
-            for _ in range(self.n_layer):
-                self.k.append(torch.zeros(shape, dtype=k.dtype, device=k.device))
-                self.v.append(torch.zeros(shape, dtype=v.dtype, device=v.device))
-        kc, vc = self.k[layer], self.v[layer]  # (slots, H, max_len, hs)
+        if layer == 0 and self.capacity < self.end:
+            self._grow(k)
+        kc, vc = self.k[layer], self.v[layer]  # (slots, H, capacity, hs)
         kc[self.index, :, self.positions] = k.transpose(1, 2)  # (B, T, H, hs) into place
         vc[self.index, :, self.positions] = v.transpose(1, 2)
         rows = self.rows if isinstance(self.rows, slice) else self.index[:, 0]
         return kc[rows, :, : self.end], vc[rows, :, : self.end]  # (B, H, end, hs)
+
+    @property
+    def capacity(self) -> int:
+        """Positions a slot holds now: grown on demand up to max_len."""
+        return self.k[0].size(2) if self.k else 0
+
+    def _grow(self, like: torch.Tensor) -> None:
+        """Reallocate every layer with room for `end` positions (at least double, at most
+        max_len), keeping what is stored. Zeros, not garbage: a masked-out key's value still
+        enters attention multiplied by 0, and 0 x NaN would be NaN."""
+        old, size = self.capacity, min(self.max_len, max(self.end, 2 * self.capacity, 64))
+        shape = (self.slots, like.size(1), size, like.size(3))  # (slots, H, capacity, hs)
+        for store in (self.k, self.v):
+            for layer in range(self.n_layer):
+                grown = torch.zeros(shape, dtype=like.dtype, device=like.device)
+                if old:
+                    grown[:, :, :old] = store[layer]
+                    store[layer] = grown
+                else:
+                    store.append(grown)
 
     def advance(self, T: int) -> None:
         """Nothing: positions are the scheduler's (`_Sequence.fed`)."""

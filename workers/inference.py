@@ -7,12 +7,13 @@ continuous-batching scheduler (lmcore/scheduler.py) over every stream of that mo
         write every touched request's entries (one pipeline)
 
 A task returns once its streams are handed over, so Celery's threads do not bound how many
-streams run: the scheduler's slots do (`PLAYGROUND_MAX_BATCH`), and streams beyond them wait
-in order, the client told its position (`queued` entries; `loading` while a model loads). Loaded models form an LRU within
-`PLAYGROUND_MEMORY_MB` (weights + KV slots): a loop evicts idle loops, least recently used
-first, before it loads, and waits while busy ones leave no room. Side by side of one
-version is two streams in one batch; of two versions, one stream in each model's loop,
-both writing to the request's one `Reply`.
+streams run: the scheduler's slots do (as many as `PLAYGROUND_MEMORY_MB` holds beside the
+weights, at most `PLAYGROUND_MAX_BATCH`: `slots_within`), and streams beyond them wait in
+order, the client told its position (`queued` entries; `loading` while a model loads).
+Loaded models form an LRU within `PLAYGROUND_MEMORY_MB` (weights + KV slots): a loop evicts
+idle loops, least recently used first, before it loads, and waits while busy ones leave no
+room. Side by side of one version is two streams in one batch; of two versions, one stream
+in each model's loop, both writing to the request's one `Reply`.
 """
 
 from __future__ import annotations
@@ -280,18 +281,22 @@ class Registry:
         except (LmcoreError, TypeError, ValueError) as exc:
             raise LmcoreError(f"{version}: the model cannot be loaded ({exc})") from exc
         device = inference_device()
-        slots = settings.PLAYGROUND_MAX_BATCH
-        kv = slot_bytes(config, 2 if device.type == "cuda" else 4)
-        self._reserve(loop, str(version), 4 * estimate_params(config) + slots * kv)
+        weights, kv = (
+            4 * estimate_params(config),
+            slot_bytes(config, 2 if device.type == "cuda" else 4),
+        )
+        slots = slots_within(settings.PLAYGROUND_MEMORY_MB * 2**20, weights, kv)
+        if slots < 1:
+            raise LmcoreError(
+                f"{version} needs {(weights + kv) / 2**20:.0f} MB (weights and one stream's KV "
+                f"cache) but the worker's budget is {settings.PLAYGROUND_MEMORY_MB} MB "
+                "(BOTTEGA_PLAYGROUND_MEMORY_MB)"
+            )
+        self._reserve(loop, weights + slots * kv)
         return _load(version, device), slots
 
-    def _reserve(self, loop: ModelLoop, label: str, need: int) -> None:
+    def _reserve(self, loop: ModelLoop, need: int) -> None:
         budget = settings.PLAYGROUND_MEMORY_MB * 2**20
-        if need > budget:
-            raise LmcoreError(
-                f"{label} needs {need / 2**20:.0f} MB (weights and KV cache) but the worker's "
-                f"budget is {budget / 2**20:.0f} MB (BOTTEGA_PLAYGROUND_MEMORY_MB)"
-            )
         with self.lock:
             while True:
                 others = [other for other in self.loops.values() if other is not loop]
@@ -349,6 +354,16 @@ class Registry:
 registry = Registry()
 _device: Any = None
 _device_lock = threading.Lock()
+
+
+def slots_within(budget: int, weights: int, slot: int) -> int:
+    """KV slots (streams decoded together) a model gets: as many as the budget holds beside its
+    weights, at most `PLAYGROUND_MAX_BATCH`; 0 when not even one fits.
+
+    Example: SmolLM2-135M on CPU (513 MiB of fp32 weights, 180 MiB a slot at its 4,096-token
+    context) gets 19 slots in the default 4,096 MiB, where a fixed 32 would not load at all.
+    """
+    return max(0, min(settings.PLAYGROUND_MAX_BATCH, (budget - weights) // slot))
 
 
 def inference_device() -> Any:

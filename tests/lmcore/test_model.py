@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lmcore.estimate import estimate, estimate_params, flops_per_token, model_flops_utilization
 from lmcore.model import GPT, GPTConfig
@@ -94,3 +95,23 @@ def test_estimates_add_up_and_give_mfu():
     # nanoGPT's figure for GPT-2 small at context 1024: 6N + 12 L T d ~ 0.87 GFLOP per token.
     assert 0.8e9 < flops_per_token(cfg) < 0.95e9
     assert model_flops_utilization(cfg, tokens_per_s=0.0) == 0.0
+
+
+def test_inference_matmuls_equal_f_linear_and_training_keeps_its_gradients(tiny_gpt_config):
+    from lmcore.model import _ONEDNN_LINEAR, linear
+
+    assert _ONEDNN_LINEAR is not None  # this CPU build has oneDNN: the fast path is tested
+    torch.manual_seed(0)
+    x, w = torch.randn(3, 5, 32), torch.randn(48, 32, requires_grad=True)
+    with torch.no_grad():
+        torch.testing.assert_close(linear(x, w), F.linear(x, w), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(linear(x[:, -1:], w), F.linear(x[:, -1:], w))
+    linear(x, w).square().sum().backward()  # with autograd: F.linear, differentiable
+    torch.testing.assert_close(w.grad, 2 * (x @ w.T).reshape(-1, 48).T @ x.reshape(-1, 32))
+    model = GPT(tiny_gpt_config(64)).eval()
+    idx = torch.randint(0, 64, (2, 12))
+    with torch.no_grad():
+        fast, _ = model(idx)
+    with torch.enable_grad():
+        slow, _ = model(idx)
+    torch.testing.assert_close(fast, slow.detach(), atol=1e-5, rtol=0)

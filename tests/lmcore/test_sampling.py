@@ -93,6 +93,25 @@ def test_greedy_is_a_point_mass_on_the_argmax():
     assert step.top_sample_logprob[0, 1:].isinf().all()
 
 
+def test_an_all_greedy_batch_chooses_what_a_greedy_row_of_a_mixed_batch_does():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 50) * 3  # (B, V)
+    seen = torch.zeros(2, 50, dtype=torch.bool)
+    seen[:, :10] = True
+    greedy = SamplingParams(temperature=0, repetition_penalty=1.3)
+    params = [greedy, SamplingParams(temperature=0.8, top_k=5, seed=1)]
+    mixed = BatchSampler.for_params(params, CPU)
+    alone = BatchSampler.for_params([greedy, greedy], CPU)
+    assert alone.all_greedy and not mixed.all_greedy
+    uniforms = torch.tensor([0.3, 0.6], dtype=torch.float64)
+    a = sample_step(logits, mixed, uniforms, seen, top_n=4)
+    b = sample_step(logits, alone, uniforms, seen, top_n=4)
+    for field in ("ids", "logprob", "sample_logprob", "top_ids", "top_logprob",
+                  "top_sample_logprob"):  # fmt: skip
+        assert torch.equal(getattr(a, field)[0], getattr(b, field)[0]), field
+    assert b.ids[0] == torch.where(seen[0], logits[0] / 1.3, logits[0]).argmax()  # penalised
+
+
 def test_temperature_rescales_the_sampled_distribution_only():
     logits = logits_of([0.2, 0.5, 0.3])
     step = sample_step(logits, sampler(temperature=0.5), torch.tensor([0.0]), top_n=3)

@@ -178,6 +178,32 @@ def test_slot_rows_at_different_positions_equal_full_forwards(tiny_gpt_config):
         torch.testing.assert_close(logits[row, 0], full[0, -1], atol=1e-5, rtol=0)
 
 
+def test_slot_storage_grows_as_rows_lengthen_and_keeps_what_it_held(tiny_gpt_config):
+    torch.manual_seed(0)
+    model = GPT(tiny_gpt_config(64, context=256)).eval()
+    seq = torch.randint(0, 64, (150,))
+    cache = SlotCache(model.config.n_layer, 2, model.config.context)
+    capacities = []
+    for start in range(0, 149, 40):  # chunks of 40 in slot 1: 40, 80, 120, 149 positions
+        chunk = seq[start : min(start + 40, 149)]
+        cache.select([1], [start], len(chunk), seq.device)
+        model(chunk[None], kv_cache=cache, logits_to_keep=0)
+        capacities.append(cache.capacity)
+    assert capacities == [64, 128, 128, 256]  # doubled when needed, at most the context
+    cache.select(slice(1, 2), [149], 1, seq.device)
+    logits, _ = model(seq[None, -1:], kv_cache=cache, logits_to_keep=1)
+    full, _ = model(seq[None])
+    torch.testing.assert_close(logits[0, 0], full[0, -1], atol=1e-5, rtol=0)
+    assert cache.k[0].shape == (2, model.config.n_kv_head, 256, model.config.head_dim)
+
+
+def test_both_caches_follow_the_model_s_cache_protocol(gen_model):
+    from lmcore.kvcache import Cache, KVCache
+
+    assert isinstance(SlotCache(2, 3, 16), Cache)
+    assert isinstance(KVCache.for_model(gen_model), Cache)
+
+
 def test_a_slot_holds_keys_and_values_of_every_layer_over_the_context():
     cfg = GPTConfig(vocab_size=2048, context=256, n_layer=6, n_head=6, d_model=384)
     assert slot_bytes(cfg, 4) == 2 * 6 * 6 * 64 * 256 * 4  # 4.5 MiB

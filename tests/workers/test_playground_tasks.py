@@ -143,12 +143,35 @@ def test_a_model_bigger_than_the_whole_budget_is_a_clear_error(
 ):
     from workers.playground import generate_text
 
-    settings.PLAYGROUND_MEMORY_MB, settings.PLAYGROUND_MAX_BATCH = 1, 1000  # ~32 MB of slots
+    settings.PLAYGROUND_MEMORY_MB = 0  # not even the weights and one slot fit
     owner, row = version
     shutil.copytree(tiny_checkpoint, row.directory)
     generate_text(owner.pk, "big", [row.pk], "the", {})
     kind, data = _entries(services, stream_key(owner.pk, "big"))[-2]
     assert kind == "error" and "BOTTEGA_PLAYGROUND_MEMORY_MB" in data["message"]
+
+
+def test_a_model_gets_as_many_slots_as_the_budget_holds_up_to_the_setting(
+    version, tiny_checkpoint, services, settings
+):
+    from lmcore.checkpoint import read_config
+    from lmcore.config import GPTConfig
+    from lmcore.estimate import estimate_params
+    from lmcore.slotcache import slot_bytes
+    from workers.inference import registry
+    from workers.playground import generate_text
+
+    owner, row = version
+    shutil.copytree(tiny_checkpoint, row.directory)
+    config = GPTConfig(**read_config(row.directory)["model"])
+    weights, slot = 4 * estimate_params(config), slot_bytes(config, 4)
+    settings.PLAYGROUND_MEMORY_MB, settings.PLAYGROUND_MAX_BATCH = 1, 1000
+    generate_text(owner.pk, "many", [row.pk], "the", {"max_new_tokens": 2})
+    assert _entries(services, stream_key(owner.pk, "many"))[-2][0] == "done"
+    loop = registry.loops[row.pk]
+    assert loop.slots == (2**20 - weights) // slot > 16  # what 1 MiB holds, not a fixed 16
+    assert loop.scheduler.config.max_batch == loop.slots
+    assert loop.bytes == weights + loop.slots * slot <= 2**20
 
 
 def test_chat_prompts_are_lmcore_s_template_and_a_full_context_is_refused(version, tiny_checkpoint):
