@@ -59,7 +59,7 @@ from lmcore.checkpoint_files import (
 )
 from lmcore.config import LoRAConfig
 from lmcore.errors import LmcoreError
-from lmcore.model import GPT, GPTConfig
+from lmcore.model import GPT, GPTConfig, rotary_tables
 from lmcore.tokenizer import Tokenizer
 
 
@@ -175,8 +175,7 @@ def load_checkpoint(
     if config.get("lora"):
         model = _adapted_base(directory, config, model_config, tokenizer, merge_adapter)
     else:
-        model = GPT(model_config)
-        _load_weights(model, directory / WEIGHTS)
+        model = _model_with_weights(model_config, directory / WEIGHTS)
     model.to(device).eval()
     return Checkpoint(
         directory=directory, model=model, tokenizer=tokenizer, model_config=model_config,
@@ -215,19 +214,36 @@ def merge_checkpoint(path: str | Path, out: str | Path) -> Path:
                            step=ck.step, metrics=ck.metrics, state=ck.state)  # fmt: skip
 
 
-def _load_weights(model: GPT, file: Path) -> None:
+def _model_with_weights(config: GPTConfig, file: Path) -> GPT:
+    """A GPT holding the file's weights, built without drawing random ones first: made on the
+    meta device (no memory, no init), then given the loaded tensors. A load then costs the
+    weights once, not twice, and no time initialising what it throws away."""
+    with torch.device("meta"):
+        model = GPT(config)
+    _load_weights(model, file, assign=True)
+    if config.tie_weights:
+        model.lm_head.weight = model.wte.weight  # assign replaced the embedding's Parameter
+    model.cos, model.sin = rotary_tables(config)  # derived buffers, never stored
+    return model
+
+
+def _load_weights(model: GPT, file: Path, assign: bool = False) -> None:
     try:
         weights = load_file(file)
     except (OSError, SafetensorError) as exc:
         raise LmcoreError(f"{file}: unreadable weights ({exc})") from exc
-    expected = set(model.state_dict()) - ({"lm_head.weight"} if model.config.tie_weights else set())
+    state = model.state_dict()
+    expected = set(state) - ({"lm_head.weight"} if model.config.tie_weights else set())
     if set(weights) != expected:
         missing, extra = sorted(expected - set(weights)), sorted(set(weights) - expected)
         raise LmcoreError(
             f"{file}: weights do not fit the config (missing {missing}, extra {extra})"
         )
+    if assign:  # the model's dtype, as copying into its parameters would give
+        weights = {k: v.to(state[k].dtype) for k, v in weights.items()}
     try:
-        model.load_state_dict(weights, strict=False)  # strict on the set compared above
+        # strict on the set compared above
+        model.load_state_dict(weights, strict=False, assign=assign)
     except RuntimeError as exc:  # shape mismatches
         raise LmcoreError(
             f"{file}: weights do not fit the config ({str(exc).splitlines()[-1].strip()})"
