@@ -9,6 +9,11 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-any-server-0123456789")
 os.environ.setdefault("DEBUG", "true")
+# One OpenMP thread in the test process and every process it starts (workers, the launcher's
+# stack, training children, torchrun ranks): on a shared 2-core machine, OpenMP threads that
+# spin-wait for each other made tiny-model steps 10-20x slower than one thread. A test about
+# threads sets its own count (torch.set_num_threads, or OMP_NUM_THREADS in a child's env).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The per-run limits (webapp/limits/) are off for the suite, whose tests train on several
 # processes and queue several runs as one non-staff user; tests/webapp/limits/ turns them on.
 for _name in ("JOBS", "PARAMS", "MINUTES", "DEVICES"):
