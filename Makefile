@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench
+.PHONY: install run test test-fast lint bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ install: $(STAMP)
 run: install
 	$(PY) -m webapp.devstack.launcher
 
+# Everything, as CI runs it (.ci/run): browser journeys, outages, crash and restart tests.
 test: install
 	$(PY) -m pytest
+
+# The inner loop: everything but the browser and the tests marked slow (each several seconds
+# to minutes: whole stacks, worker processes, outages, torchrun); `make test` before a merge.
+test-fast: install
+	$(PY) -m pytest -m "not browser and not slow"
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

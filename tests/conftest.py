@@ -1,8 +1,10 @@
-"""Fixtures for real services: a private Redis per test session and a real Celery worker.
+"""Fixtures for real services: a private Redis per test session and a real Celery worker;
+and the tiny models every directory shares (tests/tiny.py), built once per session.
 
 Nothing here is a mock: `redis_server` is a redis-server process on its own port,
 `services` points Django, Channels and Celery at it, and `celery_worker` is Celery's embedded
-test worker (a real consumer, in a thread) serving every queue.
+test worker (a real consumer, in a thread) serving every queue. Each is started once per
+session and reused by every directory.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import shutil
 
 import pytest
 
+from tests.tiny import shared_tiny_checkpoint
 from webapp.devstack.localredis import LocalRedis, start_local_redis
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -28,6 +31,27 @@ def require_binary(path_or_name: str, why: str) -> str:
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One intra-op thread (tests/settings.py sets OMP_NUM_THREADS=1 for child processes)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory):
+    """A random 2-layer GPT and its vocab-300 tokenizer (tests/tiny.py). Shared: copy before
+    changing it (the playground's `make_version` does)."""
+    return shared_tiny_checkpoint(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def quiet_tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory):
+    """`tiny_checkpoint` whose greedy answers never end by themselves (quiet special tokens)."""
+    return shared_tiny_checkpoint(tmp_path_factory, quiet_specials=True)
 
 
 @pytest.fixture(scope="session")

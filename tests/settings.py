@@ -9,6 +9,15 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-any-server-0123456789")
 os.environ.setdefault("DEBUG", "true")
+# One OpenMP thread in the test process and every process it starts (workers, the launcher's
+# stack, training children, torchrun ranks): on a shared 2-core machine, OpenMP threads that
+# spin-wait for each other made tiny-model steps 10-20x slower than one thread. A test about
+# threads sets its own count (torch.set_num_threads, or OMP_NUM_THREADS in a child's env).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The training worker would give each child its share of the cores (BOTTEGA_TRAIN_TORCH_THREADS
+# 0): one, like everything else here; tests/webapp/training/test_training_threads.py sets its own.
+os.environ.setdefault("BOTTEGA_TRAIN_TORCH_THREADS", "1")
+os.environ.setdefault("BOTTEGA_INFER_TORCH_THREADS", "1")
 # The per-run limits (webapp/limits/) are off for the suite, whose tests train on several
 # processes and queue several runs as one non-staff user; tests/webapp/limits/ turns them on.
 for _name in ("JOBS", "PARAMS", "MINUTES", "DEVICES"):

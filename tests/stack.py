@@ -47,6 +47,7 @@ class Stack:
     mark: str = field(default_factory=lambda: uuid.uuid4().hex)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # on top of a fresh clone's environment
 
     @property
     def url(self) -> str:
@@ -77,6 +78,7 @@ class Stack:
             BOTTEGA_ADMIN_PASSWORD=ADMIN_PASSWORD,
             CPU_CONCURRENCY="1",
         )
+        env.update(self.env)
         self.log_path = self.var_dir / "launcher.log"
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(

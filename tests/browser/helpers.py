@@ -1,10 +1,12 @@
 """Steps shared by browser tests."""
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import expect
 
 from tests.stack import ADMIN_PASSWORD
+from tests.tiny import shared_tiny_checkpoint
 
 
 def sign_in(page, stack):
@@ -25,24 +27,31 @@ def leaderboard_cell(page, version: str, task: str):
     return row.locator(f"td:nth-child({column})")
 
 
-MAKE_VERSION = """
-import shutil, tempfile
-from pathlib import Path
+# A version for the stack's admin made from a checkpoint directory this session built (the
+# shell copies files and writes a row: no torch, no training in that process).
+ADD_VERSIONS = """
+import shutil
 from django.contrib.auth import get_user_model
-from tests.webapp.playground.conftest import build_tiny_checkpoint
 from webapp.registry.models import ModelVersion
 admin = get_user_model().objects.get(username="admin")
-v, _ = ModelVersion.objects.get_or_create(owner=admin, name=NAME, version=1,
-                                          defaults={"params": 1, "step": 0, "is_chat": CHAT})
-if not v.directory.exists():
-    shutil.copytree(build_tiny_checkpoint(Path(tempfile.mkdtemp()), QUIET), v.directory)
+for name, source, chat in VERSIONS:
+    v, _ = ModelVersion.objects.get_or_create(owner=admin, name=name, version=1,
+                                              defaults={"params": 1, "step": 0, "is_chat": chat})
+    if not v.directory.exists():
+        shutil.copytree(source, v.directory)
+    print(v.directory)
 """
 
 
+def add_versions(stack, *versions: tuple[str, Path, bool]) -> list[str]:
+    """Versions 1 of (name, checkpoint directory, is_chat) for the stack's admin, made in one
+    `manage.py shell`; their directories."""
+    script = ADD_VERSIONS.replace("VERSIONS", repr([(n, str(p), c) for n, p, c in versions]))
+    return stack.manage("shell", "-c", script).strip().splitlines()[-len(versions) :]
+
+
 def make_tiny_version(stack, name: str, chat: bool = False, quiet_specials: bool = False) -> str:
-    """A version of the tiny random model (context 64) for the stack's admin; its option
-    label. `quiet_specials`: greedy answers never end by themselves (build_tiny_checkpoint)."""
-    script = (MAKE_VERSION.replace("NAME", repr(name)).replace("CHAT", repr(chat))
-              .replace("QUIET", repr(quiet_specials)))  # fmt: skip
-    stack.manage("shell", "-c", script)
+    """A version of the session's tiny random model (context 64) for the stack's admin; its
+    option label. `quiet_specials`: greedy answers never end by themselves (tests/tiny.py)."""
+    add_versions(stack, (name, shared_tiny_checkpoint(quiet_specials=quiet_specials), chat))
     return f"{name} v1{' · chat' if chat else ''} · Candidate"

@@ -12,8 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.a11y import EVERY_IMPACT, audit, screenshot_dir
-from tests.browser.helpers import leaderboard_cell, sign_in
-from tests.browser.test_playground import MAKE_VERSION
+from tests.browser.helpers import leaderboard_cell, make_tiny_version, sign_in
 from tests.webapp.fixtures_ml import corpus_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -110,7 +109,7 @@ def test_every_page_of_the_journey_has_no_serious_violation(page, stack, tmp_pat
     expect(page.locator("[data-score=total_logprob]")).to_have_count(2, timeout=30_000)
     found += audit(page, "14-score", shots)
 
-    stack.manage("shell", "-c", MAKE_VERSION.replace("NAME", f"rival-{token}"))
+    make_tiny_version(stack, f"rival-{token}")
     page.goto(stack.url + "/arena/")
     found += audit(page, "14b-arena", shots)
     page.get_by_label("Board").select_option("completion")

@@ -12,29 +12,16 @@ from playwright.sync_api import expect
 
 from lmcore.config import SamplingParams
 from lmcore.sampling import BatchSampler
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import add_versions, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PROMPT = "the mouse ate the cheese and the cat ate the mouse"
-# A version of its own (the playground's tests make theirs): prints its directory.
-MAKE_VERSION = """
-import shutil, tempfile
-from pathlib import Path
-from django.contrib.auth import get_user_model
-from tests.webapp.playground.conftest import build_tiny_checkpoint
-from webapp.registry.models import ModelVersion
-admin = get_user_model().objects.get(username="admin")
-v, _ = ModelVersion.objects.get_or_create(owner=admin, name="browser-anatomy", version=1,
-                                          defaults={"params": 1, "step": 0})
-if not v.directory.exists():
-    shutil.copytree(build_tiny_checkpoint(Path(tempfile.mkdtemp())), v.directory)
-print(v.directory)
-"""
 
 
 @pytest.fixture(scope="module")
-def checkpoint(stack):
-    return stack.manage("shell", "-c", MAKE_VERSION).strip().splitlines()[-1]
+def checkpoint(stack, tiny_checkpoint):
+    """A version of its own (the playground's tests make theirs): its directory."""
+    return add_versions(stack, ("browser-anatomy", tiny_checkpoint, False))[0]
 
 
 def cli(checkpoint, position):

@@ -6,16 +6,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import sign_in
-from tests.browser.test_playground import MAKE_VERSION
+from tests.browser.helpers import add_versions, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def arena_versions(stack):
-    for name in ("arena-left", "arena-right"):
-        stack.manage("shell", "-c", MAKE_VERSION.replace("NAME", name))
+def arena_versions(stack, tiny_checkpoint):
+    add_versions(stack, ("arena-left", tiny_checkpoint, False),
+                 ("arena-right", tiny_checkpoint, False))  # fmt: skip
 
 
 def test_it_votes_and_reveals_the_names(page, stack, arena_versions):

@@ -1,6 +1,7 @@
 """The whole chat path for real: a conversation dataset uploaded and validated, a version
 fine-tuned on it by the training worker, and a chat with the new version in the playground
-(the launcher's stack, chromium)."""
+(the launcher's stack, chromium). The base version is prepared, not trained through the pages:
+test_training.py and test_accessibility.py drive tokenizer and training runs there."""
 
 import json
 import re
@@ -8,8 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import sign_in
-from tests.webapp.fixtures_ml import corpus_text
+from tests.browser.helpers import add_versions, sign_in
+from tests.tiny import build_tiny_checkpoint
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 COLOURS = ["red", "blue", "green", "white", "black", "pink"]
@@ -18,10 +19,8 @@ COLOURS = ["red", "blue", "green", "white", "black", "pink"]
 @pytest.fixture(scope="module")
 def files(stack, tmp_path_factory):
     work = tmp_path_factory.mktemp("chat")
-    words = work / "words.txt"
-    # Not the training test's text: the shared stack refuses a second copy of one text.
-    words.write_text(corpus_text(lines=1500) + "\nchat corpus\n", encoding="utf-8")
-    stack.manage("import_corpus", "--user", "admin", "--name", "chat-words", str(words))
+    base = build_tiny_checkpoint(work / "base", d_model=48, context=32)
+    add_versions(stack, ("chatty", base, False))
     lines = [json.dumps({"messages": [{"role": "user", "content": f"say {c}"},
                                       {"role": "assistant", "content": c}]}) for c in COLOURS * 12]  # fmt: skip
     good = work / "colours.jsonl"
@@ -44,9 +43,8 @@ def upload(page, path):
     page.locator("#file-input").set_input_files(str(path))
 
 
-# Two trainings on the real worker (a base model, then its fine-tuning): about two minutes on
-# a quiet 2-core machine, several times that on a shared one; the suite's 300 s is per test.
-@pytest.mark.timeout(900)
+# A fine-tuning on the real worker: several times longer on a shared machine than a quiet one.
+@pytest.mark.timeout(600)
 def test_upload_fine_tune_and_chat_with_the_new_version(page, stack, files):
     good, bad = files
     sign_in(page, stack)
@@ -64,27 +62,8 @@ def test_upload_fine_tune_and_chat_with_the_new_version(page, stack, files):
     expect(page.locator("[data-stat=conversations]")).to_have_text("72")
     expect(page.locator(".chat-log").first).to_contain_text("say red")
 
-    # 2. A base model: a tokenizer with the default special tokens, then a short run.
-    nav.get_by_role("link", name="Tokenizers").click()
-    page.get_by_label("Name").fill("chat-tok")
-    page.get_by_label("chat-words").check()
-    page.get_by_label("Vocab size").fill("320")
-    page.get_by_role("button", name="Train tokenizer").click()
-    expect(page.get_by_role("heading", name="Tokenize this text")).to_be_visible(timeout=60_000)
-    nav.get_by_role("link", name="Training").click()
-    page.get_by_label("Name").fill("chatty")
-    page.get_by_label("chat-words").check()
-    page.get_by_label("Tokenizer").select_option(label="chat-tok (320 tokens)")
-    for label, value in [("Layers", "2"), ("Heads", "2"), ("Width", "48"), ("Context", "32"),
-                         ("Batch size", "8"), ("Max steps", "20"), ("Eval every", "20")]:  # fmt: skip
-        page.get_by_label(label, exact=True).fill(value)
-    page.get_by_label("Device", exact=True).select_option("cpu")
-    page.get_by_role("button", name="Launch").click()
-    expect(page.locator("#job-status .badge")).to_have_text(
-        re.compile("Succeeded"), timeout=300_000
-    )
-
-    # 3. Fine-tune version 1 for chat from the Models page.
+    # 2. Fine-tune version 1 for chat from the Models page (a prepared base: 2 layers, 48 wide,
+    # random weights, the chat special tokens among its tokenizer's).
     nav.get_by_role("link", name="Models").click()
     page.get_by_role("link", name="chatty v1").click()
     page.get_by_role("link", name="Fine-tune for chat").click()
@@ -101,7 +80,7 @@ def test_upload_fine_tune_and_chat_with_the_new_version(page, stack, files):
     nav.get_by_role("link", name="Models").click()
     expect(page.locator("tr", has_text="chatty v2").locator(".badge.chat")).to_be_visible()
 
-    # 4. The playground: chat is for chat versions; v2 answers, and stops at its end of turn.
+    # 3. The playground: chat is for chat versions; v2 answers, and stops at its end of turn.
     nav.get_by_role("link", name="Playground").click()
     expect(page.locator("[data-field=connection]")).to_have_text("Connected.")
     page.get_by_label("Chat", exact=True).check()

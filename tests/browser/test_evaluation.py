@@ -7,31 +7,27 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import leaderboard_cell, sign_in
-from tests.browser.test_playground import MAKE_VERSION
+from tests.browser.helpers import add_versions, leaderboard_cell, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# The tiny version with every weight moved by N(0, 1): sure of itself and wrong, so its bits per
-# byte are far above the untouched one's.
-MAKE_NOISY_VERSION = """
-import tempfile, torch
-from pathlib import Path
-from django.contrib.auth import get_user_model
-from lmcore.checkpoint import load_checkpoint, save_checkpoint
-from tests.webapp.playground.conftest import build_tiny_checkpoint
-from webapp.registry.models import ModelVersion
-admin = get_user_model().objects.get(username="admin")
-v, _ = ModelVersion.objects.get_or_create(owner=admin, name="NAME", version=1,
-                                          defaults={"params": 1, "step": 0})
-if not v.directory.exists():
-    ck = load_checkpoint(build_tiny_checkpoint(Path(tempfile.mkdtemp())))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in ck.model.parameters():
-            p.add_(torch.randn_like(p))
-    save_checkpoint(v.directory, ck.model, ck.tokenizer)
-"""
+
+def noisy_copy(checkpoint, directory):
+    """The tiny checkpoint with every weight moved by N(0, 1): sure of itself and wrong, so its
+    bits per byte are far above the untouched one's."""
+    import torch
+
+    from lmcore.checkpoint import load_checkpoint, save_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        with torch.no_grad():
+            for p in ck.model.parameters():
+                p.add_(torch.randn_like(p))
+    return save_checkpoint(directory, ck.model, ck.tokenizer)
+
+
 # ~330 kB: a held-out tail of ~70 cloze passages and ~11,000 tokens, some seconds per version.
 MAKE_CORPUS = """
 import tempfile
@@ -65,9 +61,9 @@ document.addEventListener("DOMContentLoaded", () => {
 
 
 @pytest.fixture(scope="module")
-def prepared(stack):
-    stack.manage("shell", "-c", MAKE_VERSION.replace("NAME", "eval-b-tiny"))
-    stack.manage("shell", "-c", MAKE_NOISY_VERSION.replace("NAME", "eval-a-noisy"))
+def prepared(stack, tiny_checkpoint, tmp_path_factory):
+    noisy = noisy_copy(tiny_checkpoint, tmp_path_factory.mktemp("noisy") / "checkpoint")
+    add_versions(stack, ("eval-b-tiny", tiny_checkpoint, False), ("eval-a-noisy", noisy, False))
     stack.manage("shell", "-c", MAKE_CORPUS.replace("NAME", "evalwords"))
 
 

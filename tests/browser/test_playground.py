@@ -7,33 +7,20 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import make_tiny_version, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-MAKE_VERSION = """
-import shutil, tempfile
-from pathlib import Path
-from django.contrib.auth import get_user_model
-from tests.webapp.playground.conftest import build_tiny_checkpoint
-from webapp.registry.models import ModelVersion
-admin = get_user_model().objects.get(username="admin")
-v, _ = ModelVersion.objects.get_or_create(owner=admin, name="NAME", version=1,
-                                          defaults={"params": 1, "step": 0})
-if not v.directory.exists():
-    shutil.copytree(build_tiny_checkpoint(Path(tempfile.mkdtemp())), v.directory)
-"""
 
 
 @pytest.fixture(scope="module")
 def model_version(stack):
-    stack.manage("shell", "-c", MAKE_VERSION.replace("NAME", "browser-tiny"))
+    make_tiny_version(stack, "browser-tiny")
 
 
 @pytest.fixture(scope="module")
 def keyboard_version(stack):
     """A version of its own, so that its first answer has to load it."""
-    stack.manage("shell", "-c", MAKE_VERSION.replace("NAME", "browser-keys"))
+    make_tiny_version(stack, "browser-keys")
 
 
 def test_it_streams_inspects_stops_and_scores(page, stack, model_version):

@@ -46,15 +46,7 @@ def small_tokenizer(corpus_file):
 
 
 # --- model and training (issue 4) ---------------------------------------------------------
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two OpenMP threads that spin-wait for
-    each other made tiny-model steps 10-20x slower than one thread."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
+# (one torch thread: tests/conftest.py's `_one_torch_thread`, for the whole suite)
 # A short text repeated: a 2-layer model can learn it by heart in a few dozen steps.
 VERSE = (
     "Shall I compare thee to a summer's day?\nThou art more lovely and more temperate:\n"

@@ -22,10 +22,10 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def _run_file(tmp_path, name, tokenizer, corpus, batch_size, **train):
+def _run_file(tmp_path, name, tokenizer, corpus, batch_size, data=None, **train):
     spec = {
         "out": str(tmp_path / name), "tokenizer": str(tokenizer),
-        "data": {"inputs": [str(corpus)], "dir": str(tmp_path / "data")}, "model": SIZE,
+        "data": {"inputs": [str(corpus)], "dir": str(data or tmp_path / "data")}, "model": SIZE,
         "train": {"batch_size": batch_size, "max_steps": STEPS, "eval_every": 3, "log_every": 1,
                   "eval_tokens": 1024, "device": "cpu", "lr": 1e-2, "warmup_steps": 2, **train},
     }  # fmt: skip
@@ -61,15 +61,23 @@ def _max_diff(a, b):
     return max(float((a[k] - b[k]).abs().max()) for k in a)
 
 
-@pytest.fixture()
-def prepared(tmp_path, small_tokenizer, verse_file):
-    """The corpus encoded once, before any launch (ranks never encode)."""
-    small_tokenizer.save(tmp_path / "tok")
-    single = _run_file(tmp_path, "single", tmp_path / "tok", verse_file, 8)
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory, small_tokenizer, verse_file):
+    """The tokenizer saved and the corpus encoded once for the module, before any launch
+    (ranks never encode); each test's runs read them."""
+    root = tmp_path_factory.mktemp("ddp-encoded")
+    small_tokenizer.save(root / "tok")
+    single = _run_file(root, "single", root / "tok", verse_file, 8)
     (prepared,) = [e for e in _train(_cli(single, "--prepare-only")) if e["event"] == "prepared"]
     assert prepared["train_tokens"] > 0
+    return root
+
+
+@pytest.fixture()
+def prepared(tmp_path, encoded, verse_file):
+    """run_file(name, batch, **train): a run of this test's on the encoded corpus."""
     return lambda name, batch, **train: _run_file(
-        tmp_path, name, tmp_path / "tok", verse_file, batch, **train
+        tmp_path, name, encoded / "tok", verse_file, batch, data=encoded / "data", **train
     )
 
 

@@ -10,6 +10,7 @@ import torch
 
 from tests.conftest import IN_CI
 
+pytestmark = pytest.mark.slow  # the real SmolLM2 dequantized by transformers: minutes
 transformers = pytest.importorskip("transformers", reason="transformers is a dev dependency")
 QUESTIONS = ["What is the capital of France?", "How many legs does a spider have?",
              "What is the chemical symbol for gold?"]  # fmt: skip

@@ -85,6 +85,7 @@ def cli_score(checkpoint: Path, text: str) -> list[float | None]:
     return [t["logprob"] for t in json.loads(done.stdout)["tokens"]]
 
 
+@pytest.mark.slow
 def test_its_loglikelihoods_equal_lmcore_score(lm, verse_checkpoint):
     from lm_eval.api.instance import Instance
 
@@ -149,6 +150,7 @@ def test_a_template_cannot_reach_python_objects(lm, tmp_path):
         run_task(lm, load_task(config))
 
 
+@pytest.mark.slow  # lm-evaluation-harness indexes its thousands of tasks: tens of seconds
 def test_an_unknown_task_and_an_unreachable_dataset_say_so(monkeypatch):
     from lmcore.errors import LmcoreError
     from lmcore.harness import load_task

@@ -12,6 +12,7 @@ from lmcore.cli import main
 from lmcore.hf_import import import_hf
 from tests.smollm2 import hf_dir_or_skip
 
+pytestmark = pytest.mark.slow  # the real SmolLM2 answering beside transformers: a minute
 QUESTIONS = [
     "What is the capital of France?",
     "How many legs does a spider have?",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.webapp.fixtures_ml import (  # noqa: F401  (shared fixtures)
+    _tokenizer_cache,
     chat_tokenizer_run,
     corpus,
     tokenizer_run,

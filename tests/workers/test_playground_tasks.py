@@ -6,15 +6,9 @@ import shutil
 import pytest
 import redis
 
-from tests.webapp.playground.conftest import build_tiny_checkpoint
 from webapp.playground.streams import active_key, cancel_key, decode_entry, stream_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("playground"))
 
 
 @pytest.fixture

@@ -8,17 +8,11 @@ from channels.testing import WebsocketCommunicator
 
 from tests.webapp.playground.conftest import (  # noqa: F401  (fixtures)
     _fresh_playground_state,
-    build_tiny_checkpoint,
     make_version,
     media_root,
 )
 from webapp.arena.models import Battle, Board
 from webapp.asgi import application
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("arena"))
 
 
 @pytest.fixture(autouse=True)

@@ -82,6 +82,7 @@ async def test_the_socket_sends_status_and_results(alice_client, version, celery
     assert [r["label"] for r in results] == ["words_mc"] and results[0]["n"] == 3
 
 
+@pytest.mark.slow  # lm-evaluation-harness indexes its thousands of tasks: tens of seconds
 def test_a_harness_dataset_that_cannot_be_fetched_fails_the_run_clearly(
     alice_client, version, celery_worker, monkeypatch
 ):

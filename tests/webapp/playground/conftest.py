@@ -1,8 +1,7 @@
 """A playable tiny model for alice (random weights, context 64) and a socket helper.
 
-The checkpoint is built once per session (tokenizer trained on a few KB, model never trained:
-random weights cost what trained ones do, and the tests check plumbing, not quality); each
-test copies it into a fresh ModelVersion's directory under its own MEDIA_ROOT.
+The checkpoint is tests/conftest.py's `tiny_checkpoint`, built once per session (tests/tiny.py);
+each test copies it into a fresh ModelVersion's directory under its own MEDIA_ROOT.
 """
 
 from __future__ import annotations
@@ -14,44 +13,11 @@ import pytest
 import redis
 from channels.testing import WebsocketCommunicator
 
+# Re-exported: other tests import them from here. `tiny_checkpoint` is tests/conftest.py's.
+from tests.conftest import tiny_checkpoint  # noqa: F401
+from tests.tiny import WORDS, build_tiny_checkpoint  # noqa: F401
 from webapp.asgi import application
 from webapp.registry.models import ModelVersion
-
-WORDS = ["the", "mouse", "ate", "cheese", "cat", "città", "perché", "naïve", "日本", "🙂", "and"]
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("playground"))
-
-
-def build_tiny_checkpoint(root: Path, quiet_specials: bool = False) -> Path:
-    """With `quiet_specials`, special tokens' embedding (tied: also output) rows are zero, so
-    their logit is 0 while the top ordinary token's is positive: a greedy answer never ends
-    by itself and runs to max_new_tokens or the end of the context, as tests of those need."""
-    import random
-
-    import torch
-
-    from lmcore.checkpoint import save_checkpoint
-    from lmcore.config import GPTConfig
-    from lmcore.model import GPT
-    from lmcore.tokenizer import TokenizerConfig, train_tokenizer
-
-    torch.set_num_threads(1)  # 2 shared cores: one intra-op thread is fastest for tiny models
-    rng = random.Random(0)
-    corpus = root / "words.txt"
-    lines = (" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))) for _ in range(300))
-    corpus.write_text("\n".join(lines), encoding="utf-8")
-    tokenizer = train_tokenizer([corpus], TokenizerConfig(vocab_size=300))
-    config = GPTConfig(vocab_size=tokenizer.vocab_size, context=64, n_layer=2, n_head=2, d_model=32)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = GPT(config).eval()
-    if quiet_specials:
-        with torch.no_grad():
-            model.wte.weight[list(tokenizer.special_tokens.values())] = 0.0
-    return save_checkpoint(root / "checkpoint", model, tokenizer)
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +50,7 @@ def make_version(owner, checkpoint: Path, name: str = "tiny", **fields) -> Model
 
 
 @pytest.fixture
-def version(alice, tiny_checkpoint) -> ModelVersion:
+def version(alice, tiny_checkpoint) -> ModelVersion:  # noqa: F811
     return make_version(alice, tiny_checkpoint)
 
 
