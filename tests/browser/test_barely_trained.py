@@ -3,8 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import sign_in
-from tests.browser.test_playground import MAKE_VERSION
+from tests.browser.helpers import make_tiny_version, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -17,7 +16,7 @@ ModelVersion.objects.filter(name="browser-short").update(metrics={"warning": WAR
 
 def test_the_playground_shows_the_chosen_versions_warning(page, stack):
     for name in ("browser-short", "browser-fine"):
-        stack.manage("shell", "-c", MAKE_VERSION.replace("NAME", name))
+        make_tiny_version(stack, name)
     stack.manage("shell", "-c", SET_WARNING.replace("WARNING", repr(WARNING)))
     sign_in(page, stack)
     page.goto(stack.url + "/playground/")
