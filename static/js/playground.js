@@ -200,7 +200,9 @@ function addToken(column, t) {
   span.tabIndex = column.tokens.length === 0 ? 0 : -1; // one tab stop per answer (roving)
   span.setAttribute("role", "button");
   span.setAttribute("aria-controls", "pg-inspector");
-  if (!t.text.trim()) span.setAttribute("aria-label", JSON.stringify(t.text)); // "\n", " ": say it
+  // "\n", " ": say it; no text at all: bytes that end inside a character (the next token shows it)
+  if (!t.text) span.setAttribute("aria-label", "part of a character");
+  else if (!t.text.trim()) span.setAttribute("aria-label", JSON.stringify(t.text));
   column.tokens.push(t);
   $(".pg-out", column.el).append(span);
 }
