@@ -14,8 +14,10 @@ from webapp.evaluation.models import EvalResult, EvalTask, EvaluationRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# 20 batches of 32 prompts, each 200 greedy tokens: a minute or more of the tiny model's time,
-# where a cancel is read within 3 s (the heartbeat) and acted on within a batch (~3 s).
+# 200 batches of 32 prompts, each up to 200 greedy tokens: the tiny model (context 64) fills
+# its context in a quarter of a second a batch on a quiet machine, so 20 batches ended before a
+# cancel could be read; this is most of a minute, where a cancel is read within 3 s (the
+# heartbeat) and acted on within a batch.
 LONG_YAML = """task: long_gen
 output_type: generate_until
 doc_to_text: "{{q}}"
@@ -24,7 +26,7 @@ generation_kwargs:
   until: ["@@@"]
   max_gen_toks: 200
 """
-LONG_ITEMS = [{"q": f"the cat ate {n}", "a": "cheese"} for n in range(640)]
+LONG_ITEMS = [{"q": f"the cat ate {n}", "a": "cheese"} for n in range(6400)]
 
 
 def test_a_running_evaluation_cancels_within_a_batch_keeping_finished_results(
