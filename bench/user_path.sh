@@ -23,7 +23,7 @@ if [ -z "${DATA:-}" ]; then  # ../shared/data beside the checkout (a worktree: t
         [ -f "$d/data/tinyshakespeare.txt" ] && { DATA=$d/data/tinyshakespeare.txt; break; }
     done
 fi
-VOCAB=${VOCAB:-6144}
+VOCAB=${VOCAB:-2048}  # the tiny preset's (lmcore/presets.py)
 MAX_SECONDS=${MAX_SECONDS:-180}
 SEED=${SEED:-1}
 PRESET=${PRESET:-tiny}

@@ -21,15 +21,15 @@ def proposed_vocab(client, query: str = "") -> int:
 def test_it_proposes_the_default_presets_vocabulary(alice_client):
     default_preset = TrainingRunForm.base_fields["preset"].initial  # one default for both forms
     assert PROPOSED_PRESET == default_preset == "tiny"
-    assert proposed_vocab(alice_client) == PRESETS["tiny"].vocab_size == 6144
+    assert proposed_vocab(alice_client) == PRESETS["tiny"].vocab_size == 2048
     page = alice_client.get(reverse("tokenization:index")).content.decode()
-    assert "6,144 for tiny" in page and "2,048 for small" in page
+    assert "2,048 for tiny" in page and "32,768 for base" in page
 
 
 def test_it_proposes_the_vocabulary_of_the_preset_asked_for(alice_client):
     assert proposed_vocab(alice_client, "?preset=small") == PRESETS["small"].vocab_size == 2048
     assert proposed_vocab(alice_client, "?preset=base") == PRESETS["base"].vocab_size
-    assert proposed_vocab(alice_client, "?preset=nonsense") == 6144
+    assert proposed_vocab(alice_client, "?preset=nonsense") == 2048
 
 
 def test_a_posted_vocabulary_is_kept_on_error_whatever_the_preset(alice_client):
