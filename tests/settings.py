@@ -18,6 +18,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # 0): one, like everything else here; tests/webapp/training/test_training_threads.py sets its own.
 os.environ.setdefault("BOTTEGA_TRAIN_TORCH_THREADS", "1")
 os.environ.setdefault("BOTTEGA_INFER_TORCH_THREADS", "1")
+# Nothing is downloaded at run time (only the package index is reachable): the Hugging Face
+# libraries are told so before anything imports them (they read it once, at import), so a
+# harness task whose dataset is not cached fails at once instead of after network timeouts.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # The per-run limits (webapp/limits/) are off for the suite, whose tests train on several
 # processes and queue several runs as one non-staff user; tests/webapp/limits/ turns them on.
 for _name in ("JOBS", "PARAMS", "MINUTES", "DEVICES"):
