@@ -29,7 +29,7 @@ from lmcore.chat import ROLES, Message, check_order
 from lmcore.errors import LmcoreError
 
 BLOCK_BYTES = 1 << 16  # read at a time from a transcoded file
-# Longest first: the UTF-32 LE mark starts with the UTF-16 LE one (as webapp/corpora/sniff.py).
+# Longest first: the UTF-32 LE mark starts with the UTF-16 LE one (the web upload's sniff too).
 BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),

@@ -12,14 +12,7 @@ from __future__ import annotations
 
 import codecs
 
-# Longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
-BOMS: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
+from lmcore.conversations import BOMS  # byte order marks, longest first: one table
 
 # Signatures of formats people upload by mistake, named the way the user knows them.
 MAGIC: tuple[tuple[bytes, str], ...] = (
