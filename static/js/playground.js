@@ -249,7 +249,6 @@ function reopen(c) {
   showMode();
   const known = [...f.elements.model_version.options].some((o) => Number(o.value) === c.model_version);
   if (known) f.elements.model_version.value = String(c.model_version);
-  defaultsShown = {}; // the conversation's own settings follow
   say(known ? "" : "This conversation's model version is gone or no longer shared with you; choose another to continue.");
   const p = c.params;
   for (const name of ["temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "top_logprobs"]) {
@@ -380,20 +379,7 @@ function showMode() {
   $("[data-field=not-chat]").hidden = m !== "chat" || isChatVersion();
 }
 $$("input[name=mode]").forEach((el) => el.addEventListener("change", showMode));
-// A version's own sampling defaults (its generation_config.json) fill the settings it names
-// when it is chosen; settings the previous version had set go back to the page's defaults.
-const VERSION_DEFAULTS = JSON.parse(document.getElementById("pg-defaults").textContent);
-let defaultsShown = {};
-function showVersionDefaults() {
-  const f = $("[data-role=controls]");
-  for (const name of Object.keys(defaultsShown)) f.elements[name].value = f.elements[name].defaultValue;
-  defaultsShown = VERSION_DEFAULTS[f.elements.model_version.value] || {};
-  for (const [name, value] of Object.entries(defaultsShown)) {
-    if (f.elements[name]) f.elements[name].value = value;
-  }
-}
 $("#pg-model").addEventListener("change", showMode);
-$("#pg-model").addEventListener("change", showVersionDefaults);
 $("[data-action=generate]").addEventListener("click", () => start());
 $("[data-action=stop]").addEventListener("click", () => { if (active) send({ type: "cancel", request_id: active.rid }); });
 $("[data-action=score]").addEventListener("click", score);
@@ -421,6 +407,5 @@ if (saved) {
   begin(saved.rid, saved.titles, saved.promptText, []);
 }
 showMode();
-showVersionDefaults();
 conversations.refresh();
 connect();
