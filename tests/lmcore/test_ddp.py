@@ -34,8 +34,9 @@ def _run_file(tmp_path, name, tokenizer, corpus, batch_size, data=None, **train)
     return path
 
 
-def _train(command, *, timeout=300):
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=ENV)
+def _train(command, *, timeout=300, **env):
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                          env={**ENV, **env})  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
@@ -184,7 +185,8 @@ while True:
     if len(names) == 1 or time.monotonic() > deadline:
         break
     time.sleep(0.05)
-print(json.dumps({"event": "exit", "rank": os.environ["RANK"], "threads": names}), flush=True)
+with open(os.path.join(os.environ["PROBE_OUT"], os.environ["RANK"] + ".json"), "w") as out:
+    json.dump({"rank": os.environ["RANK"], "threads": names}, out)
 raise SystemExit(code)
 """
 
@@ -196,8 +198,13 @@ def test_every_rank_has_stopped_its_threads_before_the_interpreter_exits(tmp_pat
     group alive (its defaults are `group.WORLD`) until lmcore imports it before the group."""
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE)
-    events = _train([*TORCHRUN, "--standalone", "--nproc-per-node=2", str(probe), "train",
-                     "--config", str(prepared("probe", 4))])  # fmt: skip
-    exits = sorted((e["rank"], e["threads"]) for e in events if e["event"] == "exit")
+    out = tmp_path / "exits"
+    out.mkdir()
+    # each rank writes its own file: a line printed by both on their one stdout can interleave
+    _train([*TORCHRUN, "--standalone", "--nproc-per-node=2", str(probe), "train",
+            "--config", str(prepared("probe", 4))], PROBE_OUT=str(out))  # fmt: skip
+    exits = sorted(
+        (e["rank"], e["threads"]) for e in (json.loads(f.read_text()) for f in out.iterdir())
+    )
     assert [rank for rank, _ in exits] == ["0", "1"]
     assert all(len(threads) == 1 for _, threads in exits), exits  # the main thread alone
