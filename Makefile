@@ -18,14 +18,20 @@ install: $(STAMP)
 run: install
 	$(PY) -m webapp.devstack.launcher
 
+# Test processes (pytest-xdist), each given whole files: most of a test's time is spent waiting
+# on the processes it started (workers, torchrun, chromium, daphne), and each keeps torch at one
+# thread (tests/conftest.py), so two fit a 2-core machine. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile
+
 # Everything, as CI runs it (.ci/run): browser journeys, outages, crash and restart tests.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 # The inner loop: everything but the browser and the tests marked slow (each several seconds
 # to minutes: whole stacks, worker processes, outages, torchrun); `make test` before a merge.
 test-fast: install
-	$(PY) -m pytest -m "not browser and not slow"
+	$(PY) -m pytest $(XDIST) -m "not browser and not slow"
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

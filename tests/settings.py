@@ -5,7 +5,10 @@ Set in the environment, not only here, so the processes the tests start (the run
 without collectstatic, cookies over plain http); pytest-django turns it off for each test.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-any-server-0123456789")
 os.environ.setdefault("DEBUG", "true")
@@ -27,6 +30,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # processes and queue several runs as one non-staff user; tests/webapp/limits/ turns them on.
 for _name in ("JOBS", "PARAMS", "MINUTES", "DEVICES"):
     os.environ.setdefault(f"BOTTEGA_LIMIT_{_name}", "0")
+# Uploaded and trained files go to a directory of this test process's own, removed at its exit,
+# not to the checkout's var/media (tests that need a particular one set their own).
+if "MEDIA_ROOT" not in os.environ:
+    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="bottega-test-media-")
+    atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], ignore_errors=True)
 
 from webapp.settings import *  # noqa: E402, F403
 
