@@ -20,8 +20,9 @@ from celery.signals import worker_shutting_down
 from django.conf import settings
 
 from lmcore.errors import LmcoreError
-from workers.inference import Loaded, Stream, registry
+from workers.inference import Stream, registry
 from workers.liveness import worker_id
+from workers.loaded_model import Loaded
 from workers.tokenstream import Reply, connection
 
 logger = logging.getLogger(__name__)

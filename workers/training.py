@@ -9,8 +9,8 @@ one run at a time, a second run waits in the database, not in a blocked thread.
 The supervisor (`_Supervisor._main`): write RUN/run.json from the row; start `python -m
 lmcore train --config RUN/run.json` in its own process group (workers/child.py), or for
 several devices `torchrun` after a `--prepare-only` child has encoded the corpus once (a
-single process encodes it itself); hand each JSON line to the run to record
-(`TrainingRun.record_event`) through an `Outbox` that retries database writes
+single process encodes it itself); hand each JSON line (workers/run_events.py) to the run
+to record (`TrainingRun.record_event`) through an `Outbox` that retries database writes
 (workers/outbox.py), phases included ("starting" is the supervisor's own, "encoding" comes
 with the encoder's byte counts), and copy lmcore's progress to the row; watch for a cancel.
 How it ends:
@@ -31,7 +31,6 @@ import logging
 import math
 import signal
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +43,12 @@ from lmcore.threads import share_of_cores
 from webapp.jobs import cancel as cancel_flags
 from webapp.jobs.models import JobStatus
 from webapp.jobs.reporting import JobReporter
-from webapp.limits import storage
 from webapp.training import capacity
 from webapp.training.models import TrainingRun
 from workers.child import Child, lmcore_command
 from workers.jobs import corpus_paths
-from workers.outbox import Outbox, retry
+from workers.outbox import retry
+from workers.run_events import RunEvents
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,14 +121,14 @@ class _Supervisor:
     def _supervise(self) -> tuple[str, str]:
         run = self.run
         resumed_from = checkpoint_step(run)
-        events = _Events(run, self.reporter, resumed_from, self._over_quota)
+        events = RunEvents(run, self.reporter, resumed_from, self._over_quota)
         try:
             events.put({"event": "phase", "phase": "starting", "step": resumed_from or 0})
             return self._run_children(events, resumed_from)
         finally:
             events.close()  # (again, after _train's: nothing left to store by then)
 
-    def _run_children(self, events: _Events, resumed_from: int | None) -> tuple[str, str]:
+    def _run_children(self, events: RunEvents, resumed_from: int | None) -> tuple[str, str]:
         run = self.run
         if resumed_from is None:
             write_run_file(run)
@@ -148,7 +147,7 @@ class _Supervisor:
         command = lmcore_command(run_file(run), run.devices, "--threads", str(self.threads), *extra)
         return self._train(command, events)
 
-    def _prepare(self, events: _Events) -> tuple[str, str] | None:
+    def _prepare(self, events: RunEvents) -> tuple[str, str] | None:
         """Encode the corpus once, before any training process starts; None when done."""
         child = self._start(lmcore_command(run_file(self.run), 1, "--prepare-only"))
         for event in child.events():
@@ -161,7 +160,7 @@ class _Supervisor:
             return JobStatus.CANCELLED, ""
         return None if code == 0 else (JobStatus.FAILED, _crash_message(code, child.error_tail()))
 
-    def _train(self, command: list[str], events: _Events) -> tuple[str, str]:
+    def _train(self, command: list[str], events: RunEvents) -> tuple[str, str]:
         child = self._start(command)
         try:
             for event in child.events():
@@ -256,110 +255,6 @@ def _crash_message(code: int, tail: str) -> str:
     how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
     hint = " (SIGKILL: out of memory?)" if code == -9 else ""
     return f"The training process {how}{hint}.\n{tail}".rstrip()
-
-
-class _Events:
-    """lmcore's JSON lines → the run's events (stored by the run through an Outbox), its
-    progress and phase, and checks. Stored: "step" and "eval" metrics, samples, and each
-    change of phase (starting, encoding, compiling, training, evaluating, saving). Pushed
-    only: the encoding's byte counts within its phase, and "pace" lines (progress and ETA
-    between logged steps, at most one a second)."""
-
-    def __init__(self, run: TrainingRun, reporter: JobReporter, resumed_from: int | None,
-                 over_quota: Callable[[str], None]) -> None:  # fmt: skip
-        self.run, self.reporter, self.resumed_from = run, reporter, resumed_from
-        self.over_quota = over_quota
-        self.done: dict[str, Any] | None = None
-        self.problem: str | None = None
-        self.phase: str | None = None
-        self._first_step = True
-        self._seen: set[tuple[str, int, str]] = set()  # a stop right after an eval repeats it
-        self.outbox = Outbox(self._store, reporter.push, name=f"events-{run.pk}")
-
-    def put(self, event: dict[str, Any]) -> None:
-        kind, step = event.get("event"), event.get("step", self.resumed_from or 0)
-        if kind == "start":
-            self._check_start(event)
-        elif kind == "done":
-            self.done = event
-        elif kind == "checkpoint":
-            self.outbox.put(("quota", step, {}))  # measured in the outbox's thread
-        elif kind == "phase":
-            self._phase(event["phase"], step, event)
-        elif kind == "progress":  # encoding the corpus (lmcore/corpus_text.py)
-            self._phase("encoding", step, {"bytes_done": event.get("bytes_read"),
-                                           "bytes_total": event.get("bytes_total")})  # fmt: skip
-        elif kind == "pace":
-            self._progress(event)
-            self.reporter.push({"type": "run.pace", **{k: event.get(k) for k in WHERE}})
-        elif kind == "step":
-            if self._first_step and self.resumed_from is not None and step != self.resumed_from + 1:
-                self.problem = (f"resume went wrong: the first step was {step}, not "
-                                f"{self.resumed_from + 1} (the checkpoint's + 1)")  # fmt: skip
-            self._first_step = False
-            self._progress(event)
-            keys = ("loss", "lr", "tokens_per_s", "tokens", *WHERE)
-            self.outbox.put(("run.metrics", step, {k: event.get(k) for k in keys}))
-        elif kind in ("eval", "sample") and self._once(kind, step, _key(event)):
-            if kind == "eval":
-                data = {k: event.get(k) for k in ("val_loss", "val_bpb", "seconds")}
-                data["val_tokens"] = event.get("tokens")
-                data["corpora"] = event.get("corpora") or {}  # named when stored (retried)
-                self.outbox.put(("run.metrics", step, data))
-            else:
-                self.outbox.put(("run.sample", step, {"prompt": event.get("prompt"),
-                                                      "text": event.get("text")}))  # fmt: skip
-
-    def _progress(self, event: dict[str, Any]) -> None:
-        """The fraction done, as lmcore measures it (lmcore.pace.progress_of)."""
-        if isinstance(event.get("progress"), (int, float)):
-            self.reporter.progress = min(1.0, float(event["progress"]))
-
-    def _phase(self, phase: str, step: int, event: dict[str, Any]) -> None:
-        """A new phase is stored (the page shows it after a reload too); what follows within
-        it (the encoding's byte counts) is only pushed."""
-        keys = (*WHERE, "bytes_done", "bytes_total")
-        data = {"phase": phase, **{k: event[k] for k in keys if event.get(k) is not None}}
-        self._progress(event)
-        if phase != self.phase:
-            self.phase = phase
-            self.outbox.put(("run.phase", step, data))
-        else:
-            self.reporter.push({"type": "run.phase", "step": step, **data})
-
-    def _check_start(self, event: dict[str, Any]) -> None:
-        logger.info("run %s trains with %s intra-op threads per process", self.run.pk,
-                    event.get("threads"))  # fmt: skip
-        if self.resumed_from is not None and event.get("step") != self.resumed_from:
-            self.problem = (f"resume went wrong: the trainer started at step {event.get('step')}, "
-                            f"the checkpoint is at step {self.resumed_from}")  # fmt: skip
-
-    def _once(self, kind: str, step: int, key: str) -> bool:
-        seen = (kind, step, key) in self._seen
-        self._seen.add((kind, step, key))
-        return not seen
-
-    def _store(self, item: tuple[str, int, dict[str, Any]], retried: bool) -> dict[str, Any]:
-        kind, step, data = item
-        if kind == "quota":
-            problem = storage.checkpoint_problem(self.run.owner, step)
-            if problem:
-                self.over_quota(problem)
-            return None
-        return self.run.record_event(kind, step, data, retried=retried)
-
-    def close(self) -> bool:
-        return self.outbox.close(timeout=settings.TRAIN_STORE_TIMEOUT_S)
-
-
-WHERE = ("step", "seconds", "progress", "eta_s")  # where a run is: lmcore/train.py's _Meter
-
-
-def _key(event: dict[str, Any]) -> str:
-    """What tells repeated events of one step apart: a sample's prompt; an eval's token count,
-    so the final evaluation on the whole held-out text is kept after a periodic one on a part
-    of it at the same step (the run page then ends on the version's figure)."""
-    return str(event.get("prompt", event.get("tokens", "")))
 
 
 def run_file(run: TrainingRun) -> Path:

@@ -79,7 +79,8 @@ def test_it_refuses_special_tokens_smuggled_in_as_ids(version, tiny_checkpoint, 
 
 
 def test_a_typed_special_token_is_plain_text(version, tiny_checkpoint, services):
-    from workers.inference import prompt_ids, registry
+    from workers.inference import registry
+    from workers.loaded_model import prompt_ids
 
     owner, row = version
     shutil.copytree(tiny_checkpoint, row.directory)
@@ -171,7 +172,7 @@ def test_a_model_gets_as_many_slots_as_the_budget_holds_up_to_the_setting(
 def test_chat_prompts_are_lmcore_s_template_and_a_full_context_is_refused(version, tiny_checkpoint):
     from lmcore.chat import END_OF_TURN, render
     from lmcore.errors import LmcoreError
-    from workers.inference import prompt_ids
+    from workers.loaded_model import prompt_ids
     from workers.playground import load_model
 
     owner, row = version
@@ -218,7 +219,7 @@ def test_an_inference_loop_outlives_redis_going_away(version, tiny_checkpoint, s
 def test_a_chat_reply_ends_when_the_context_is_full_instead_of_cutting_the_conversation(
     version, tiny_checkpoint, services
 ):
-    from workers.inference import prompt_ids
+    from workers.loaded_model import prompt_ids
     from workers.playground import generate_text, load_model
 
     owner, row = version

@@ -13,7 +13,8 @@ from tests.webapp.training.helpers import make_run
 from webapp.jobs.reporting import JobReporter
 from webapp.registry.models import ModelVersion
 from webapp.training.models import RunEvent, TrainingRun
-from workers.training import _Events, train_model_run
+from workers.run_events import RunEvents
+from workers.training import train_model_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,7 +30,7 @@ def test_the_final_evaluation_after_a_periodic_one_at_its_step_is_kept(
     run = make_run(alice, corpus, tokenizer_run)
     with JobReporter(run, run.group) as reporter:
         # (no checkpoint event here, so no quota check: the callback must not be called)
-        events = _Events(run, reporter, None, over_quota=lambda why: pytest.fail(why))
+        events = RunEvents(run, reporter, None, over_quota=lambda why: pytest.fail(why))
         for event in [_eval(10, 3.6, 64), _eval(20, 3.5771, 64), _eval(20, 3.5771, 64),
                       {"event": "sample", "step": 20, "prompt": "a", "text": "b"},
                       {"event": "sample", "step": 20, "prompt": "a", "text": "b"},

@@ -17,12 +17,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _trained_with(caplog, alice, corpus, tokenizer_run, **changes):
-    caplog.set_level(logging.INFO, logger="workers.training")
+    caplog.set_level(logging.INFO, logger="workers.run_events")
     run = make_run(alice, corpus, tokenizer_run, enqueue=True, max_steps=4, **changes)
     wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status in {"succeeded", "failed"}, 180)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
-    said = [r.getMessage() for r in caplog.records if r.name == "workers.training"]
+    said = [r.getMessage() for r in caplog.records if r.name == "workers.run_events"]
     (threads,) = [int(m.group(1)) for line in said
                   if (m := re.match(rf"run {run.pk} trains with (\d+) intra-op threads", line))]  # fmt: skip
     return threads
