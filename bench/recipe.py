@@ -89,6 +89,7 @@ ROWS: dict[str, tuple[str, dict, str]] = {
     "untied": ("other", {"model": dict(tie_weights=False)}, "output layer not tied to the embedding"),
     "swiglu": ("other", {"model": dict(mlp="swiglu")}, "SwiGLU MLP (relu^2)"),
     "softcap-15": ("other", {"model": dict(logit_softcap=15.0)}, "logits soft-capped at 15"),
+    "compile": ("other", {"train": dict(compile=True)}, "torch.compile (inductor; its compile time counts)"),
 }  # fmt: skip
 EXTRA: dict[str, tuple[str, dict]] = {}  # --with: a variant of each row, named NAME+TAG
 
