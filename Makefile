@@ -20,8 +20,10 @@ run: install
 
 # Test processes (pytest-xdist), each given whole files: most of a test's time is spent waiting
 # on the processes it started (workers, torchrun, chromium, daphne), and each keeps torch at one
-# thread (tests/conftest.py), so two fit a 2-core machine. TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
+# thread (tests/conftest.py). TEST_WORKERS=2 took ~410 s against ~600 s in one process, but two
+# of five such runs hit an intermittent hang in the training worker tests (docs/benchmarks.md,
+# "The test suite"): one process stays the default until that is understood.
+TEST_WORKERS ?= 0
 XDIST := -n $(TEST_WORKERS) --dist loadfile
 
 # Everything, as CI runs it (.ci/run): browser journeys, outages, crash and restart tests.
