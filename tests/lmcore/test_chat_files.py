@@ -13,19 +13,14 @@ import pytest
 from lmcore.chatdata import load_chat_data
 from lmcore.cli import main
 
-from .test_finetune import SIZE, conversation, write_jsonl
+from .test_finetune import conversation, train_base, write_jsonl
 
 GREEDY = ["--temperature", "0", "--max-new-tokens", "4", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory, small_tokenizer, verse_file):
-    work = tmp_path_factory.mktemp("chatfiles")
-    small_tokenizer.save(work / "tok")
-    code = main(["train", "--tokenizer", str(work / "tok"), "--input", str(verse_file),
-                 "--out", str(work / "base"), "--max-steps", "3", *SIZE])  # fmt: skip
-    assert code == 0
-    return work / "base"
+    return train_base(tmp_path_factory.mktemp("chatfiles"), small_tokenizer, verse_file) / "base"
 
 
 def ask(capsys, base, path) -> tuple[int, list[dict], str]:

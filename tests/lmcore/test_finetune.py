@@ -74,14 +74,18 @@ def test_bad_chat_data_is_refused_clearly(small_tokenizer, corpus_file, tmp_path
         encode_chat_data(plain, [one], tmp_path / "x", context=32)
 
 
-@pytest.fixture(scope="module")
-def parent_run(tmp_path_factory, small_tokenizer, verse_file):
-    work = tmp_path_factory.mktemp("ft")
+def train_base(work, small_tokenizer, verse_file):
+    """WORK/tok and WORK/base: a 3-step base model to fine-tune (the CLI's own path)."""
     small_tokenizer.save(work / "tok")
     code = main(["train", "--tokenizer", str(work / "tok"), "--input", str(verse_file),
                  "--out", str(work / "base"), "--max-steps", "3", *SIZE])  # fmt: skip
     assert code == 0
     return work
+
+
+@pytest.fixture(scope="module")
+def parent_run(tmp_path_factory, small_tokenizer, verse_file):
+    return train_base(tmp_path_factory.mktemp("ft"), small_tokenizer, verse_file)
 
 
 def lines(capsys):
