@@ -116,8 +116,10 @@ def _routes():
 
 
 @pytest.fixture
-def owned(alice, tmp_path, settings):
-    """One of each kind of object alice can own (rows only: no view may reach their files)."""
+def owned(alice, tmp_path, settings, django_user_model):
+    """One of each kind of object alice can own (rows only: no view may reach their files).
+    Her evaluation result is of a version staff share with everyone, so bob may use its
+    version: what hides it from him is its task's source, her private corpus."""
     from webapp.api.models import ApiKey
     from webapp.arena.models import Battle, Board, Vote
     from webapp.corpora.models import Corpus
@@ -153,8 +155,12 @@ def owned(alice, tmp_path, settings):
     voted = Battle.objects.create(
         owner=alice, board=board, left=other, right=version, prompt="p", params={}
     )
+    staff = django_user_model.objects.create_user("staff", password="staff-pw-1", is_staff=True)
+    shared = ModelVersion.objects.create(
+        owner=staff, name="shared", version=1, params=1, step=0, status="production"
+    )
     evaluation = EvaluationRun.objects.create(owner=alice, name="alices-evaluation")
-    evaluation.versions.add(version)
+    evaluation.versions.add(version, shared)
     return {
         "battle": battle,
         "vote": Vote.objects.create(battle=voted, outcome="tie"),
@@ -164,7 +170,11 @@ def owned(alice, tmp_path, settings):
             owner=alice, name="alices-task", config={}, output_type="multiple_choice", items=1
         ),
         "eval_result": EvalResult.objects.create(
-            run=evaluation, version=version, task_key="k", task_label="k", output_type="x"
+            run=evaluation,
+            version=shared,
+            task_key=f"bpb:{corpus.pk}",
+            task_label="bpb · words",
+            output_type="bpb",
         ),
         "corpus": corpus,
         "corpus_upload": uploading,

@@ -1,7 +1,8 @@
 """The leaderboard: versions × tasks, each cell the latest result of that version on that
-task with its standard error; filtered to the versions the user may use (the playground's
-rule, webapp/playground/access.py), sortable by any column, exported as CSV or JSON. Also the
-per-item drill-down of one result, and a version's figures against its parent's."""
+task with its standard error; filtered to the results the user may see (a version they may
+use, a task whose source they may see: `EvalResult.objects.for_user`), sortable by any column,
+exported as CSV or JSON. Also the per-item drill-down of one result, and a version's figures
+against its parent's."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from webapp.evaluation.models import EvalResult
-from webapp.playground.access import playable_versions
 
 ITEMS_PER_PAGE = 50
 LOWER_IS_BETTER = ("bpb", "bits_per_byte", "byte_perplexity", "word_perplexity", "perplexity",
@@ -24,11 +24,10 @@ LOWER_IS_BETTER = ("bpb", "bits_per_byte", "byte_perplexity", "word_perplexity",
 
 
 def latest_results(user: Any, version_ids: list[int] | None = None) -> list[EvalResult]:
-    """The newest result of each (version, task) among the versions `user` may use."""
-    visible = playable_versions(user)
+    """The newest result of each (version, task) among the results `user` may see."""
+    rows = EvalResult.objects.for_user(user).select_related("version__owner")
     if version_ids is not None:
-        visible = visible.filter(pk__in=version_ids)
-    rows = EvalResult.objects.filter(version__in=visible).select_related("version__owner")
+        rows = rows.filter(version_id__in=version_ids)
     newest: dict[tuple[int, str], EvalResult] = {}
     for result in rows.order_by("created_at", "pk"):
         newest[(result.version_id, result.task_key)] = result
@@ -134,8 +133,9 @@ def items(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _visible_result(user: Any, pk: int) -> EvalResult:
-    result = EvalResult.objects.select_related("version", "run").filter(pk=pk).first()
-    if result is None or not playable_versions(user).filter(pk=result.version_id).exists():
+    visible = EvalResult.objects.for_user(user).select_related("version", "run")
+    result = visible.filter(pk=pk).first()
+    if result is None:
         raise Http404("No such result.")
     return result
 

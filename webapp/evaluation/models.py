@@ -8,6 +8,10 @@ lm-evaluation-harness knows by `name`), `file` (an uploaded `EvalTask`), `cloze`
 cloze task from a corpus, with its `seed` and `items`) and `bpb` (bits per byte on a corpus's
 validation tail). The `key` names a task across runs, so the leaderboard puts the results of
 different runs of the same task in one column.
+
+Who sees a result (`EvalResult.objects.for_user`): one who may use its version AND may see its
+task's source. A harness task's name is public; a corpus (cloze, bits per byte) or an uploaded
+task file is seen by whom its own `for_user` lets see it, and by whoever ran the evaluation.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 
+from webapp.corpora.models import Corpus
 from webapp.jobs.models import Run, RunQuerySet, new_storage_key
+from webapp.playground.access import playable_versions
 from webapp.web.files import FileOwner
 
 
@@ -94,6 +101,23 @@ class EvaluationRun(Run):
         return reverse("evaluation:detail", args=[self.pk])
 
 
+class EvalResultQuerySet(models.QuerySet):
+    def for_user(self, user: Any) -> EvalResultQuerySet:
+        """Results of versions `user` may use (the playground's rule) on tasks whose source they
+        may see: any harness task; a corpus's cloze or bits per byte, or a task file, where the
+        corpus's or file's `for_user` shows it to them, or where the run is theirs (so results
+        outlive a deleted source for who made them). Another user's private corpus or task
+        file never names a column, a figure or an item of theirs."""
+        corpora = Corpus.objects.for_user(user).values_list("pk", flat=True)
+        files = EvalTask.objects.for_user(user).values_list("pk", flat=True)
+        runs = EvaluationRun.objects.for_user(user)
+        source = Q(task_key__startswith="harness:") | Q(run__in=runs)
+        source |= Q(task_key__in=[f"file:{pk}" for pk in files])
+        for pk in corpora:  # keys: bpb:<corpus>, cloze:<corpus>:s<seed>:n<items>
+            source |= Q(task_key=f"bpb:{pk}") | Q(task_key__startswith=f"cloze:{pk}:")
+        return self.filter(source, version__in=playable_versions(user))
+
+
 class EvalResult(models.Model):
     """One version on one task: the harness's metrics with their standard errors. Each item's
     details are in `samples_path` (JSONL)."""
@@ -109,6 +133,8 @@ class EvalResult(models.Model):
     n = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EvalResultQuerySet.as_manager()
 
     class Meta:
         ordering = ["run_id", "version_id", "task_key"]
