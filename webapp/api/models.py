@@ -15,6 +15,7 @@ import secrets
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -49,10 +50,13 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     # An administrator's exception to BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE for this key (an
-    # evaluation harness sends a request per item); blank: the setting.
+    # evaluation harness sends a request per item); blank (None): the setting. 0 is refused:
+    # it would read as "the default" to some and as "none" to others; revoking stops a key.
     requests_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="Requests a minute through this key; blank: the "
         "server's default (BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE).",
+        validators=[MinValueValidator(1, "At least 1 request a minute. Leave it blank for the "
+                                         "server's default; revoke the key to stop it.")],
     )  # fmt: skip
 
     objects = ApiKeyQuerySet.as_manager()

@@ -101,7 +101,9 @@ class Inference:
             raise Refused(f"request_id {rid} was already used; send a new one")
 
     async def charge(self, cost: int = 1) -> None:
-        limit = self.per_minute or settings.PLAYGROUND_REQUESTS_PER_MINUTE
+        limit = self.per_minute  # a key's own rate (None: the setting; 0 would refuse all)
+        if limit is None:
+            limit = settings.PLAYGROUND_REQUESTS_PER_MINUTE
         rate_key = f"bottega:{self.rate_name}:rate:{self.user_id}:{int(time.time() // 60)}"
         count, _ = (
             await self.redis.pipeline().incrby(rate_key, cost).expire(rate_key, 120).execute()
