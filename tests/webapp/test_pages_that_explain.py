@@ -1,6 +1,6 @@
 """Pages that say what is wrong and what to do: a corpus whose text file is missing, a
-version whose files are, a Host the server does not answer to; and the icon every browser
-asks for is served."""
+version whose files are, a Host the server does not answer to (except for the health
+answers, which probes call by address); and the icon every browser asks for is served."""
 
 import pytest
 from django.urls import reverse
@@ -59,6 +59,24 @@ def test_a_host_the_server_does_not_answer_to_gets_a_page(client, settings):
     html = response.content.decode()
     assert "does not answer to the address “bottega.example.org”" in html
     assert "ALLOWED_HOSTS" in html and "<title>Bad request · Bottega</title>" in html
+
+
+def test_the_health_answers_answer_any_host(client, admin_user, settings):
+    """A probe by address (compose's health check: http://127.0.0.1:8000/livez) once
+    ALLOWED_HOSTS names the operator's domain; a page by that address is still refused."""
+    settings.DEBUG, settings.ALLOWED_HOSTS = False, ["bottega.example.org"]
+    by_address = {"HTTP_HOST": "127.0.0.1:8000"}
+    live = client.get("/livez", **by_address)
+    assert live.status_code == 200 and live.json() == {"ok": True}
+    for path in ("/readyz", "/healthz"):
+        ready = client.get(path, **by_address)
+        assert ready.status_code in (200, 503) and "redis" in ready.json(), path
+    page = client.get(reverse("login"), **by_address)
+    assert page.status_code == 400
+    assert "does not answer to the address “127.0.0.1:8000”" in page.content.decode()
+    assert client.get("/livez/", **by_address).status_code == 400  # those paths exactly
+    client.force_login(admin_user)  # the session still works there: staff get the details
+    assert "ms" in client.get("/readyz", **by_address).json()["database"]
 
 
 def test_the_icon_is_served_to_anyone(client):
