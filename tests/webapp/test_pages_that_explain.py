@@ -1,11 +1,15 @@
 """Pages that say what is wrong and what to do: a corpus whose text file is missing, a
-version whose files are, a Host the server does not answer to (except for the health
-answers, which probes call by address); and the icon every browser asks for is served."""
+tokenizer whose file is, a version whose files are, a Host the server does not answer to
+(except for the health answers, which probes call by address); and the icon every browser
+asks for is served."""
+
+import json
 
 import pytest
 from django.urls import reverse
 
 from tests.webapp.deletion.conftest import make_version
+from webapp.corpora.actions import do_import_corpus
 from webapp.tokenization.models import TokenizerRun
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +43,41 @@ def test_a_launch_on_it_is_refused_with_the_reason(alice_client, lost_corpus):
     assert response.status_code == 200 and not TokenizerRun.objects.exists()
     (error,) = response.context["form"].errors["corpora"]
     assert error.startswith(f"The text of “{lost_corpus.name}” is missing") and WHAT_TO_DO in error
+
+
+@pytest.fixture
+def lost_tokenizer(tokenizer_run):
+    tokenizer_run.tokenizer_path.unlink()
+    return tokenizer_run
+
+
+def test_a_tokenizer_whose_file_is_missing_says_so(alice_client, lost_tokenizer):
+    page = alice_client.get(lost_tokenizer.get_absolute_url())
+    assert page.status_code == 200
+    html = page.content.decode()
+    folder = f"tokenizers/user-{lost_tokenizer.owner_id}/{lost_tokenizer.storage_key}"
+    assert "is missing from the server&#x27;s storage" in html
+    assert f"({folder}/tokenizer.json under MEDIA_ROOT)" in html
+    assert "otherwise delete this tokenizer and train it again" in html
+    assert 'id="tokenize"' not in html  # nothing on the page asks for what cannot be read
+    urls = {name: reverse(f"tokenization:{name}", args=[lost_tokenizer.pk])
+            for name in ("vocab", "encode", "trace")}  # fmt: skip
+    answers = [alice_client.get(urls["vocab"])] + [
+        alice_client.post(urls[name], {"text": "the"}, content_type="application/json")
+        for name in ("encode", "trace")
+    ]  # each was a bare 500
+    for answer in answers:
+        assert answer.status_code == 409 and answer.json() == {"error": lost_tokenizer.missing_file}
+
+
+def test_a_dataset_counted_under_it_says_so(alice, alice_client, lost_tokenizer, tmp_path):
+    source = tmp_path / "chats.jsonl"
+    source.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                               {"role": "assistant", "content": "hello"}]}) + "\n")  # fmt: skip
+    dataset = do_import_corpus(alice, source, name="chats", kind="conversations")
+    page = alice_client.get(f"{dataset.get_absolute_url()}?tokenizer={lost_tokenizer.pk}")
+    assert page.status_code == 200  # was a bare 500
+    assert "is missing from the server&#x27;s storage" in page.content.decode()
 
 
 def test_a_version_whose_files_are_missing_says_so(alice_client, alice, settings, tmp_path):

@@ -52,6 +52,8 @@ def dataset_context(corpus: Corpus, tokenizer: TokenizerRun | None) -> dict[str,
 
 def token_counts(corpus: Corpus, run: TokenizerRun, limits: Limits) -> dict[str, Any]:
     """Tokens of the rendered conversations, and how many are the assistant's (the targets)."""
+    if run.missing_file:
+        return {"token_error": run.missing_file}
     tokenizer = inspector.load(run)
     try:
         check_chat_tokens(tokenizer)

@@ -47,6 +47,17 @@ class TokenizerRun(Run):
     def tokenizer_path(self) -> Path:
         return self.directory / "tokenizer.json"
 
+    @property
+    def missing_file(self) -> str:
+        """What to say when a finished tokenizer's file is not on disk; "" when it is there."""
+        if self.status != JobStatus.SUCCEEDED or self.tokenizer_path.exists():
+            return ""
+        where = self.tokenizer_path.relative_to(settings.MEDIA_ROOT)
+        return (f"The file of tokenizer “{self.name}” is missing from the server's storage "
+                f"({where} under MEDIA_ROOT): it was moved or deleted outside Bottega, or the "
+                "storage is not mounted, so nothing can read it. An administrator can put the "
+                "file back from a backup; otherwise delete this tokenizer and train it again.")  # fmt: skip
+
     def storage_entry(self) -> StorageEntry:
         return replace(super().storage_entry(), name=self.name)  # its str adds the vocabulary
 

@@ -36,7 +36,8 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = access(request.user, TokenizerRun, pk)
-    return render(request, "tokenization/detail.html", {"run": run, "corpora": run.corpora.all()})
+    context = {"run": run, "corpora": run.corpora.all(), "missing_file": run.missing_file}
+    return render(request, "tokenization/detail.html", context)
 
 
 @require_POST
@@ -53,6 +54,8 @@ def _ready_run(request: HttpRequest, pk: int) -> TokenizerRun | JsonResponse:
     run = access(request.user, TokenizerRun, pk)
     if run.status != JobStatus.SUCCEEDED:
         return JsonResponse({"error": "this tokenizer has not finished training"}, status=409)
+    if run.missing_file:  # said, not a 500 from loading it
+        return JsonResponse({"error": run.missing_file}, status=409)
     return run
 
 
