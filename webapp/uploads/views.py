@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -95,11 +96,18 @@ def _put_chunk(request: HttpRequest, kind: UploadKind, row: ChunkedUpload) -> Ht
 
 
 def _cancel(kind: UploadKind, row: ChunkedUpload) -> HttpResponse:
-    """Only an upload still receiving bytes; the deletion goes through its plan like any (which
-    refuses, e.g., while a model upload's last chunk has just queued its import)."""
-    if row.status != row.UPLOADING:
-        return _error(kind.finished(row), 409, state=row.status)
-    outcome = deletion.delete(row)
+    """Only an upload still receiving bytes, judged under the row lock that the deletion holds
+    too: a last chunk landing meanwhile (`mark_uploaded`, a conditional UPDATE) waits for it or
+    has already moved the row on, so a finished upload is never deleted from here. The
+    deletion goes through its plan like any (which refuses, e.g., while a model upload's last
+    chunk has just queued its import)."""
+    with transaction.atomic():
+        row = type(row)._default_manager.select_for_update().filter(pk=row.pk).first()
+        if row is None:
+            return _error("No such upload.", 404)
+        if row.status != row.UPLOADING:
+            return _error(kind.finished(row), 409, state=row.status)
+        outcome = deletion.delete(row)  # its own lock and plan: within this transaction
     if not outcome.deleted:
         return _error("; ".join(e.text for e in outcome.plan.refusals), 409, state=row.status)
     return HttpResponse(status=204)

@@ -43,6 +43,26 @@ def test_the_upload_api_cancels_an_unfinished_upload(alice_client, media_root):
     assert not any(p.is_file() for p in media_root.rglob("*"))
 
 
+def test_an_upload_that_finishes_meanwhile_is_not_deleted(alice_client, alice_world, monkeypatch):
+    """The view read the row while it was uploading; its last chunk landed and it became ready
+    before the cancel: judged on the row as it is, under the lock, not on that read."""
+    from webapp.uploads import views
+
+    corpus = alice_world["corpus"]
+    Corpus.objects.filter(pk=corpus.pk).update(status="uploading")
+    read = views.access
+
+    def read_then_finish(user, model, pk):
+        row = read(user, model, pk)
+        model.objects.filter(pk=pk).update(status="ready")  # meanwhile, in another request
+        return row
+
+    monkeypatch.setattr(views, "access", read_then_finish)
+    response = alice_client.delete(f"/corpora/uploads/{corpus.pk}/")
+    assert response.status_code == 409 and response.json()["state"] == "ready"
+    assert Corpus.objects.filter(pk=corpus.pk).exists() and corpus.path.exists()
+
+
 @pytest.mark.parametrize("status, code", [("importing", 409), ("imported", 409),
                                           ("uploading", 204)])  # fmt: skip
 def test_a_model_upload_is_cancelled_only_while_it_uploads(client, admin_user, status, code):
