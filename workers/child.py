@@ -13,14 +13,14 @@ Why a process group, and why PR_SET_PDEATHSIG:
 - The group is a new session, so a Ctrl-C or a `killpg` aimed at the worker does not reach
   the child behind the worker's back: the worker decides (checkpoint, then re-queue).
 - If the worker dies without asking (SIGKILL, OOM), the kernel sends the child SIGTERM
-  (`PR_SET_PDEATHSIG`): it checkpoints and exits instead of training on as an orphan.
+  (`PR_SET_PDEATHSIG`): it checkpoints and exits instead of training on as an orphan. The
+  child asks for that itself, after exec (`workers/die_with_parent.py` says why).
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -35,7 +35,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 30
-_PR_SET_PDEATHSIG = 1
+_DIE_WITH_PARENT = Path(__file__).with_name("die_with_parent.py")
 
 
 def lmcore_command(run_file: Path, processes: int = 1, *extra: str) -> list[str]:
@@ -47,17 +47,6 @@ def lmcore_command(run_file: Path, processes: int = 1, *extra: str) -> list[str]
             f"--nproc-per-node={processes}", *train]  # fmt: skip
 
 
-try:  # loaded here: between fork and exec the child must not import or allocate
-    _prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux: an orphan trains on to its next limit
-    _prctl = None
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class Child:
     """One running child process. Iterate `events()` in one thread; `stop()` from any."""
 
@@ -65,10 +54,11 @@ class Child:
         self.command = command
         self.stopped_by: str | None = None  # why stop() was called: "cancel" | "shutdown"
         self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        guarded = [sys.executable, "-I", str(_DIE_WITH_PARENT), str(os.getpid()), *command]
         self.process = subprocess.Popen(
-            command, cwd=cwd, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+            guarded, cwd=cwd, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True,
         )  # fmt: skip
         self._stderr = threading.Thread(target=self._read_stderr, daemon=True,
                                         name=f"stderr-{self.process.pid}")  # fmt: skip

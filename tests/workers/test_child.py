@@ -99,3 +99,31 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split()[2]
     except FileNotFoundError:
         return "gone"
+
+
+def test_the_child_is_the_command_itself_with_its_death_signal_set(tmp_path):
+    """The guard execs the command in place (same pid, same group), after asking for SIGTERM
+    on its parent's death: nothing of ours runs between fork and exec."""
+    child = _child(tmp_path)
+    assert next(child.events()) == {"event": "start"}
+    cmdline = Path(f"/proc/{child.process.pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    assert cmdline == [sys.executable.encode(), str(tmp_path / "child.py").encode()]
+    status = Path(f"/proc/{child.process.pid}/status").read_text()
+    assert f"\nPPid:\t{os.getpid()}\n" in status
+    child.stop("cancel")
+    list(child.events())
+    assert child.wait(10) == 75
+
+
+def test_the_guard_starts_nothing_when_its_parent_is_already_gone(tmp_path):
+    """The parent died between fork and the request: the kernel would never send the signal,
+    so the guard must not start an orphan."""
+    guard = Path(__file__).parents[2] / "workers" / "die_with_parent.py"
+    marker = tmp_path / "ran"
+    result = subprocess.run(
+        [sys.executable, "-I", str(guard), "1", sys.executable, "-c",
+         f"open({str(marker)!r}, 'w')"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 1 and "parent 1 is gone" in result.stderr
+    assert not marker.exists()
