@@ -4,7 +4,9 @@ Tasks: harness names (`--tasks hellaswag arc_easy`, their datasets from the Hugg
 or its cache), task files (`--task-file F.yaml`: a harness YAML whose items are in F.jsonl
 beside it, checked by `lmcore.taskfiles`), a held-out cloze task from a corpus's validation
 tail (`--cloze-corpus F`, `lmcore.cloze`) and bits per byte on a corpus's validation tail
-(`--bpb-corpus F`). Prints one JSON object:
+(`--bpb-corpus F`); `--val-fraction X` is the tail held out, as `lmcore train --val-fraction X`
+held it out (0.1 by default, as there), so a model is never scored on its training text.
+Prints one JSON object:
 {"checkpoint", "chat", "tasks": [{"task", "output_type", "n", "metrics": {name: {"value",
 "stderr"}}, "seconds", "items_per_s"[, "samples"]}], "seconds"}; a bpb task's metrics are
 {"bpb", "loss", "tokens", "bytes"} (bpb's stderr is null). A chat model (fine-tuned for
@@ -24,9 +26,9 @@ from lmcore.chat_config import carries_template
 from lmcore.checkpoint import load_checkpoint
 from lmcore.cli import emit
 from lmcore.cloze import ClozeConfig, cloze_task
-from lmcore.commands.train import POSITIVE_INT
+from lmcore.commands.train import POSITIVE_INT, number_arg
 from lmcore.device import DEVICES, configure, resolve_device
-from lmcore.documents import bos_id_for
+from lmcore.documents import VAL_FRACTION, bos_id_for
 from lmcore.errors import LmcoreError
 from lmcore.evaluate import evaluate_tail
 from lmcore.taskfiles import task_from_files
@@ -42,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cloze-items", type=POSITIVE_INT, default=1000, metavar="N")
     p.add_argument("--cloze-seed", type=int, default=0, metavar="S")
     p.add_argument("--bpb-corpus", type=Path, action="append", default=[], metavar="F")
+    p.add_argument("--val-fraction", type=number_arg(float, 0, False, 1.0), default=VAL_FRACTION,
+                   metavar="X", help="the tail of each corpus held out for validation, as "
+                   "`train --val-fraction` held it out (cloze and bpb read only that tail)")  # fmt: skip
     p.add_argument("--limit", type=POSITIVE_INT, metavar="N", help="at most N items per task")
     p.add_argument("--no-chat", action="store_true", help="plain prompts for a chat checkpoint")
     p.add_argument("--samples", action="store_true", help="include every item's details")
@@ -64,7 +69,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="lmcore-evaluate-") as tmp:
         specs: list[str | dict[str, Any]] = list(args.tasks)
         specs += [task_from_files(f, f.with_suffix(".jsonl"), Path(tmp)) for f in args.task_file]
-        config = ClozeConfig(items=args.cloze_items, seed=args.cloze_seed)
+        config = ClozeConfig(items=args.cloze_items, seed=args.cloze_seed,
+                             val_fraction=args.val_fraction)  # fmt: skip
         specs += [cloze_task(c, config, Path(tmp)) for c in args.cloze_corpus]
         tasks = [load_task(spec) for spec in specs]  # every dataset before any compute
         lm = LmcoreLM(checkpoint, chat=chat)
@@ -75,7 +81,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for path in args.bpb_corpus:
         t0 = time.perf_counter()
         bos = bos_id_for(checkpoint.train_config, checkpoint.tokenizer.special_tokens)
-        figures = evaluate_tail(checkpoint.model, checkpoint.tokenizer, path, bos_id=bos)
+        figures = evaluate_tail(checkpoint.model, checkpoint.tokenizer, path, bos_id=bos,
+                                val_fraction=args.val_fraction)  # fmt: skip
         metrics = {k: {"value": v, "stderr": None} for k, v in figures.to_dict().items()}
         results.append(_timed({"task": f"bpb:{path.name}", "output_type": "bpb", "n": 1,
                                "metrics": metrics}, t0, False))  # fmt: skip

@@ -41,3 +41,34 @@ def test_nothing_to_evaluate_is_one_line_on_stderr(gen_checkpoint):
     assert done.stderr.strip().splitlines() == [
         "error: nothing to evaluate: give --tasks, --task-file, --cloze-corpus or --bpb-corpus"
     ]
+
+
+def test_val_fraction_is_the_tail_scored(gen_checkpoint, corpus_file):
+    """`--val-fraction 0.5` scores the half `train --val-fraction 0.5` held out: the cloze
+    items and the bytes of bits per byte come from that tail, not the default tenth."""
+    from lmcore.checkpoint import load_checkpoint
+    from lmcore.cloze import ClozeConfig, make_items
+    from lmcore.documents import bos_id_for
+    from lmcore.evaluate import evaluate_tail
+
+    done = run("--checkpoint", str(gen_checkpoint), "--val-fraction", "0.5",
+               "--cloze-corpus", str(corpus_file), "--cloze-items", "50",
+               "--bpb-corpus", str(corpus_file))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    tasks = {t["task"]: t for t in json.loads(done.stdout)["tasks"]}
+    ckpt = load_checkpoint(gen_checkpoint, "cpu")
+    bos = bos_id_for(ckpt.train_config, ckpt.tokenizer.special_tokens)
+    half, tenth = (evaluate_tail(ckpt.model, ckpt.tokenizer, corpus_file, bos_id=bos,
+                                 val_fraction=f).bytes for f in (0.5, 0.1))  # fmt: skip
+    assert tasks["bpb:corpus.txt"]["metrics"]["bytes"]["value"] == half > 3 * tenth
+    items = make_items(corpus_file, ClozeConfig(items=50, val_fraction=0.5))
+    assert tasks["cloze_corpus"]["n"] == len(items) > len(make_items(corpus_file, ClozeConfig(50)))
+
+
+def test_a_bad_val_fraction_is_one_line_on_stderr(gen_checkpoint, corpus_file):
+    done = run("--checkpoint", str(gen_checkpoint), "--bpb-corpus", str(corpus_file),
+               "--val-fraction", "1")  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: python -m lmcore evaluate: argument --val-fraction: 1 is out of range ([0, 1.0))"
+    ]
