@@ -14,7 +14,7 @@ function tokenChip(token, index) {
   const chip = document.createElement("span");
   chip.className = "token";
   chip.style.background = PALETTE[index % PALETTE.length];
-  const shown = token.text.includes("\ufffd") ? `⟨${token.hex}⟩` : token.text.replaceAll("\n", "↵").replaceAll(" ", "␣");
+  const shown = token.text.includes("\ufffd") ? `⟨${spacedHex(token.hex)}⟩` : token.text.replaceAll("\n", "↵").replaceAll(" ", "␣");
   chip.textContent = shown;
   chip.title = `id ${token.id} · bytes ${spacedHex(token.hex)}`;
   const id = document.createElement("sub");

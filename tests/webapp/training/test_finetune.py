@@ -2,6 +2,7 @@
 the same model, marked chat, with its parent; and the refusals, which store nothing."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -99,6 +100,9 @@ def test_the_form_refuses_missing_datasets_and_text_without_corpora(
     url = reverse("training:finetune", args=[parent.pk])
     form = alice_client.get(url).content.decode()  # the context from the version's config
     assert "longer than the model's context (32 tokens) are left out" in form
+    params = re.search(r'data-estimate="trainable">([\d,]+)<', form).group(1)  # Full: all
+    assert "," in params and f"<dd>{params}</dd>" in form  # the model's, grouped alike
+    assert f"The model's parameters ({params})" in form
     response = alice_client.post(url, {"text_ratio": 0, "lr": 1e-3, "max_minutes": 1,
                                        "device": "cpu"})  # fmt: skip
     assert response.status_code == 400 and "This field is required" in response.content.decode()
