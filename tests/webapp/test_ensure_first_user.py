@@ -1,4 +1,5 @@
 import os
+import re
 import sys
 
 import pytest
@@ -21,8 +22,18 @@ def test_it_creates_a_staff_user_when_there_is_none(monkeypatch, capsys):
 def test_it_prints_a_random_password_that_works(monkeypatch, capsys):
     monkeypatch.delenv("BOTTEGA_ADMIN_PASSWORD", raising=False)
     call_command("ensure_first_user", username="root")
-    password = capsys.readouterr().out.strip().rsplit(" ", 1)[-1]
+    out = capsys.readouterr().out
+    password = re.search(r"with password (\S+)\n", out).group(1)
     assert authenticate(SIGN_IN, username="root", password=password) is not None
+    # The one time the password shows, it also says how to get a new one, as the later starts do.
+    assert f"Lost it? {_python()} manage.py reset_admin_password prints a new one." in out
+
+
+def _python() -> str:
+    """The Python that has Django (this one), as the commands are printed: relative to the
+    current directory when below it (`.venv/bin/python` from the checkout), else absolute."""
+    python = os.path.relpath(sys.executable)
+    return sys.executable if python.startswith("..") else python
 
 
 def test_it_changes_nothing_when_users_exist(alice, capsys):
@@ -32,6 +43,4 @@ def test_it_changes_nothing_when_users_exist(alice, capsys):
     assert "existing user" in out
     # How to get in again, with the Python that has Django (this one), not a bare `python`:
     # `.venv/bin/python manage.py ...` from the checkout, as `make` runs it.
-    python = os.path.relpath(sys.executable)
-    python = sys.executable if python.startswith("..") else python
-    assert f"{python} manage.py reset_admin_password prints a new one" in out
+    assert f"{_python()} manage.py reset_admin_password prints a new one" in out

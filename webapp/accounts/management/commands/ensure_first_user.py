@@ -1,8 +1,9 @@
 """Make sure somebody can sign in: create a staff superuser when the database has no user.
 
-The password comes from BOTTEGA_ADMIN_PASSWORD, else a random one printed once. Running it
-again with users present changes nothing, and says how to get a new password
-(`reset_admin_password`) or another user, as commands the person at the terminal can run.
+The password comes from BOTTEGA_ADMIN_PASSWORD, else a random one printed once, with how to
+get a new one (`reset_admin_password`). Running it again with users present changes nothing,
+and says the same, and how to make another user, as commands the person at the terminal can
+run.
 """
 
 import os
@@ -39,3 +40,4 @@ class Command(BaseCommand):
                 f"Created the first user. Sign in at {url} as {username!r} with password {shown}"
             )
         )
+        self.stdout.write(f"Lost it? {manage_command('reset_admin_password')} prints a new one.")
