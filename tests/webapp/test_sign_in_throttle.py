@@ -1,6 +1,9 @@
 """Sign-in is throttled per (username, address): after BOTTEGA_SIGN_IN_FAILURES failures that
 pair is refused with a clear message, even with the right password; others are not."""
 
+import os
+import sys
+
 import pytest
 from django.conf import settings
 from django.urls import reverse
@@ -23,6 +26,11 @@ def test_it_locks_the_pair_out_with_a_message(client, alice):
     text = response.content.decode()
     assert "Too many failed sign-ins for this username from your address" in text
     assert f"wait {settings.SIGN_IN_LOCKOUT_MINUTES} minutes" in text
+    # What clears it, as commands the person at the server's terminal can run as printed.
+    python = os.path.relpath(sys.executable)
+    python = sys.executable if python.startswith("..") else python
+    assert f"{python} manage.py axes_reset_username NAME" in text
+    assert f"{python} manage.py reset_admin_password also prints a new password" in text
     assert 'name="password"' in text and "alice-password-1" not in text  # the form again
     # Even the right password is refused now, and nobody is signed in.
     response = client.post(reverse("login"), RIGHT)
