@@ -244,8 +244,10 @@ def load_task(spec: str | dict[str, Any]) -> Any:
     """The harness's task object for a name (its dataset is read now) or a config dict;
     LmcoreError saying why when it cannot be had (unknown, dataset unreachable)."""
     name = spec if isinstance(spec, str) else spec.get("task", "?")
+    manager = task_manager() if isinstance(spec, str) else TaskManager(include_defaults=False)
+    if isinstance(spec, str) and (members := group_members(manager, spec)):
+        raise LmcoreError(_a_group(name, members))  # before its datasets: offline too
     try:
-        manager = task_manager() if isinstance(spec, str) else TaskManager(include_defaults=False)
         tasks = manager.load([spec])["tasks"]
     except KeyError:
         raise LmcoreError(f"{name}: not a task lm-evaluation-harness knows") from None
@@ -260,8 +262,36 @@ def load_task(spec: str | dict[str, Any]) -> Any:
             f"{name}: the harness cannot build this task ({_first_line(exc)})"
         ) from None
     if len(tasks) != 1:
-        raise LmcoreError(f"{name}: a group of {len(tasks)} tasks; name its tasks one by one")
+        raise LmcoreError(_a_group(name, sorted(tasks)))
     return next(iter(tasks.values()))
+
+
+def group_members(manager: TaskManager, name: str, seen: frozenset = frozenset()) -> list[str]:
+    """The tasks a harness group or tag stands for, by the names one can pick (nested groups
+    and tags opened); [] for a task or an unknown name. `lambada` (a tag in lm_eval 0.4.13):
+    lambada_openai, lambada_standard."""
+    groups, tags, index = manager.all_groups, manager.all_tags, manager.task_index
+    if name not in groups and name not in tags or name in seen:
+        return []
+    if name in tags:
+        names = sorted(index[name].tags)  # a tag's entry lists the tasks that carry it
+    else:  # a group's YAML lists its members, by name or as {"task"/"group": name, ...}
+        listed = (index[name].cfg or {}).get("task", [])
+        names = [m if isinstance(m, str) else m.get("group") or m.get("task") for m in listed]
+    members: list[str] = []
+    for member in names:
+        if member in groups or member in tags:
+            found = group_members(manager, member, seen | {name})
+        else:  # a task; one defined inside the group's YAML has no name to pick
+            found = [member] if member in index else []
+        members += [m for m in found if m not in members]
+    return members
+
+
+def _a_group(name: str, members: list[str], shown: int = 12) -> str:
+    listed = ", ".join(members[:shown])
+    more = f" and {len(members) - shown} more" if len(members) > shown else ""
+    return f"{name} is a group of {len(members)} tasks: {listed}{more}; pick one"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -161,3 +161,18 @@ def test_an_unknown_task_and_an_unreachable_dataset_say_so(monkeypatch):
         load_task("no_such_task")
     with pytest.raises(LmcoreError, match="arc_easy: its dataset cannot be fetched"):
         load_task("arc_easy")
+
+
+@pytest.mark.slow  # the harness's task index again (built once per process: shared with above)
+def test_a_group_or_tag_names_the_tasks_to_pick(monkeypatch):
+    from lmcore.errors import LmcoreError
+    from lmcore.harness import load_task
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # said before any dataset is read
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    message = "lambada is a group of 2 tasks: lambada_openai, lambada_standard; pick one"
+    with pytest.raises(LmcoreError, match=f"^{message}$"):
+        load_task("lambada")  # a tag in lm_eval 0.4.13
+    with pytest.raises(LmcoreError, match=r"^mmlu is a group of 57 tasks: mmlu_abstract_algebra, "
+                       r".* and 45 more; pick one$"):  # fmt: skip
+        load_task("mmlu")  # a group of groups
