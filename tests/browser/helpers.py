@@ -36,22 +36,30 @@ from webapp.registry.models import ModelVersion
 admin = get_user_model().objects.get(username="admin")
 for name, source, chat in VERSIONS:
     v, _ = ModelVersion.objects.get_or_create(owner=admin, name=name, version=1,
-                                              defaults={"params": 1, "step": 0, "is_chat": chat})
+                                              defaults={"params": 1, "step": 0, "is_chat": chat,
+                                                        "val_bpb": VAL_BPB})
     if not v.directory.exists():
         shutil.copytree(source, v.directory)
     print(v.directory)
 """
 
 
-def add_versions(stack, *versions: tuple[str, Path, bool]) -> list[str]:
+def add_versions(
+    stack, *versions: tuple[str, Path, bool], val_bpb: float | None = None
+) -> list[str]:
     """Versions 1 of (name, checkpoint directory, is_chat) for the stack's admin, made in one
-    `manage.py shell`; their directories."""
-    script = ADD_VERSIONS.replace("VERSIONS", repr([(n, str(p), c) for n, p, c in versions]))
+    `manage.py shell`, each with `val_bpb` as its figure; their directories."""
+    script = ADD_VERSIONS.replace("VAL_BPB", repr(val_bpb))
+    script = script.replace("VERSIONS", repr([(n, str(p), c) for n, p, c in versions]))
     return stack.manage("shell", "-c", script).strip().splitlines()[-len(versions) :]
 
 
-def make_tiny_version(stack, name: str, chat: bool = False, quiet_specials: bool = False) -> str:
+def make_tiny_version(stack, name: str, chat: bool = False, quiet_specials: bool = False,
+                      val_bpb: float | None = None) -> str:  # fmt: skip
     """A version of the session's tiny random model (context 64) for the stack's admin; its
-    option label. `quiet_specials`: greedy answers never end by themselves (tests/tiny.py)."""
-    add_versions(stack, (name, shared_tiny_checkpoint(quiet_specials=quiet_specials), chat))
-    return f"{name} v1{' · chat' if chat else ''} · Candidate"
+    playground option label (with " · X.XXX bpb" where it has a `val_bpb`). `quiet_specials`:
+    greedy answers never end by themselves (tests/tiny.py)."""
+    checkpoint = shared_tiny_checkpoint(quiet_specials=quiet_specials)
+    add_versions(stack, (name, checkpoint, chat), val_bpb=val_bpb)
+    bpb = f" · {val_bpb:.3f} bpb" if val_bpb is not None else ""
+    return f"{name} v1{' · chat' if chat else ''} · Candidate{bpb}"

@@ -34,9 +34,12 @@ print(run.pk)
 """
 
 
+NAME = "a-model-with-a-rather-long-name-to-show-whole"
+
+
 @pytest.fixture(scope="module")
-def data(stack):
-    label = make_tiny_version(stack, "a-model-with-a-rather-long-name-to-show-whole", chat=True)
+def data(stack):  # its figure as in issue 28, where the label ended "6.680 bpl"
+    label = make_tiny_version(stack, NAME, chat=True, val_bpb=6.68)
     run_id = stack.manage("shell", "-c", MAKE_RUN).strip().splitlines()[-1]
     return label, run_id
 
@@ -53,14 +56,14 @@ CONTROL_SIZES = """() => [...document.querySelectorAll('button, input, select, t
     .filter((el) => el.offsetParent !== null)
     .map((el) => getComputedStyle(el).fontSize)"""
 
-# Width of the selected option's text in the select's font, against the room it has.
+# The selected option's text, its width in the select's font, and the room it has.
 FITS = """(select) => {
     const style = getComputedStyle(select);
     const context = document.createElement('canvas').getContext('2d');
     context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
-    const text = context.measureText(select.options[select.selectedIndex].text).width;
+    const shown = select.options[select.selectedIndex].text;
     const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 24;
-    return [text, room];
+    return [shown, context.measureText(shown).width, room];
 }"""
 
 
@@ -99,8 +102,11 @@ def test_a_newcomer_sees_it_laid_out_as_meant(page, stack, data):
     for mode in ("Complete", "Chat"):
         page.get_by_label(mode, exact=True).check()
         page.get_by_label("Model version").select_option(label=label)
-        text, room = page.get_by_label("Model version").evaluate(FITS)
-        assert text <= room, f"{mode}: the label needs {text:.0f} px, the dropdown has {room:.0f}"
+        option, width, room = page.get_by_label("Model version").evaluate(FITS)
+        assert option == label and option.endswith(" · 6.680 bpb")  # measured whole, bpb too
+        assert width <= room, (
+            f"{mode}: {option!r} needs {width:.0f} px, the dropdown has {room:.0f}"
+        )
     assert set(page.evaluate(CONTROL_SIZES)) == {body_size}
 
     # A token's bytes, grouped per byte: in the playground's inspector...
@@ -115,7 +121,7 @@ def test_a_newcomer_sees_it_laid_out_as_meant(page, stack, data):
     expect(shown).to_have_text(re.compile(r"^[0-9a-f]{2}( [0-9a-f]{2})*$"))
     # ... and on Anatomy, where "the" (a token of the model's tokenizer) is 74 68 65.
     page.goto(f"{stack.url}/anatomy/")
-    page.get_by_label("Model version").select_option(label=label.replace(" · chat", ""))
+    page.get_by_label("Model version").select_option(label=f"{NAME} v1 · Candidate")
     page.get_by_label("Prompt", exact=True).fill("the mouse ate the cheese")
     page.get_by_role("button", name="Look inside").click()
     first = page.get_by_role("listbox", name="Tokens of the text").get_by_role("option").first
