@@ -79,7 +79,7 @@ def services(redis_server: LocalRedis, django_test_environment: None) -> str:
     """Point Django settings, the channel layer and Celery at the private Redis."""
     from django.test.utils import override_settings
 
-    from webapp.settings import channel_layers
+    from webapp.environment import channel_layers
     from workers.app import app
 
     url = redis_server.url

@@ -1,8 +1,8 @@
 """Bottega's settings: one module, driven by the environment, whose defaults run on a clone.
 
-Every knob is an environment variable (see docs/architecture.md, "Configuration"). A bad value
-raises `ImproperlyConfigured` whose message starts with the variable's name, so the run command
-can print it as one line.
+Every knob is an environment variable (see docs/architecture.md, "Configuration"), read with
+webapp/environment.py's helpers. A bad value raises `ImproperlyConfigured` whose message starts
+with the variable's name, so the run command can print it as one line.
 """
 
 from __future__ import annotations
@@ -10,35 +10,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from webapp.environment import channel_layers, database, env_bool, env_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BOTTEGA_VAR_DIR", BASE_DIR / "var"))
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if raw.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name}: expected true or false, got {raw!r}")
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}: expected an integer, got {raw!r}") from None
-
-
 # Production-safe defaults: DEBUG off and no secret of ours. The run command (webapp/devstack/launcher.py)
 # sets both for local use; the tests set them in tests/settings.py.
-DEBUG = _env_bool("DEBUG", False)
+DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -126,32 +108,7 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        # SQLite tuned for a web process and several workers writing job rows at once:
-        # WAL lets readers run beside one writer; IMMEDIATE transactions take the write lock
-        # up front, so a busy database waits (timeout) instead of failing on lock upgrade.
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
-    try:
-        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    except Exception as exc:  # the library raises several types for malformed URLs
-        raise ImproperlyConfigured(f"DATABASE_URL: cannot parse {url!r} ({exc})") from None
-    if not config.get("ENGINE"):
-        raise ImproperlyConfigured(f"DATABASE_URL: unsupported database URL {url!r}")
-    return config
-
-
-DATABASES = {"default": _database()}
+DATABASES = {"default": database(VAR_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -168,8 +125,8 @@ AUTHENTICATION_BACKENDS = [
 # refused for BOTTEGA_SIGN_IN_LOCKOUT_MINUTES (each try while locked restarts the wait); a
 # success clears the count. Counted in the database, so every web process shares it. Per pair,
 # not per username: a stranger cannot lock a user out from elsewhere.
-AXES_FAILURE_LIMIT = _env_int("BOTTEGA_SIGN_IN_FAILURES", 5)
-SIGN_IN_LOCKOUT_MINUTES = _env_int("BOTTEGA_SIGN_IN_LOCKOUT_MINUTES", 15)
+AXES_FAILURE_LIMIT = env_int("BOTTEGA_SIGN_IN_FAILURES", 5)
+SIGN_IN_LOCKOUT_MINUTES = env_int("BOTTEGA_SIGN_IN_LOCKOUT_MINUTES", 15)
 AXES_COOLOFF_TIME = SIGN_IN_LOCKOUT_MINUTES / 60  # hours; a number: settings stay JSON-able
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
@@ -216,25 +173,6 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL: expected redis://host:port/db, got {REDIS_URL!r}")
 
 
-def channel_layers(url: str) -> dict:
-    """The Channels layer on Redis `url` (the test fixtures point it at their own Redis).
-
-    No client-side read timeout: redis-py 8 defaults to 5 s, the length of channels_redis's
-    blocking BZPOPMIN, so every idle websocket's receive failed and dropped the socket every
-    ~5 s (redis/redis-py#4091, django/channels_redis#422).
-    """
-    return {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": url, "socket_timeout": None}],
-                "capacity": 1000,
-                "expiry": 30,
-            },
-        }
-    }
-
-
 CHANNEL_LAYERS = channel_layers(REDIS_URL)
 
 # Celery reads every CELERY_* setting (workers/app.py); queues and pools: docs/architecture.md,
@@ -258,24 +196,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {
         "task": "workers.tasks.sweep_stale_jobs",
-        "schedule": float(_env_int("BOTTEGA_SWEEP_SECONDS", 15)),
+        "schedule": float(env_int("BOTTEGA_SWEEP_SECONDS", 15)),
         "options": {"queue": "cpu", "expires": 14},
     },
     "sweep-abandoned-uploads": {
         "task": "workers.corpora.sweep_abandoned_uploads",
-        "schedule": float(_env_int("BOTTEGA_UPLOAD_SWEEP_SECONDS", 300)),
+        "schedule": float(env_int("BOTTEGA_UPLOAD_SWEEP_SECONDS", 300)),
         "options": {"queue": "cpu", "expires": 250},
     },
     "sweep-abandoned-model-uploads": {
         "task": "workers.registry.sweep_abandoned_model_uploads",
-        "schedule": float(_env_int("BOTTEGA_UPLOAD_SWEEP_SECONDS", 300)),
+        "schedule": float(env_int("BOTTEGA_UPLOAD_SWEEP_SECONDS", 300)),
         "options": {"queue": "cpu", "expires": 250},
     },
 }
 
 # /healthz (webapp/system/health.py): the beat sends a heartbeat through each queue this often;
 # a queue is up while its last one is younger than HEALTH_STALE_SECONDS (two missed, plus slack).
-HEALTH_PROBE_SECONDS = _env_int("BOTTEGA_HEALTH_PROBE_SECONDS", 5)
+HEALTH_PROBE_SECONDS = env_int("BOTTEGA_HEALTH_PROBE_SECONDS", 5)
 HEALTH_STALE_SECONDS = 2 * HEALTH_PROBE_SECONDS + 2
 CELERY_BEAT_SCHEDULE |= {
     f"heartbeat-{queue}": {
@@ -290,41 +228,41 @@ CELERY_BEAT_SCHEDULE |= {
 # A running job whose heartbeat is older than this is marked failed by the sweep. Tasks beat
 # every 3 s from a thread (webapp/jobs/reporting.py), so 30 s means a dead worker; with the sweep
 # every 15 s a lost job is failed within 45 s.
-JOB_HEARTBEAT_STALE_SECONDS = _env_int("BOTTEGA_HEARTBEAT_STALE_SECONDS", 30)
+JOB_HEARTBEAT_STALE_SECONDS = env_int("BOTTEGA_HEARTBEAT_STALE_SECONDS", 30)
 
 # --- Training in supervised processes (docs/architecture.md, "Training") ------------------
 # Devices (training processes) a gpu_train worker offers; 0: its GPUs, else its CPU cores.
-TRAIN_DEVICES = _env_int("BOTTEGA_TRAIN_DEVICES", 0)
+TRAIN_DEVICES = env_int("BOTTEGA_TRAIN_DEVICES", 0)
 # A worker told to stop (SIGTERM) waits this long for its run to checkpoint and re-queue.
-TRAIN_STOP_TIMEOUT_S = _env_int("BOTTEGA_TRAIN_STOP_TIMEOUT_S", 120)
+TRAIN_STOP_TIMEOUT_S = env_int("BOTTEGA_TRAIN_STOP_TIMEOUT_S", 120)
 # How long a run's events may wait for an unreachable database before the run fails.
-TRAIN_STORE_TIMEOUT_S = _env_int("BOTTEGA_TRAIN_STORE_TIMEOUT_S", 600)
+TRAIN_STORE_TIMEOUT_S = env_int("BOTTEGA_TRAIN_STORE_TIMEOUT_S", 600)
 if TRAIN_DEVICES < 0:
     raise ImproperlyConfigured(
         f"BOTTEGA_TRAIN_DEVICES: expected 0 (detect) or more, got {TRAIN_DEVICES}"
     )
 
 # --- Corpora: chunked uploads (docs/architecture.md, "Corpora") ---------------------------
-CORPUS_MAX_UPLOAD_BYTES = _env_int("BOTTEGA_MAX_UPLOAD_BYTES", 1 << 30)  # per file
+CORPUS_MAX_UPLOAD_BYTES = env_int("BOTTEGA_MAX_UPLOAD_BYTES", 1 << 30)  # per file
 # The largest chunk the server accepts and the size browsers send. Daphne queues a request's
 # whole body in memory before the view runs, so this bounds the web process's memory per upload.
-CORPUS_CHUNK_BYTES = _env_int("BOTTEGA_UPLOAD_CHUNK_BYTES", 8 << 20)
+CORPUS_CHUNK_BYTES = env_int("BOTTEGA_UPLOAD_CHUNK_BYTES", 8 << 20)
 # An upload with no chunk for this long is deleted by the sweep (its row stays, `rejected`).
-CORPUS_ABANDON_HOURS = _env_int("BOTTEGA_UPLOAD_ABANDON_HOURS", 24)
+CORPUS_ABANDON_HOURS = env_int("BOTTEGA_UPLOAD_ABANDON_HOURS", 24)
 # Conversation datasets (docs/architecture.md, "Chat"): the most characters of content one
 # conversation (one line) may hold; a longer one rejects the file, naming the line.
-CONVERSATION_MAX_CHARS = _env_int("BOTTEGA_CONVERSATION_MAX_CHARS", 32_000)
+CONVERSATION_MAX_CHARS = env_int("BOTTEGA_CONVERSATION_MAX_CHARS", 32_000)
 # Evaluations (webapp/evaluation/): versions up to this many parameters are evaluated on the
 # `cpu` worker, bigger ones on `gpu_infer`; an uploaded task file (YAML or JSONL) at most this big.
-EVAL_CPU_MAX_PARAMS = _env_int("BOTTEGA_EVAL_CPU_MAX_PARAMS", 20_000_000)
-EVAL_TASK_MAX_BYTES = _env_int("BOTTEGA_EVAL_TASK_MAX_BYTES", 20 * 2**20)
+EVAL_CPU_MAX_PARAMS = env_int("BOTTEGA_EVAL_CPU_MAX_PARAMS", 20_000_000)
+EVAL_TASK_MAX_BYTES = env_int("BOTTEGA_EVAL_TASK_MAX_BYTES", 20 * 2**20)
 if CONVERSATION_MAX_CHARS <= 0:
     raise ImproperlyConfigured(
         f"BOTTEGA_CONVERSATION_MAX_CHARS: expected a positive number, got {CONVERSATION_MAX_CHARS}"
     )
 # Imported models (docs/architecture.md, "Hugging Face interop"): the largest zip a staff user
 # may upload, and the most it may unpack to.
-MODEL_UPLOAD_MAX_BYTES = _env_int("BOTTEGA_MODEL_MAX_UPLOAD_BYTES", 20 << 30)
+MODEL_UPLOAD_MAX_BYTES = env_int("BOTTEGA_MODEL_MAX_UPLOAD_BYTES", 20 << 30)
 for _name, _value in [
     ("BOTTEGA_MODEL_MAX_UPLOAD_BYTES", MODEL_UPLOAD_MAX_BYTES),
     ("BOTTEGA_MAX_UPLOAD_BYTES", CORPUS_MAX_UPLOAD_BYTES),
@@ -338,12 +276,12 @@ for _name, _value in [
 # limits). 0: no limit. Defaults for a shared server with one or a few GPUs: two jobs at once
 # (one training while a tokenizer trains, or two runs queued), the "small" preset and a bit
 # more (GPT-2 small, 124 M, is a staff job), two hours of training per run, one device.
-USER_LIMIT_JOBS = _env_int("BOTTEGA_LIMIT_JOBS", 2)  # queued + running, every kind of job
-USER_LIMIT_PARAMS = _env_int("BOTTEGA_LIMIT_PARAMS", 50_000_000)  # of a model to train
-USER_LIMIT_MINUTES = _env_int("BOTTEGA_LIMIT_MINUTES", 120)  # training time per run
-USER_LIMIT_DEVICES = _env_int("BOTTEGA_LIMIT_DEVICES", 1)  # devices (processes) per run
+USER_LIMIT_JOBS = env_int("BOTTEGA_LIMIT_JOBS", 2)  # queued + running, every kind of job
+USER_LIMIT_PARAMS = env_int("BOTTEGA_LIMIT_PARAMS", 50_000_000)  # of a model to train
+USER_LIMIT_MINUTES = env_int("BOTTEGA_LIMIT_MINUTES", 120)  # training time per run
+USER_LIMIT_DEVICES = env_int("BOTTEGA_LIMIT_DEVICES", 1)  # devices (processes) per run
 # Everything a user stores: corpora, tokenizers, runs' data and checkpoints, model versions.
-STORAGE_QUOTA_BYTES = _env_int("BOTTEGA_USER_QUOTA_BYTES", 10 << 30)
+STORAGE_QUOTA_BYTES = env_int("BOTTEGA_USER_QUOTA_BYTES", 10 << 30)
 for _name, _value in [
     ("BOTTEGA_LIMIT_JOBS", USER_LIMIT_JOBS),
     ("BOTTEGA_LIMIT_PARAMS", USER_LIMIT_PARAMS),
@@ -355,34 +293,34 @@ for _name, _value in [
         raise ImproperlyConfigured(f"{_name}: expected 0 (no limit) or more, got {_value}")
 
 # --- Playground (docs/architecture.md, "Playground") -------------------------------------
-PLAYGROUND_MAX_NEW_TOKENS = _env_int("BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS", 1024)  # per request
-PLAYGROUND_MAX_PROMPT_CHARS = _env_int("BOTTEGA_PLAYGROUND_MAX_PROMPT_CHARS", 16_000)
-PLAYGROUND_MAX_SCORE_CHARS = _env_int("BOTTEGA_PLAYGROUND_MAX_SCORE_CHARS", 16_000)
+PLAYGROUND_MAX_NEW_TOKENS = env_int("BOTTEGA_PLAYGROUND_MAX_NEW_TOKENS", 1024)  # per request
+PLAYGROUND_MAX_PROMPT_CHARS = env_int("BOTTEGA_PLAYGROUND_MAX_PROMPT_CHARS", 16_000)
+PLAYGROUND_MAX_SCORE_CHARS = env_int("BOTTEGA_PLAYGROUND_MAX_SCORE_CHARS", 16_000)
 # A websocket message holds at most one prompt (or a chat history) plus settings.
-PLAYGROUND_MAX_MESSAGE_CHARS = _env_int("BOTTEGA_PLAYGROUND_MAX_MESSAGE_CHARS", 72_000)
-PLAYGROUND_REQUESTS_PER_MINUTE = _env_int("BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE", 30)
+PLAYGROUND_MAX_MESSAGE_CHARS = env_int("BOTTEGA_PLAYGROUND_MAX_MESSAGE_CHARS", 72_000)
+PLAYGROUND_REQUESTS_PER_MINUTE = env_int("BOTTEGA_PLAYGROUND_REQUESTS_PER_MINUTE", 30)
 # A request no worker starts within this is withdrawn with a message. Workers start requests
 # at once (they wait for a batch slot inside the worker, with their queue position shown).
-PLAYGROUND_PICKUP_TIMEOUT_S = _env_int("BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S", 30)
-PLAYGROUND_STREAM_TTL_S = _env_int("BOTTEGA_PLAYGROUND_STREAM_TTL_S", 600)  # resume window
+PLAYGROUND_PICKUP_TIMEOUT_S = env_int("BOTTEGA_PLAYGROUND_PICKUP_TIMEOUT_S", 30)
+PLAYGROUND_STREAM_TTL_S = env_int("BOTTEGA_PLAYGROUND_STREAM_TTL_S", 600)  # resume window
 # A gpu_infer worker refreshes its liveness key every second with this TTL; a stream whose
 # worker's key is gone (killed mid-answer) ends with an error and frees the user's slot.
-PLAYGROUND_WORKER_TTL_S = _env_int("BOTTEGA_PLAYGROUND_WORKER_TTL_S", 10)
-PLAYGROUND_FLUSH_MS = _env_int("BOTTEGA_PLAYGROUND_FLUSH_MS", 30)  # token batch interval
+PLAYGROUND_WORKER_TTL_S = env_int("BOTTEGA_PLAYGROUND_WORKER_TTL_S", 10)
+PLAYGROUND_FLUSH_MS = env_int("BOTTEGA_PLAYGROUND_FLUSH_MS", 30)  # token batch interval
 # The gpu_infer worker (workers/inference.py): streams decoded together per model (more wait
 # in order), prompt tokens per prefill chunk, and the memory all loaded models may take
 # (weights + KV slots; least recently used idle models are evicted to fit a new one).
-PLAYGROUND_MAX_BATCH = _env_int("BOTTEGA_PLAYGROUND_MAX_BATCH", 32)
-PLAYGROUND_PREFILL_CHUNK = _env_int("BOTTEGA_PLAYGROUND_PREFILL_CHUNK", 256)
-PLAYGROUND_MEMORY_MB = _env_int("BOTTEGA_PLAYGROUND_MEMORY_MB", 4096)
+PLAYGROUND_MAX_BATCH = env_int("BOTTEGA_PLAYGROUND_MAX_BATCH", 32)
+PLAYGROUND_PREFILL_CHUNK = env_int("BOTTEGA_PLAYGROUND_PREFILL_CHUNK", 256)
+PLAYGROUND_MEMORY_MB = env_int("BOTTEGA_PLAYGROUND_MEMORY_MB", 4096)
 # On a warm shutdown, running streams get this long to finish; the rest end with an error.
-PLAYGROUND_SHUTDOWN_GRACE_S = _env_int("BOTTEGA_PLAYGROUND_SHUTDOWN_GRACE_S", 20)
+PLAYGROUND_SHUTDOWN_GRACE_S = env_int("BOTTEGA_PLAYGROUND_SHUTDOWN_GRACE_S", 20)
 PLAYGROUND_DEVICE = os.environ.get("BOTTEGA_PLAYGROUND_DEVICE", "auto")
-PLAYGROUND_TORCH_THREADS = _env_int("BOTTEGA_INFER_TORCH_THREADS", 0)  # 0: torch's default
+PLAYGROUND_TORCH_THREADS = env_int("BOTTEGA_INFER_TORCH_THREADS", 0)  # 0: torch's default
 # Intra-op threads of each training process (workers/training.py passes `--threads` down);
 # 0: the training worker's usable cores divided by the run's processes. Beside an inference
 # worker on the same cores, split them (docs/architecture.md, "Threads"; `make run` does).
-TRAIN_TORCH_THREADS = _env_int("BOTTEGA_TRAIN_TORCH_THREADS", 0)
+TRAIN_TORCH_THREADS = env_int("BOTTEGA_TRAIN_TORCH_THREADS", 0)
 if TRAIN_TORCH_THREADS < 0:
     raise ImproperlyConfigured(
         "BOTTEGA_TRAIN_TORCH_THREADS: expected 0 (the cores' share) or more, "
@@ -422,13 +360,13 @@ if not DEBUG:
     # Production is served over HTTPS, by a TLS proxy in front of daphne that sends
     # X-Forwarded-Proto, believed from BOTTEGA_TRUSTED_PROXIES only (webapp/web/proxies.py).
     # HTTPS=false is for a trial on plain http (check --deploy warns).
-    HTTPS = _env_bool("HTTPS", True)
+    HTTPS = env_bool("HTTPS", True)
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
     SECURE_REDIRECT_EXEMPT = [r"^(livez|readyz|healthz)$"]  # probes speak plain http
-    SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 3600 if HTTPS else 0)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600 if HTTPS else 0)
     SECURE_CONTENT_TYPE_NOSNIFF = True
     # HSTS for subdomains and the browsers' preload list bind other sites of the domain: the
     # operator's choice (SECURE_HSTS_INCLUDE_SUBDOMAINS / SECURE_HSTS_PRELOAD), not a default.
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
-    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", False)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]

@@ -83,7 +83,7 @@ class InferStack:
 
 def point_web_at(stack: InferStack, settings, monkeypatch) -> None:
     """The consumer's Redis, channel layer and task broker: the stack's Redis."""
-    from webapp.settings import channel_layers
+    from webapp.environment import channel_layers
     from workers.app import app
 
     settings.REDIS_URL = stack.url
