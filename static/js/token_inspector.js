@@ -4,6 +4,8 @@
 // alternatives, Esc back (playground.js owns the answers and the socket).
 import { spacedHex } from "./live.js";
 
+// A token's background: red (p = 0) through green (p = 1); none for an unscored token.
+export const colour = (p) => (p === null ? "transparent" : `hsl(${Math.round(120 * p)} 70% 85%)`);
 export const prob = (lp) => (lp === null || lp === undefined ? null : Math.exp(lp));
 export const pct = (p) => (p === null ? "–" : p >= 0.001 ? `${(p * 100).toFixed(1)} %` : `${(p * 100).toExponential(1)} %`);
 export const num = (x, digits = 3) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
