@@ -101,9 +101,11 @@ def wait_for(predicate, timeout: float = 30.0, every: float = 0.1):
 
 def _where_things_stand() -> str:
     """For a wait that failed: every thread's stack in this process and this process's
-    children (state, kernel wait channel, command line), so a hang says where it is."""
+    children (state, kernel wait channel, command line; a Celery worker child is asked to log
+    its own threads' stacks), so a hang says where it is."""
     import faulthandler
     import os
+    import signal
     import tempfile
     from pathlib import Path
 
@@ -121,6 +123,9 @@ def _where_things_stand() -> str:
             wchan = (stat.parent / "wchan").read_text()
             cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:300]
             children.append(f"  {pid} {fields[0]} {wchan}: {cmd}")
+            if " celery " in f" {cmd} ":  # Celery's SIGUSR1 handler logs every thread's stack
+                os.kill(int(pid), signal.SIGUSR1)
+                children.append("    (SIGUSR1 sent: its threads' stacks are in its log)")
         except (OSError, IndexError, ValueError):
             continue
     return f"children of {os.getpid()}:\n" + "\n".join(children) + "\nthreads:\n" + stacks

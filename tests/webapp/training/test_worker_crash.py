@@ -35,7 +35,9 @@ def test_a_killed_worker_is_swept_and_the_run_resumes_from_its_checkpoint(
         wait_for(lambda: RunEvent.objects.filter(run=run, step__gte=60).exists(), timeout=120)
         child = wait_for(lambda: children_of(worker.pid), timeout=10)[0]
         os.kill(worker.pid, signal.SIGKILL)
-    finally:
+    finally:  # a failed wait above must not leave this worker to claim later tests' runs
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
     wait_for(lambda: not is_running(child), timeout=60)  # it checkpointed and exited
     assert TrainingRun.objects.get(pk=run.pk).status == "running"  # nobody knows yet
