@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from webapp.corpora import events
 from webapp.uploads.chunked import ChunkedUpload, UploadQuerySet
-from webapp.web.files import StorageEntry
+from webapp.web.files import StorageEntry, missing_file_message
 
 
 class CorpusStatus(models.TextChoices):
@@ -138,11 +138,8 @@ class Corpus(ChunkedUpload):
         """What to say when a ready corpus's text is not on disk; "" when it is there."""
         if self.status != CorpusStatus.READY or self.path.exists():
             return ""
-        where = self.path.relative_to(settings.MEDIA_ROOT)
-        return (f"The text of “{self.name}” is missing from the server's storage ({where} under "
-                "MEDIA_ROOT): it was moved or deleted outside Bottega, or the storage is not "
-                "mounted, so nothing can read it. An administrator can put the file back from a "
-                "backup; otherwise delete this entry and upload the file again.")  # fmt: skip
+        return missing_file_message(f"The text of “{self.name}”", self.path,
+                                    "delete this entry and upload the file again")  # fmt: skip
 
     # --- its files (webapp/web/files.py): counted by its row, at their full size from the start ---
     def owned_paths(self) -> list[Path]:

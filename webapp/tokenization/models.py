@@ -14,7 +14,7 @@ from django.db import models
 from django.urls import reverse
 
 from webapp.jobs.models import JobStatus, Run, RunQuerySet
-from webapp.web.files import StorageEntry
+from webapp.web.files import StorageEntry, missing_file_message
 
 
 class TokenizerRunQuerySet(RunQuerySet):
@@ -52,11 +52,8 @@ class TokenizerRun(Run):
         """What to say when a finished tokenizer's file is not on disk; "" when it is there."""
         if self.status != JobStatus.SUCCEEDED or self.tokenizer_path.exists():
             return ""
-        where = self.tokenizer_path.relative_to(settings.MEDIA_ROOT)
-        return (f"The file of tokenizer “{self.name}” is missing from the server's storage "
-                f"({where} under MEDIA_ROOT): it was moved or deleted outside Bottega, or the "
-                "storage is not mounted, so nothing can read it. An administrator can put the "
-                "file back from a backup; otherwise delete this tokenizer and train it again.")  # fmt: skip
+        return missing_file_message(f"The file of tokenizer “{self.name}”", self.tokenizer_path,
+                                    "delete this tokenizer and train it again")  # fmt: skip
 
     def storage_entry(self) -> StorageEntry:
         return replace(super().storage_entry(), name=self.name)  # its str adds the vocabulary

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.conf import settings
 from django.core.cache import cache
 
 if TYPE_CHECKING:
@@ -136,3 +137,12 @@ def cached_bytes(path: Path, unchanging: str | None) -> int:
         size = path_bytes(path)
         cache.set(key, size, CACHE_S)
     return size
+
+
+def missing_file_message(what: str, path: Path, redo: str) -> str:
+    """What a page says when `what` (its file at `path`) is gone from MEDIA_ROOT: where it
+    was, why it may be gone, and what to do (`redo`: how to make it again)."""
+    where = path.relative_to(settings.MEDIA_ROOT)
+    return (f"{what} is missing from the server's storage ({where} under MEDIA_ROOT): it was "
+            "moved or deleted outside Bottega, or the storage is not mounted, so nothing can "
+            f"read it. An administrator can put the file back from a backup; otherwise {redo}.")  # fmt: skip
