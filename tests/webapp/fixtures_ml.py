@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import where_things_stand
 from webapp.corpora.actions import do_import_corpus
 from webapp.tokenization.models import TokenizerRun
 
@@ -96,36 +97,4 @@ def wait_for(predicate, timeout: float = 30.0, every: float = 0.1):
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout:g} s\n{_where_things_stand()}")
-
-
-def _where_things_stand() -> str:
-    """For a wait that failed: every thread's stack in this process and this process's
-    children (state, kernel wait channel, command line; a Celery worker child is asked to log
-    its own threads' stacks), so a hang says where it is."""
-    import faulthandler
-    import os
-    import signal
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryFile("w+") as out:
-        faulthandler.dump_traceback(out, all_threads=True)
-        out.seek(0)
-        stacks = out.read()
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) != os.getpid():  # fields: state, ppid, ...
-                continue
-            pid = stat.parent.name
-            wchan = (stat.parent / "wchan").read_text()
-            cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:300]
-            children.append(f"  {pid} {fields[0]} {wchan}: {cmd}")
-            if " celery " in f" {cmd} ":  # Celery's SIGUSR1 handler logs every thread's stack
-                os.kill(int(pid), signal.SIGUSR1)
-                children.append("    (SIGUSR1 sent: its threads' stacks are in its log)")
-        except (OSError, IndexError, ValueError):
-            continue
-    return f"children of {os.getpid()}:\n" + "\n".join(children) + "\nthreads:\n" + stacks
+    raise AssertionError(f"condition not met within {timeout:g} s\n{where_things_stand.report()}")
