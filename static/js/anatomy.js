@@ -386,4 +386,6 @@ if (root) {
   $("[data-action=close-head]").addEventListener("click", closeHead);
   $("[data-role=head]").addEventListener("keydown", (e) => { if (e.key === "Escape") closeHead(); });
   for (const role of ["temperature", "top-k", "top-p"]) $(`[data-role=${role}]`).addEventListener("input", renderSoftmax);
+  // A link with a prompt (or the form sent before this script ran): the page holds it; look inside.
+  if ("asked" in root.dataset) $("[data-role=form]").requestSubmit();
 }

@@ -5,6 +5,7 @@ numbers `python -m lmcore anatomy` prints for the same prompt."""
 import json
 import subprocess
 import sys
+import urllib.parse
 
 import pytest
 import torch
@@ -125,3 +126,17 @@ def test_it_works_from_the_keyboard(page, stack, checkpoint):
     page.keyboard.press("Escape")
     expect(head).to_be_hidden()
     expect(page.get_by_role("gridcell", name="block 2 head 2")).to_be_focused()
+
+
+def test_a_link_looks_inside_at_once(page, stack, checkpoint):
+    """/anatomy/?model_version=ID&text=...: what the form sends when clicked before its script
+    ran (a slow page), and a link to share: the page opens on it and runs the analysis."""
+    sign_in(page, stack)
+    page.goto(stack.url + "/anatomy/")
+    option = page.locator("#an-model option", has_text="browser-anatomy v1")
+    query = urllib.parse.urlencode({"model_version": option.get_attribute("value"), "text": PROMPT})
+    page.goto(f"{stack.url}/anatomy/?{query}")
+    tokens = page.get_by_role("listbox", name="Tokens of the text").get_by_role("option")
+    expect(tokens).to_have_count(len(cli(checkpoint, 3)["tokens"]), timeout=30_000)
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(PROMPT)
+    expect(page.get_by_label("Model version")).to_have_value(option.get_attribute("value"))

@@ -36,7 +36,11 @@ class BadRequest(Exception):
 def index(request: HttpRequest) -> HttpResponse:
     versions = playable_versions(request.user).select_related("owner").order_by("name", "-version")
     limits = {"max_chars": settings.PLAYGROUND_MAX_SCORE_CHARS, "per_minute": REQUESTS_PER_MINUTE}
-    return render(request, "anatomy/index.html", {"versions": versions, "limits": limits})
+    # A link /anatomy/?model_version=ID&text=... (or the form sent before its script ran)
+    # opens with that version and prompt, and the script looks inside at once.
+    asked = {"version": request.GET.get("model_version", ""), "text": request.GET.get("text")}
+    return render(request, "anatomy/index.html",
+                  {"versions": versions, "limits": limits, "asked": asked})  # fmt: skip
 
 
 @require_POST
