@@ -73,6 +73,7 @@ def dispatch() -> int | None:
         for run in TrainingRun.objects.filter(status=JobStatus.QUEUED, devices__lte=devices
                                               ).order_by("queued_at", "pk"):  # fmt: skip
             if run.mark_running():
+                logger.info("run %s claimed: a thread supervises its training", run.pk)
                 supervisor = _Supervisor(run)
                 _active[run.pk] = supervisor
                 supervisor.thread.start()
@@ -188,6 +189,8 @@ class _Supervisor:
     def _start(self, command: list[str]) -> Child:
         # torchrun would otherwise set OMP_NUM_THREADS=1 for its ranks (lmcore/threads.py)
         self.child = child = Child(command, cwd=ROOT, env={"OMP_NUM_THREADS": str(self.threads)})
+        logger.info("run %s: child %s started (%s)", self.run.pk, child.process.pid,
+                    " ".join(command[1:]))  # fmt: skip
         if self.shutting_down.is_set():
             child.stop("shutdown")
         threading.Thread(target=self._watch, args=(child,), daemon=True).start()
