@@ -20,10 +20,9 @@ run: install
 
 # Test processes (pytest-xdist), each given whole files: most of a test's time is spent waiting
 # on the processes it started (workers, torchrun, chromium, daphne), and each keeps torch at one
-# thread (tests/conftest.py). Two took 433-573 s against 582-656 s in one process on 2 cores,
-# but one run in five still hangs in the training worker tests (docs/benchmarks.md, "The test
-# suite"), so one process stays the default: TEST_WORKERS=2 runs two.
-TEST_WORKERS ?= 0
+# thread (tests/conftest.py). Two took 403-527 s against 582-882 s in one process on 2 cores
+# (docs/benchmarks.md, "The test suite"); TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadfile
 
 # Everything, as CI runs it (.ci/run): browser journeys, outages, crash and restart tests.
