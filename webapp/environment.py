@@ -36,26 +36,29 @@ def database(var_dir: Path) -> dict:
     """The default database: DATABASE_URL, else SQLite under `var_dir`."""
     url = os.environ.get("DATABASE_URL", "")
     if not url:
-        # SQLite tuned for a web process and several workers writing job rows at once:
-        # WAL lets readers run beside one writer; IMMEDIATE transactions take the write lock
-        # up front, so a busy database waits (timeout) instead of failing on lock upgrade.
+        # SQLite, tuned (SQLITE_OPTIONS, below)
         var_dir.mkdir(parents=True, exist_ok=True)
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": var_dir / "db.sqlite3",
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": var_dir / "db.sqlite3",
+                "OPTIONS": dict(SQLITE_OPTIONS)}  # fmt: skip
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     except Exception as exc:  # the library raises several types for malformed URLs
         raise ImproperlyConfigured(f"DATABASE_URL: cannot parse {url!r} ({exc})") from None
     if not config.get("ENGINE"):
         raise ImproperlyConfigured(f"DATABASE_URL: unsupported database URL {url!r}")
+    if config["ENGINE"].endswith("sqlite3"):  # a sqlite:/// URL gets the same tuning
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     return config
+
+
+# SQLite tuned for a web process and several workers writing job rows at once: WAL lets
+# readers run beside one writer; IMMEDIATE transactions take the write lock up front, so a busy
+# database waits (timeout, seconds) instead of failing on a lock upgrade.
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 
 
 def channel_layers(url: str) -> dict:
