@@ -74,11 +74,24 @@ def dispatch() -> int | None:
                                               ).order_by("queued_at", "pk"):  # fmt: skip
             if run.mark_running():
                 logger.info("run %s claimed: a thread supervises its training", run.pk)
+                _drop_stale_flag(run)
                 supervisor = _Supervisor(run)
                 _active[run.pk] = supervisor
                 supervisor.thread.start()
                 return run.pk
     return None
+
+
+def _drop_stale_flag(run: TrainingRun) -> None:
+    """A cancel flag already there when a run is claimed is not for this claim: a cancel of a
+    queued run ends it on the row, so the claim would have failed. It is a flag left for the
+    same id by a database made again beside the same Redis (the flag lives 24 h). Left, it
+    cancelled the new run within a second. A cancel that comes after the claim still acts:
+    the row says `cancelling`, which the heartbeat reads."""
+    try:
+        cancel_flags.clear_flag(run)
+    except Exception:  # Redis away: the row stays the truth for cancels
+        logger.warning("could not clear run %s's cancel flag", run.pk, exc_info=True)
 
 
 class _Supervisor:

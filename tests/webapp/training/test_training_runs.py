@@ -108,3 +108,22 @@ def test_other_users_cannot_see_or_touch_a_run(client, bob, alice, corpus, token
     assert client.get(run.get_absolute_url()).status_code == 404
     assert client.post(reverse("training:cancel", args=[run.pk])).status_code == 404
     assert client.post(reverse("training:resume", args=[run.pk])).status_code == 404
+
+
+def test_a_cancel_flag_left_for_the_same_id_does_not_cancel_a_new_run(
+    alice, corpus, tokenizer_run, celery_worker
+):
+    """A database made again beside the same Redis gives a new run an id whose cancel flag
+    (24 h) is still there: in the suite, an earlier test's cancelled run of the same id. The
+    claim drops it; before, the new run was cancelled within a second of starting."""
+    from webapp.jobs import cancel as cancel_flags
+    from webapp.training.actions import _enqueue
+
+    run = make_run(alice, corpus, tokenizer_run)
+    cancel_flags.raise_flag(run)  # as a cancelled run of the same id left it
+    _enqueue(run)
+    wait_for(lambda: _status(run) in {"succeeded", "failed", "cancelled"}, timeout=120)
+    run.refresh_from_db()
+    assert run.status == "succeeded", (run.status, run.error)
+    with cancel_flags.client() as conn:
+        assert not conn.exists(cancel_flags.flag_key(run))
