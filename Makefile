@@ -20,7 +20,7 @@ run: install
 
 # Test processes (pytest-xdist), each given whole files: most of a test's time is spent waiting
 # on the processes it started (workers, torchrun, chromium, daphne), and each keeps torch at one
-# thread (tests/conftest.py). Two took 403-527 s against 582-882 s in one process on 2 cores
+# thread (tests/conftest.py). Two took 378-527 s against 582-882 s in one process on 2 cores
 # (docs/benchmarks.md, "The test suite"); TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadfile
