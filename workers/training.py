@@ -84,10 +84,11 @@ def dispatch() -> int | None:
 
 def _drop_stale_flag(run: TrainingRun) -> None:
     """A cancel flag already there when a run is claimed is not for this claim: a cancel of a
-    queued run ends it on the row, so the claim would have failed. It is a flag left for the
-    same id by a database made again beside the same Redis (the flag lives 24 h). Left, it
-    cancelled the new run within a second. A cancel that comes after the claim still acts:
-    the row says `cancelling`, which the heartbeat reads."""
+    queued run ends it on the row, so the claim would have failed. It is the flag of the run's
+    own last cancel (a resumed run), or one left for the same id by a database made again
+    beside the same Redis (the flag lives 24 h); left, it cancelled the run within a second.
+    A cancel that comes after the claim still acts: the row says `cancelling`, which the
+    heartbeat reads."""
     try:
         cancel_flags.clear_flag(run)
     except Exception:  # Redis away: the row stays the truth for cancels

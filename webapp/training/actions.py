@@ -83,6 +83,5 @@ def do_resume_training_run(run: TrainingRun) -> bool:
         if budget != run.train_config.get("max_seconds"):  # the time trained so far counts
             run.train_config = {**run.train_config, "max_seconds": budget}
             run.save(update_fields=["train_config"])
-        cancel_flags.clear_flag(run)
-        _enqueue(run)
+        _enqueue(run)  # (the claim drops the cancel flag the last cancel left: workers/training.py)
     return True
