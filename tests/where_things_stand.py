@@ -30,6 +30,7 @@ def _processes() -> str:
 
     children: dict[int, list[int]] = {}
     described: dict[int, str] = {}
+    python: set[int] = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, ...
@@ -40,12 +41,14 @@ def _processes() -> str:
         pid = int(stat.parent.name)
         children.setdefault(int(fields[1]), []).append(pid)
         described[pid] = f"{pid} {fields[0]} {wchan}: {cmd}"
+        if "python" in Path(cmd.split(" ", 1)[0]).name:
+            python.add(pid)
     lines: list[str] = [f"processes below {os.getpid()}:"]
 
     def walk(pid: int, depth: int) -> None:
         for child in sorted(children.get(pid, [])):
             lines.append("  " * depth + described[child])
-            if "python" in described[child].split(":", 1)[1].split(" ", 2)[1]:
+            if child in python:
                 lines.extend("  " * (depth + 1) + line for line in _py_spy(child).splitlines())
             walk(child, depth + 1)
 
